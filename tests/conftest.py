@@ -1,0 +1,34 @@
+"""Shared fixtures: real DICOM files shipped by pydicom and pydicom-data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Keep napari/Qt settings of the tests away from the user's own.
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="calcinosis-tests-"))
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        path = base / var.lower()
+        path.mkdir(mode=0o700)
+        os.environ[var] = str(path)
+    os.environ.setdefault("NAPARI_CALCINOSIS_DATA_DIR", str(base / "annotations"))
+
+
+@pytest.fixture(scope="session")
+def testdata():
+    """Return a function that gives the path of a pydicom/pydicom-data test file by name."""
+    from pydicom.data import get_testdata_file
+
+    def _get(name: str) -> Path:
+        path = get_testdata_file(name)
+        if path is None:
+            pytest.fail(f"test file {name} not found (is pydicom-data installed?)")
+        return Path(path)
+
+    return _get
