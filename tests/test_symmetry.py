@@ -1,0 +1,86 @@
+"""Known-answer tests of the mid-sagittal plane, the symmetry index and the call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_calcinosis.core.findings import Lesion
+from napari_calcinosis.core.params import CTParams
+from napari_calcinosis.core.symmetry import (
+    MidPlane,
+    assess_symmetry,
+    fit_midplane,
+    matched_fraction,
+    symmetry_index,
+)
+
+
+def lesion(i, region, side, volume=10.0, frame=None):
+    extra = {} if frame is None else {"midplane_mm": list(frame)}
+    return Lesion(id=i, series_instance_uid="1", centroid_index=[0, 0, 0], side=side,
+                  region=region, layer="subcutaneous", volume_mm3=volume, extra=extra)
+
+
+@pytest.mark.parametrize(("left", "right", "si"), [
+    (10, 10, 1.0), (10, 0, 0.0), (30, 10, 0.5), (0, 0, None)])
+def test_symmetry_index(left, right, si):
+    assert symmetry_index(left, right) == (None if si is None else pytest.approx(si))
+
+
+def test_fit_midplane_recovers_tilted_plane_despite_outliers():
+    rng = np.random.default_rng(1)
+    z = np.linspace(0, 300, 60)
+    y = rng.uniform(-80, 80, 60)
+    x = 12.0 + 0.05 * z + rng.normal(0, 0.3, 60)
+    x[::10] += 40.0  # a few bad centre estimates (an arm in the slice)
+    plane = fit_midplane(np.column_stack([x, y, z]))
+    assert plane.n_points == 54
+    assert plane.rms_mm < 1.0
+    probe = np.array([[12.0 + 0.05 * 150 + 7.0, 0.0, 150.0]])
+    assert plane.signed_distance(probe)[0] == pytest.approx(7.0, abs=0.3)
+    mirrored = plane.mirror(probe)[0]
+    assert plane.signed_distance(mirrored[None])[0] == pytest.approx(-7.0, abs=0.3)
+
+
+def test_fit_midplane_without_points_falls_back():
+    plane = fit_midplane(np.empty((0, 3)), fallback_x_mm=3.0)
+    assert plane.method == "fallback"
+    assert plane.signed_distance(np.array([[5.0, 1, 2]]))[0] == pytest.approx(2.0)
+
+
+def test_frame_and_mirror_are_consistent():
+    plane = MidPlane((10.0, 0.0, 0.0), (1.0, 0.0, 0.0))
+    frame = plane.frame(np.array([[25.0, 3.0, 4.0], [-5.0, 3.0, 4.0]]))
+    np.testing.assert_allclose(frame, [[15, 10, 3, 4], [-15, 10, 3, 4]])
+
+
+def test_matched_fraction_counts_mirrored_partners():
+    lesions = [lesion(1, "gluteal", "left", frame=[50, 0, 0, 0]),
+               lesion(2, "gluteal", "right", frame=[-52, 0, 5, 0]),   # partner of 1
+               lesion(3, "gluteal", "left", frame=[80, 0, 100, 0])]   # none within 15 mm
+    assert matched_fraction(lesions, partner_mm=15.0) == pytest.approx(2 / 3)
+    assert matched_fraction([lesion(1, "gluteal", "left")], partner_mm=15.0) is None
+
+
+def test_call_symmetric_asymmetric_insufficient():
+    params = CTParams()
+    sym = [lesion(i, r, s, volume=10) for i, (r, s) in enumerate(
+        [("gluteal", "left"), ("gluteal", "right"), ("axilla", "left"), ("axilla", "right"),
+         ("flank", "left"), ("flank", "right")])]
+    out = assess_symmetry(sym, params=params)
+    assert out.call == "symmetric" and out.index == pytest.approx(1.0)
+    assert out.by_region["gluteal"]["left_count"] == 1
+    # two of three pairs one-sided: asymmetric
+    asym = sym[:2] + [lesion(7, "axilla", "left"), lesion(8, "axilla", "left"),
+                      lesion(9, "flank", "right")]
+    out = assess_symmetry(asym, params=params)
+    assert out.call == "asymmetric"
+    assert out.by_region["axilla"]["index"] == 0.0
+    assert assess_symmetry(sym[:4], params=params).call == "insufficient"
+
+
+def test_midline_lesions_stay_out_of_pairs():
+    lesions = [lesion(i, "lower_back", "midline") for i in range(6)]
+    out = assess_symmetry(lesions)
+    assert out.call == "insufficient" and out.index is None
