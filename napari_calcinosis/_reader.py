@@ -1,0 +1,180 @@
+"""npe2 reader: a DICOM file, folder or DICOMDIR -> one napari layer per image series.
+
+The reader never raises for bad data: what cannot be read is reported with a napari
+notification (one sentence, no traceback) and the null-layer sentinel ``[(None,)]`` is returned,
+so napari adds nothing and shows no error dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._layers import LayerDataTuple, study_layer_data, study_messages
+from .core.errors import CalcinosisError
+from .core.model import Study
+
+PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
+ReaderFunction = Callable[[PathOrPaths], list[Any]]
+
+#: File-name patterns of the manifest (kept equal by tests/test_manifest.py).
+DICOM_SUFFIXES = (".dcm", ".dicom")
+DICOMDIR_NAME = "DICOMDIR"
+#: npe2's answer for "read fine, but nothing to show".
+NO_LAYERS: list[tuple[None]] = [(None,)]
+
+_log = logging.getLogger(__name__)
+
+
+def claims(path: str | os.PathLike) -> bool:
+    """True for a folder, a DICOMDIR or a ``*.dcm``/``*.dicom`` file (any case); no file I/O
+    beyond telling a folder from a file."""
+    p = Path(path)
+    if p.name.upper() == DICOMDIR_NAME or p.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    return p.is_dir()
+
+
+def napari_get_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """npe2 ``get_reader``: the DICOM reader for paths this plugin claims, else ``None``.
+
+    Parameters
+    ----------
+    path : str, path-like or list of them
+        What the user opened.
+
+    Returns
+    -------
+    callable or None
+        :func:`read_dicom` when every path is a folder, a DICOMDIR or a DICOM-named file.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths or not all(claims(p) for p in paths):
+        return None
+    return read_dicom
+
+
+def _load(path: str | os.PathLike, progress: Callable[[float, str], None]) -> Study:
+    # Imported here so that napari's plugin discovery stays cheap.
+    from .core.dicom import load_study
+
+    return load_study(path, progress=progress)
+
+
+def _merge(studies: list[Study]) -> Study:
+    merged = Study()
+    for study in studies:
+        merged.volumes += study.volumes
+        merged.radiographs += study.radiographs
+        merged.set_aside += study.set_aside
+        merged.warnings += study.warnings
+    return merged
+
+
+def _load_all(paths: list[str | os.PathLike]) -> Study:
+    """Load every path (a ``CalcinosisError`` of one path becomes a warning when others load)."""
+    from napari.utils import progress as napari_progress
+
+    studies, errors = [], []
+    with napari_progress(total=100 * len(paths), desc="Reading DICOM") as bar:
+        for number, path in enumerate(paths):
+
+            def report(fraction: float, message: str, _n: int = number) -> None:
+                bar.n = int(100 * (_n + min(max(fraction, 0.0), 1.0)))
+                bar.set_description(message or "Reading DICOM")
+                bar.refresh()
+
+            try:
+                studies.append(_load(path, report))
+            except CalcinosisError as exc:
+                if len(paths) == 1:
+                    raise
+                errors.append(str(exc))
+    study = _merge(studies)
+    study.warnings[:0] = errors
+    return study
+
+
+def read_dicom(path: PathOrPaths) -> list[Any]:
+    """Read DICOM into LayerData tuples; never raises for bad input.
+
+    Parameters
+    ----------
+    path : str, path-like or list of them
+        Files, folders or DICOMDIRs.
+
+    Returns
+    -------
+    list
+        One ``(data, kwargs, "image")`` per usable series, or ``[(None,)]`` (nothing to show)
+        after a notification saying why.
+    """
+    from napari.utils.notifications import show_error, show_warning
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    try:
+        study = _load_all(paths)
+        layers: list[LayerDataTuple] = study_layer_data(study)
+    except CalcinosisError as exc:
+        show_error(str(exc))
+        return NO_LAYERS
+    except Exception as exc:  # a bug or an unforeseen file: report it, never crash napari
+        _log.debug("reading %s failed", paths, exc_info=True)
+        show_error(f"napari-calcinosis could not read {_describe(paths)}: "
+                   f"{type(exc).__name__}: {exc}")
+        return NO_LAYERS
+    messages = study_messages(study)
+    if not layers:
+        messages.insert(0, f"No image series that napari-calcinosis can show in "
+                           f"{_describe(paths)}.")
+    if messages:
+        show_warning("\n".join(messages))
+    return layers or NO_LAYERS
+
+
+def _describe(paths: list[str | os.PathLike]) -> str:
+    first = os.fspath(paths[0])
+    return first if len(paths) == 1 else f"{first} and {len(paths) - 1} more"
+
+
+PLUGIN_NAME = "napari-calcinosis"
+#: napari reader preferences this plugin sets, when the user has none, on its activation.
+PREFERRED_PATTERNS = ("*.dcm", "*.DCM", "*.dicom", "*.DICOM")
+#: Set to ``0`` to leave napari's reader preferences alone.
+PREFER_ENV = "NAPARI_CALCINOSIS_PREFER_READER"
+
+
+def prefer_this_reader_for_dicom() -> list[str]:
+    """Make this plugin napari's reader for ``*.dcm``/``*.dicom`` unless the user chose one.
+
+    napari's builtin imageio reader also claims these names but reads neither Hounsfield units
+    nor geometry; without a preference napari asks which reader to use on every open.
+
+    Returns
+    -------
+    list of str
+        The patterns that were added (the user's own choices are never overwritten).
+    """
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    current = dict(plugins.extension2reader)
+    added = [p for p in PREFERRED_PATTERNS if p not in current]
+    if added:
+        plugins.extension2reader = {**current, **dict.fromkeys(added, PLUGIN_NAME)}
+    return added
+
+
+def on_activate(context: Any) -> None:
+    """npe2 activation hook: claim DICOM file names in napari's reader preferences.
+
+    Parameters
+    ----------
+    context : npe2.PluginContext
+        Unused; npe2 passes it.
+    """
+    if os.environ.get(PREFER_ENV, "1").strip() != "0":
+        prefer_this_reader_for_dicom()
