@@ -1,0 +1,402 @@
+"""The command line: exit codes, messages, progress, outputs, clinical input, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from napari_calcinosis import cli
+from napari_calcinosis.core.clinical import ClinicalInput
+from napari_calcinosis.core.report.json_report import findings_schema
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def write_ct_series(folder: Path, *, hu: np.ndarray, spacing_zyx_mm=(2.0, 0.8, 0.7),
+                    thickness_mm: float | None = 2.0, series_uid: str | None = None,
+                    study_uid: str = "1.2.826.0.1.3680043.8.498.1",
+                    patient_name: str = "DOE^JANE") -> str:
+    """Write a small axial CT series (one file per slice) and return its SeriesInstanceUID."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series_uid = series_uid or generate_uid()
+    dz, dy, dx = spacing_zyx_mm
+    for k, plane in enumerate(hu):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = CT_IMAGE_STORAGE
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality = "CT"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = patient_name, "PID-4711", "19470203"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.FrameOfReferenceUID = study_uid + ".9"
+        ds.SeriesNumber, ds.InstanceNumber = 1, k + 1
+        ds.ImagePositionPatient = [-100.0, -120.0, 50.0 + k * dz]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [dy, dx]
+        if thickness_mm is not None:
+            ds.SliceThickness = thickness_mm
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024, 1, "HU"
+        ds.PixelData = (plane.astype(np.int16) + 1024).astype(np.int16).tobytes()
+        ds.save_as(folder / f"slice{k:03d}", enforce_file_format=True)
+    return series_uid
+
+
+def body_phantom(shape=(6, 40, 48)) -> np.ndarray:
+    """An air-surrounded soft-tissue ellipse: no calcification in it."""
+    z, y, x = np.indices(shape)
+    inside = ((y - shape[1] / 2) / (shape[1] * 0.4)) ** 2 + (
+        (x - shape[2] / 2) / (shape[2] * 0.4)) ** 2 < 1
+    return np.where(inside, 40, -1000).astype(np.int16)
+
+
+def run(argv, capsys):
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_sentence(err: str, *words: str) -> None:
+    """Exactly one error line (one sentence), no traceback; other lines are progress."""
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("napari-calcinosis: error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert all(line.startswith("[") for line in lines if line not in errors), err
+    assert errors[0].endswith((".", ")."))
+    for word in words:
+        assert word in errors[0], (word, err)
+
+
+def load_valid(path: Path) -> dict:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    jsonschema.validate(doc, findings_schema(), cls=jsonschema.Draft202012Validator)
+    return doc
+
+
+@pytest.fixture
+def radiograph(testdata):
+    return testdata("RG1_UNCR.dcm")
+
+
+# -- usage ---------------------------------------------------------------------------------
+
+def test_help_and_version(capsys):
+    status, out, _ = run(["--help"], capsys)
+    assert status == 0 and "analyze" in out and "demo" in out and "view" in out
+    status, out, _ = run(["--version"], capsys)
+    assert status == 0 and out.startswith("napari-calcinosis ")
+    status, out, _ = run(["analyze", "--help"], capsys)
+    assert status == 0 and "--threshold-hu" in out and "--anonymize" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], ["required"]),
+    (["frobnicate"], ["frobnicate"]),
+    (["analyze"], ["STUDY"]),
+    (["analyze", "x.dcm", "--threshold-hu", "abc"], ["abc"]),
+    (["analyze", "x.dcm", "--bogus"], ["--bogus"]),
+    (["analyze", "x.dcm", "--formats", "json,xyz"], ["'xyz'", "html"]),
+    (["analyze", "x.dcm", "--formats", "html"], ["'html'", "not available yet", "coming"]),
+    (["analyze", "x.dcm", "--formats", ","], ["--formats"]),
+    (["analyze", "does-not-exist.dcm"], ["does-not-exist.dcm", "does not exist"]),
+])
+def test_bad_usage_exits_2_with_one_sentence(argv, words, capsys):
+    status, out, err = run(argv, capsys)
+    assert status == 2 and out == ""
+    assert_one_sentence(err, *words)
+
+
+def test_format_registry_defaults():
+    assert cli.default_formats() == ["json", "csv"]
+    assert cli.parse_formats("csv") == ["json", "csv"]  # findings.json is always written
+    assert cli.parse_formats(" CSV , json ") == ["json", "csv"]
+    assert set(cli.WRITERS) <= set(cli.CONTRACT_FORMATS)
+
+
+# -- study problems --------------------------------------------------------------------------
+
+def test_not_dicom_and_empty_folder_exit_3(tmp_path, capsys):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an image", encoding="utf-8")
+    status, _, err = run(["analyze", junk, "--out", tmp_path / "o1"], capsys)
+    assert status == 3
+    assert_one_sentence(err, "notes.txt")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status, _, err = run(["analyze", empty, "--out", tmp_path / "o2"], capsys)
+    assert status == 3
+    assert_one_sentence(err, "No usable image series", str(empty))
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_other_failure_exits_1(radiograph, tmp_path, capsys):
+    blocker = tmp_path / "report"
+    blocker.write_text("a file where the output folder should be", encoding="utf-8")
+    status, _, err = run(["analyze", radiograph, "--out", blocker, "--quiet"], capsys)
+    assert status == 1
+    assert_one_sentence(err, "output folder", str(blocker))
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00" * 10)
+    status, _, err = run(["analyze", junk, "--debug"], capsys)
+    assert status == 3 and "Traceback" in err and "napari-calcinosis: error:" in err
+
+
+# -- outputs on real and synthetic files -----------------------------------------------------
+
+def test_radiograph_study_lists_the_series_and_warns(radiograph, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    status, out, err = run(["analyze", radiograph, "--out", out_dir], capsys)
+    assert status == 0, err
+    assert out.split() == [str(out_dir / "findings.json"), str(out_dir / "lesions.csv")]
+    assert "[100%]" in err and "error" not in err
+    doc = load_valid(out_dir / "findings.json")
+    ds = pydicom.dcmread(radiograph, stop_before_pixels=True)
+    assert doc["study"] == {"study_instance_uid": ds.StudyInstanceUID, "modalities": ["CR"]}
+    assert doc["series"] == [{"series_instance_uid": ds.SeriesInstanceUID, "modality": "CR",
+                              "kind": "radiograph", "shape": [ds.Rows, ds.Columns],
+                              "spacing_mm": None, "slice_thickness_mm": None,
+                              "view": "frontal"}]
+    assert doc["lesions"] == [] and doc["summary"]["source"] == "radiograph"
+    assert any("Radiograph detection is not available" in w for w in doc["warnings"])
+    assert (out_dir / "lesions.csv").read_text(encoding="utf-8").startswith("id,")
+
+
+def test_quiet_silences_progress(radiograph, tmp_path, capsys):
+    status, out, err = run(["analyze", radiograph, "--out", tmp_path, "--quiet",
+                            "--formats", "json"], capsys)
+    assert status == 0 and err == ""
+    assert out.split() == [str(tmp_path / "findings.json")]
+    assert not (tmp_path / "lesions.csv").exists()
+
+
+def test_ct_small_geometry(testdata, tmp_path, capsys):
+    status, _, err = run(["analyze", testdata("CT_small.dcm"), "--out", tmp_path, "--quiet",
+                          "--formats", "json"], capsys)
+    assert status == 0, err
+    doc = load_valid(tmp_path / "findings.json")
+    (series,) = doc["series"]
+    assert series["kind"] == "volume" and series["modality"] == "CT"
+    assert series["shape"] == [1, 128, 128]
+    assert series["spacing_mm"][1:] == pytest.approx([0.661468, 0.661468])
+    assert series["slice_thickness_mm"] == 5.0 and series["view"] is None
+    assert doc["summary"]["source"] == "CT" and doc["parameters"]["threshold_hu"] == 130.0
+    assert any("5 mm thick" in w for w in doc["warnings"])
+
+
+def test_synthetic_series_geometry_series_selection_and_threshold(tmp_path, capsys):
+    study = tmp_path / "study"
+    uid_a = write_ct_series(study / "a", hu=body_phantom(), spacing_zyx_mm=(2.5, 0.8, 0.7),
+                            thickness_mm=2.5)
+    uid_b = write_ct_series(study / "b", hu=body_phantom((4, 32, 32)),
+                            spacing_zyx_mm=(1.0, 0.5, 0.5), thickness_mm=1.0)
+    status, _, err = run(["analyze", study, "--out", tmp_path / "all", "--quiet"], capsys)
+    assert status == 0, err
+    doc = load_valid(tmp_path / "all" / "findings.json")
+    by_uid = {s["series_instance_uid"]: s for s in doc["series"]}
+    assert set(by_uid) == {uid_a, uid_b}
+    assert by_uid[uid_a]["shape"] == [6, 40, 48]
+    assert by_uid[uid_a]["spacing_mm"] == pytest.approx([2.5, 0.8, 0.7])
+    assert by_uid[uid_a]["slice_thickness_mm"] == 2.5
+    assert by_uid[uid_b]["shape"] == [4, 32, 32]
+    assert not any("thick" in w for w in doc["warnings"])
+
+    status, _, err = run(["analyze", study, "--out", tmp_path / "one", "--quiet",
+                          "--series", uid_b, "--threshold-hu", "200"], capsys)
+    assert status == 0, err
+    doc = load_valid(tmp_path / "one" / "findings.json")
+    assert [s["series_instance_uid"] for s in doc["series"]] == [uid_b]
+    assert doc["parameters"]["threshold_hu"] == 200.0
+
+    status, _, err = run(["analyze", study, "--series", "1.2.3.999", "--quiet",
+                          "--out", tmp_path / "none"], capsys)
+    assert status == 3
+    assert_one_sentence(err, "1.2.3.999")
+
+
+def test_anonymize_replaces_uids_and_scrubs_names(tmp_path, capsys):
+    study = tmp_path / "DOE_JANE"
+    uid = write_ct_series(study, hu=body_phantom((3, 24, 24)), patient_name="DOE^JANE")
+    (study / "JANE_notes.txt").write_text("not dicom", encoding="utf-8")
+    out_dir = tmp_path / "anon"
+    status, _, err = run(["analyze", study, "--out", out_dir, "--quiet", "--anonymize"],
+                         capsys)
+    assert status == 0, err
+    doc = load_valid(out_dir / "findings.json")
+    assert doc["series"][0]["series_instance_uid"] != uid
+    assert doc["study"]["study_instance_uid"] != "1.2.826.0.1.3680043.8.498.1"
+    assert any("non-DICOM" in w for w in doc["warnings"])  # the warning stays, scrubbed
+    for path in out_dir.iterdir():
+        text = path.read_text(encoding="utf-8")
+        for secret in (uid, "1.2.826.0.1.3680043.8.498.1", "DOE", "JANE", "PID-4711",
+                       "19470203"):
+            assert secret not in text, (path.name, secret)
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+def _fail_midway(monkeypatch):
+    from napari_calcinosis.core.io_utils import atomic_open
+    from napari_calcinosis.core.report import json_report
+
+    def half_then_crash(path, text):
+        with atomic_open(path, "w") as handle:
+            handle.write(text[: len(text) // 2])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json_report, "atomic_write_text", half_then_crash)
+
+
+def test_crash_midway_keeps_old_file_and_leaves_no_partial(radiograph, tmp_path, capsys,
+                                                          monkeypatch):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "findings.json").write_text('{"old": true}', encoding="utf-8")
+    _fail_midway(monkeypatch)
+    status, _, err = run(["analyze", radiograph, "--out", out_dir, "--quiet"], capsys)
+    assert status == 1
+    assert_one_sentence(err, "findings.json", "No space left")
+    assert (out_dir / "findings.json").read_text(encoding="utf-8") == '{"old": true}'
+    assert sorted(p.name for p in out_dir.iterdir()) == ["findings.json"]
+
+    fresh = tmp_path / "fresh"
+    status, _, _ = run(["analyze", radiograph, "--out", fresh, "--quiet"], capsys)
+    assert status == 1 and list(fresh.iterdir()) == []
+
+
+def test_fsync_failure_never_publishes(radiograph, tmp_path, capsys, monkeypatch):
+    import napari_calcinosis.core.io_utils as io_utils
+
+    def broken_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(io_utils.os, "fsync", broken_fsync)
+    status, _, err = run(["analyze", radiograph, "--out", tmp_path, "--quiet"], capsys)
+    assert status == 1
+    assert_one_sentence(err, "Input/output error")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- clinical input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("doc, name", [
+    ({"labs": {"magnesium": {"value": 1, "unit": "mmol/L"}}}, "magnesium"),
+    ({"labs": {"calcium": {"value": 9, "unit": "mEq/L"}}}, "mEq/L"),
+    ({"history": {"connective_tissue_disease": "psoriasis"}}, "psoriasis"),
+    ({"history": {"smoker": True}}, "smoker"),
+])
+def test_bad_clinical_file_exits_2_naming_it(doc, name, radiograph, tmp_path, capsys):
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps(doc), encoding="utf-8")
+    status, _, err = run(["analyze", radiograph, "--clinical", clinical,
+                          "--out", tmp_path / "out"], capsys)
+    assert status == 2
+    assert_one_sentence(err, name, str(clinical))
+    assert not (tmp_path / "out").exists()  # checked before any work
+
+
+def test_unreadable_clinical_file_exits_2(radiograph, tmp_path, capsys):
+    status, _, err = run(["analyze", radiograph, "--clinical", tmp_path / "nope.json"], capsys)
+    assert status == 2
+    assert_one_sentence(err, "nope.json")
+
+
+def test_good_clinical_file_is_accepted(radiograph, tmp_path, capsys):
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps({"sex": "F", "labs": {"pth": {"value": 5.1,
+                                                                  "unit": "pmol/L"}}}),
+                        encoding="utf-8")
+    status, _, err = run(["analyze", radiograph, "--clinical", clinical, "--out", tmp_path,
+                          "--quiet"], capsys)
+    assert status == 0, err
+    assert "clinical" not in load_valid(tmp_path / "findings.json")
+
+
+# -- view (wiring, with a stand-in for napari; the real viewer is tested under tests/qt) ----
+
+class _FakeWindow:
+    def __init__(self, log):
+        self.log = log
+
+    def add_plugin_dock_widget(self, plugin, name):
+        widget = types.SimpleNamespace(set_clinical=lambda c: self.log.append(("clinical", c)))
+        self.log.append(("dock", plugin, name))
+        return object(), widget
+
+
+def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_path, capsys,
+                                                              monkeypatch):
+    log: list = []
+
+    class FakeViewer:
+        def __init__(self):
+            self.window = _FakeWindow(log)
+
+        def open(self, path, plugin=None):
+            log.append(("open", path, plugin))
+
+    fake = types.SimpleNamespace(Viewer=FakeViewer, run=lambda: log.append(("run",)))
+    monkeypatch.setitem(sys.modules, "napari", fake)
+    monkeypatch.setattr(cli, "_plugin_widget_names", lambda: ["Detection", "Report"])
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text('{"age": 70}', encoding="utf-8")
+    status, _, err = run(["view", radiograph, "--clinical", clinical], capsys)
+    assert status == 0, err
+    assert log[0] == ("open", str(radiograph), "napari-calcinosis")
+    assert [e[2] for e in log if e[0] == "dock"] == ["Detection", "Report"]
+    given = [e[1] for e in log if e[0] == "clinical"]
+    assert len(given) == 2 and given[0] == ClinicalInput(age_years=70)
+    assert log[-1] == ("run",)
+
+    log.clear()
+    clinical.write_text('{"age": "old"}', encoding="utf-8")
+    status, _, err = run(["view", radiograph, "--clinical", clinical], capsys)
+    assert status == 2 and log == []
+    assert_one_sentence(err, "'age'")
+
+
+# -- a real process ------------------------------------------------------------------------
+
+def _python_m(*args, cwd):
+    env = dict(os.environ, PYTHONWARNINGS="error::DeprecationWarning:napari_calcinosis")
+    return subprocess.run([sys.executable, "-m", "napari_calcinosis", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_subprocess_exit_codes(radiograph, tmp_path):
+    done = _python_m("analyze", radiograph, "--quiet", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+    load_valid(tmp_path / "calcinosis-report" / "findings.json")  # default --out
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello", encoding="utf-8")
+    done = _python_m("analyze", junk, cwd=tmp_path)
+    assert done.returncode == 3
+    assert_one_sentence(done.stderr, "junk.txt")
+    done = _python_m("analyze", radiograph, "--formats", "pdf", cwd=tmp_path)
+    assert done.returncode == 2
+    assert_one_sentence(done.stderr, "'pdf'")
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "napari-calcinosis"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("napari-calcinosis ")
