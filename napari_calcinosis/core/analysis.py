@@ -154,9 +154,9 @@ def _analyse_ct_series(series: list[SeriesResult], params: Any, report: Progress
         done = ct_series.index(item)
         sub = _sub_progress(report, done / len(ct_series), (done + 1) / len(ct_series),
                             f"CT series {number + 1}")
-        from napari_calcinosis.core.detect_ct import analyze_volume
+        from napari_calcinosis.core import detect_ct
 
-        result = analyze_volume(image, params=params, progress=sub)
+        result = detect_ct.analyze_volume(image, params=params, progress=sub)
         item.ct, item.id_offset, item.analysed = result, next_offset, True
         uid = image.info.series_instance_uid
         for lesion in result.lesions:

@@ -1,0 +1,207 @@
+"""Study -> findings orchestration, on hand-built studies with known answers."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import napari_calcinosis
+from napari_calcinosis.core.analysis import analyze_study, anonymize_findings, series_entry
+from napari_calcinosis.core.clinical import parse_clinical
+from napari_calcinosis.core.errors import NoImageSeriesError
+from napari_calcinosis.core.findings import Lesion
+from napari_calcinosis.core.model import Radiograph, SeriesInfo, Study, Volume
+from napari_calcinosis.core.params import CTParams
+from napari_calcinosis.core.report.json_report import findings_to_json
+
+STUDY_UID = "1.2.826.0.1.3680043.8.498.77"
+
+
+def ct_volume(uid: str, hu: np.ndarray, *, spacing=(2.0, 0.8, 0.8), thickness=2.0,
+              modality="CT", description="") -> Volume:
+    info = SeriesInfo(series_instance_uid=uid, study_instance_uid=STUDY_UID,
+                      modality=modality, slice_thickness_mm=thickness,
+                      series_description=description, patient_name="ROE^RICHARD",
+                      patient_id="ID-99")
+    return Volume(hu=hu, spacing_zyx_mm=spacing, origin_lps_mm=np.array([-10.0, -20.0, 30.0]),
+                  direction_lps=np.eye(3)[:, ::-1], info=info)
+
+
+def radiograph(uid: str, *, view="frontal", spacing=(0.15, 0.15)) -> Radiograph:
+    info = SeriesInfo(series_instance_uid=uid, study_instance_uid=STUDY_UID, modality="CR")
+    return Radiograph(image=np.zeros((300, 200), np.float32), info=info, view=view,
+                      pixel_spacing_mm=spacing, warnings=["radiograph warning"])
+
+
+def hu_with_spots(shape, spots) -> np.ndarray:
+    hu = np.full(shape, 40, np.int16)
+    for z, y, x in spots:
+        hu[z, y, x] = 400
+    return hu
+
+
+@dataclass
+class FakeCTResult:
+    lesions: list
+    lesion_labels: np.ndarray
+    summary: object
+    params: CTParams
+    warnings: list = field(default_factory=list)
+    tissue_labels: np.ndarray | None = None
+
+
+def _threshold_detector(volume, *, params=None, progress=None):
+    """A known-answer stand-in for CT detection: every connected blob above threshold."""
+    from napari_calcinosis.core.distribution import summarize
+
+    params = params or CTParams()
+    labels, count = ndimage.label(volume.hu >= params.threshold_hu)
+    lesions = []
+    for lesion_id, centroid in enumerate(ndimage.center_of_mass(labels > 0, labels,
+                                                                range(1, count + 1)), 1):
+        side = "left" if centroid[2] > volume.hu.shape[2] / 2 else "right"
+        lesions.append(Lesion(id=lesion_id, series_instance_uid="", layer="subcutaneous",
+                              side=side, region="gluteal", morphology="punctate",
+                              centroid_index=list(centroid),
+                              centroid_mm=volume.index_to_lps(centroid).tolist(),
+                              volume_mm3=float(np.prod(volume.spacing_zyx_mm)),
+                              peak_hu=400.0, max_diameter_mm=0.8))
+    if progress is not None:
+        progress(1.0, "fake detection done")
+    return FakeCTResult(lesions, labels, summarize(lesions, params=params), params,
+                        warnings=["detector warning"])
+
+
+@pytest.fixture
+def fake_detector(monkeypatch):
+    name = "napari_calcinosis.core.detect_ct"
+    try:
+        module = importlib.import_module(name)
+    except ImportError:  # detection not built yet: stand in a module of that name
+        module = types.ModuleType(name)
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(module, "analyze_volume", _threshold_detector, raising=False)
+    return module
+
+
+def test_empty_study_raises():
+    with pytest.raises(NoImageSeriesError):
+        analyze_study(Study())
+
+
+def test_radiograph_only_study_is_listed_with_a_clear_warning():
+    study = Study(radiographs=[radiograph("1.2.3.1"), radiograph("1.2.3.2", view="lateral",
+                                                                  spacing=None)],
+                  warnings=["study warning"])
+    findings = analyze_study(study).findings
+    assert findings.software == {"name": "napari-calcinosis",
+                                 "version": napari_calcinosis.__version__}
+    assert findings.study == {"study_instance_uid": STUDY_UID, "modalities": ["CR"]}
+    assert [(s.kind, s.shape, s.spacing_mm, s.view) for s in findings.series] == [
+        ("radiograph", [300, 200], [0.15, 0.15], "frontal"),
+        ("radiograph", [300, 200], None, "lateral")]
+    assert findings.lesions == [] and findings.differential == []
+    assert findings.summary.source == "radiograph" and findings.summary.extent == "none"
+    assert findings.warnings[0] == "study warning"
+    assert any("radiograph warning" in w for w in findings.warnings)
+    assert any(w.startswith("Radiograph detection is not available yet: 2 radiograph series")
+               for w in findings.warnings)
+    assert findings.parameters == CTParams().to_dict()
+    findings_to_json(findings)  # schema-valid
+
+
+def test_series_entry_of_a_volume():
+    entry = series_entry(ct_volume("1.2.3.9", np.zeros((5, 6, 7), np.int16), spacing=(
+        3.0, 0.5, 0.6), thickness=None))
+    assert (entry.kind, entry.shape, entry.spacing_mm, entry.slice_thickness_mm, entry.view) == (
+        "volume", [5, 6, 7], [3.0, 0.5, 0.6], None, None)
+
+
+def test_ct_lesions_get_study_wide_ids_and_series_uids(fake_detector):
+    first = ct_volume("1.2.3.10", hu_with_spots((4, 20, 20), [(1, 5, 5), (2, 10, 15)]))
+    second = ct_volume("1.2.3.20", hu_with_spots((4, 20, 20), [(1, 5, 15), (3, 3, 3),
+                                                               (0, 18, 12)]))
+    messages = []
+    result = analyze_study(Study(volumes=[first, second], radiographs=[radiograph("1.2.3.30")]),
+                           progress=lambda f, m: messages.append((f, m)))
+    findings = result.findings
+    assert [les.id for les in findings.lesions] == [1, 2, 3, 4, 5]
+    assert [les.series_instance_uid for les in findings.lesions] == ["1.2.3.10"] * 2 + [
+        "1.2.3.20"] * 3
+    assert [s.id_offset for s in result.series] == [0, 2, 0]
+    assert [s.analysed for s in result.series] == [True, True, False]
+    # Label value v of the second series' label image is lesion id v + 2.
+    labels = result.series[1].ct.lesion_labels
+    assert labels[3, 3, 3] + result.series[1].id_offset in {les.id for les in findings.lesions
+                                                            if les.series_instance_uid
+                                                            == "1.2.3.20"}
+    summary = findings.summary
+    assert summary.source == "CT" and summary.lesion_count == 5
+    assert summary.by_side == {"right": 2, "left": 3}
+    assert findings.study["modalities"] == ["CT", "CR"]
+    assert sum("detector warning" in w for w in findings.warnings) == 2
+    fractions = [f for f, _ in messages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("fake detection done" in m for _, m in messages)
+    findings_to_json(findings)
+
+
+def test_single_ct_summary_comes_from_its_result(fake_detector):
+    volume = ct_volume("1.2.3.10", hu_with_spots((3, 20, 20), [(1, 5, 5)]))
+    result = analyze_study(Study(volumes=[volume]), params=CTParams(threshold_hu=300.0))
+    assert result.findings.summary == result.series[0].ct.summary
+    assert result.findings.summary is not result.series[0].ct.summary
+    assert result.findings.parameters["threshold_hu"] == 300.0
+    # Raising the threshold above the spots finds nothing.
+    none = analyze_study(Study(volumes=[volume]), params=CTParams(threshold_hu=500.0))
+    assert none.findings.lesions == [] and none.findings.summary.extent == "none"
+
+
+def test_thick_slices_warn_and_non_ct_volumes_are_not_searched(fake_detector):
+    thick = ct_volume("1.2.3.10", hu_with_spots((3, 20, 20), []), thickness=5.0,
+                      description="Abdomen 5mm")
+    thin_by_spacing = ct_volume("1.2.3.11", hu_with_spots((3, 20, 20), []), spacing=(
+        1.0, 0.7, 0.7), thickness=None)
+    mr = ct_volume("1.2.3.12", hu_with_spots((3, 20, 20), [(1, 1, 1)]), modality="MR")
+    result = analyze_study(Study(volumes=[thick, thin_by_spacing, mr]))
+    warnings = result.findings.warnings
+    thick_warnings = [w for w in warnings if "thick" in w]
+    assert len(thick_warnings) == 1 and "'Abdomen 5mm'" in thick_warnings[0]
+    assert "5 mm" in thick_warnings[0] and "partial volume" in thick_warnings[0]
+    assert any("MR" in w and "not CT" in w for w in warnings)
+    assert result.findings.lesions == []  # the MR spot was not searched
+    assert [s.analysed for s in result.series] == [True, True, False]
+
+
+def test_clinical_input_is_kept_on_the_result_not_in_findings(fake_detector):
+    clinical = parse_clinical({"sex": "F"})
+    volume = ct_volume("1.2.3.10", hu_with_spots((3, 20, 20), []))
+    result = analyze_study(Study(volumes=[volume]), clinical=clinical)
+    assert result.clinical is clinical
+    assert "clinical" not in findings_to_json(result.findings)
+
+
+def test_anonymize_findings(fake_detector):
+    volume = ct_volume("1.2.3.10", hu_with_spots((3, 20, 20), [(1, 5, 5)]))
+    study = Study(volumes=[volume],
+                  warnings=["ignored 1 non-DICOM file: /data/ROE_RICHARD/ID-99/x.txt",
+                            "series 1.2.3.10 has a gap"])
+    findings = analyze_study(study).findings
+    anonymous, uid_map = anonymize_findings(findings, study)
+    assert set(uid_map) == {STUDY_UID, "1.2.3.10"}
+    assert anonymous.study["study_instance_uid"] == uid_map[STUDY_UID]
+    assert anonymous.series[0].series_instance_uid == uid_map["1.2.3.10"]
+    assert anonymous.lesions[0].series_instance_uid == uid_map["1.2.3.10"]
+    text = findings_to_json(anonymous)
+    for secret in (STUDY_UID, "1.2.3.10", "ROE", "RICHARD", "ID-99"):
+        assert secret not in text, secret
+    assert f"series {uid_map['1.2.3.10']} has a gap" in anonymous.warnings
+    assert findings.series[0].series_instance_uid == "1.2.3.10"  # the original is untouched
+    again, _ = anonymize_findings(findings, study, uid_map=uid_map)
+    assert again.series[0].series_instance_uid == anonymous.series[0].series_instance_uid
