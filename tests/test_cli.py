@@ -373,6 +373,22 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
     assert_one_sentence(err, "'age'")
 
 
+@pytest.mark.qt
+@pytest.mark.skipif(sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
+                    reason="a real napari viewer needs a display (run under xvfb-run)")
+def test_view_in_a_real_viewer(testdata):
+    viewer = cli.launch_viewer(testdata("CT_small.dcm"),
+                               clinical=ClinicalInput(age_years=70), run=False)
+    try:
+        assert len(viewer.layers) >= 1
+        assert tuple(viewer.layers[0].scale) == pytest.approx((5.0, 0.661468, 0.661468))
+        docked = list(viewer.window.dock_widgets)
+        assert len(docked) == len(cli._plugin_widget_names()) >= 1
+        assert all("napari-calcinosis" in name for name in docked)
+    finally:
+        viewer.close()
+
+
 # -- a real process ------------------------------------------------------------------------
 
 def _python_m(*args, cwd):
