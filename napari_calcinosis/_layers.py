@@ -199,14 +199,13 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
 
 
 def study_messages(study: Study) -> list[str]:
-    """Every warning of a study, its series and its set-aside files, once each, in order."""
+    """Every warning of a study, its series and its set-aside files, once each, in order.
+
+    (``core.dicom`` already warns about a radiograph without pixel spacing.)
+    """
     messages = list(study.warnings)
     for item in [*study.volumes, *study.radiographs]:
         messages.extend(item.warnings)
-    for radiograph in study.radiographs:
-        if radiograph.pixel_spacing_mm is None:
-            messages.append(f"{layer_name(radiograph.info, radiograph.view or '')}: no valid "
-                            "pixel spacing in the file; shown and measured in pixels.")
     messages.extend(_set_aside_messages(study))
     return list(dict.fromkeys(messages))
 

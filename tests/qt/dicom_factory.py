@@ -22,7 +22,6 @@ def _base(sop_class: str, modality: str, study_uid: str, series_uid: str) -> Dat
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = study_uid + ".1"
     ds.Modality = modality
     ds.PatientName = "Doe^Jane"
     ds.PatientID = "PID12345"
@@ -63,11 +62,12 @@ def write_ct_series(
     hu = ct_hu(shape_zyx)
     row, col = np.asarray(row_cosine, float), np.asarray(col_cosine, float)
     normal = np.cross(row, col)
-    study_uid, series_uid = generate_uid(), generate_uid()
+    study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     order = np.random.default_rng(7).permutation(shape_zyx[0])
     for k in order:
         ds = _base(CTImageStorage, "CT", study_uid, series_uid)
         ds.SeriesDescription = description
+        ds.FrameOfReferenceUID = frame_uid
         ds.SeriesNumber = series_number
         ds.InstanceNumber = int(shape_zyx[0] - k)  # deliberately not the spatial order
         ds.ImagePositionPatient = [float(v) for v in
