@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dicom_factory import write_ct_series, write_radiograph
 from napari.errors import MultipleReaderError
 from napari.settings import get_settings
 
 from napari_calcinosis import _reader
 from napari_calcinosis._layers import VOLUME_KEY
-
-from dicom_factory import write_ct_series, write_radiograph
 
 pytestmark = pytest.mark.qt
 
