@@ -65,10 +65,12 @@ class WindowPresetWidget(Container):
             choices=[(p.label, p.name) for p in WINDOW_PRESETS.values()],
             value=DEFAULT_WINDOW,
         )
-        keys = ", ".join(f"{key} {WINDOW_PRESETS[n].label.split(' (')[0]}"
+        keys = ", ".join(f"{key} {WINDOW_PRESETS[n].label.split(' (')[0].lower()}"
                          for n, key in SHORTCUTS.items())
-        self.help = Label(value=f"Applies to the selected CT layers. Keys: {keys}")
+        self.help = Label(value=f"Selected CT layers (or all). {keys}.")
+        self.help.native.setWordWrap(True)  # keep the dock narrow
         self.extend([self.preset, self.help])
+        self.max_width = 360
         self.preset.changed.connect(self._on_preset)
         viewer.layers.selection.events.active.connect(self._sync_to_active)
         self._bind_keys()
