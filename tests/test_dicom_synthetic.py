@@ -257,3 +257,16 @@ def test_progress_reaches_one(tmp_path):
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(isinstance(m, str) and m for _, m in seen)
+
+
+def test_orientation_jitter_does_not_split_series(tmp_path):
+    stored = known_stack(n=4)
+    written = write_series(tmp_path, stored)
+    for path, jitter in zip(written.paths[1:3], (0.0004, 0.0006)):
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [1, jitter, 0, -jitter, 1, 0]
+        ds.save_as(path)
+    study = load_study(tmp_path)
+    (vol,) = study.volumes
+    assert vol.shape == (4, 12, 10) and study.warnings == []
+    np.testing.assert_array_equal(vol.hu, stored.astype(np.int32) - 1024)

@@ -186,13 +186,26 @@ class Frame:
         normal = np.cross(self.orientation[:3], self.orientation[3:])
         return normal / np.linalg.norm(normal)
 
-    def shape_key(self) -> tuple[Any, ...]:
-        """Frames sharing this key can be stacked into one volume."""
-        orient = None if self.orientation is None else tuple(np.round(self.orientation, 3))
-        spacing = None if self.pixel_spacing is None else tuple(np.round(self.pixel_spacing, 4))
-        ds = self.header.ds
-        return (self.rows, self.columns, orient, spacing, ds.get("BitsAllocated"),
-                ds.get("PixelRepresentation"))
+    def stacks_with(self, other: Frame, *, tolerance: float = 1e-3) -> bool:
+        """True when both frames can be slices of one volume.
+
+        Same size and pixel type, and orientation cosines and pixel spacing equal within
+        ``tolerance`` (so the rounding jitter of decimal strings does not split a series).
+        """
+        a, b = self.header.ds, other.header.ds
+        if (self.rows, self.columns, a.get("BitsAllocated"), a.get("PixelRepresentation")) != (
+                other.rows, other.columns, b.get("BitsAllocated"), b.get("PixelRepresentation")):
+            return False
+        for mine, theirs, scale in ((self.orientation, other.orientation, 1.0),
+                                    (self.pixel_spacing, other.pixel_spacing, None)):
+            if (mine is None) != (theirs is None):
+                return False
+            if mine is not None:
+                mine, theirs = np.asarray(mine), np.asarray(theirs)
+                limit = tolerance * (scale or float(np.abs(mine).max()))
+                if np.abs(mine - theirs).max() > limit:
+                    return False
+        return True
 
 
 def _float_list(value: Any, count: int) -> np.ndarray | None:

@@ -58,10 +58,14 @@ def split_stacks(frames: list[Frame]) -> tuple[list[list[Frame]], list[Frame], l
     """
     localizers = [f for f in frames if is_localizer(f.header.ds)]
     rest = [f for f in frames if not is_localizer(f.header.ds)]
-    groups: dict[tuple, list[Frame]] = {}
+    groups: list[list[Frame]] = []
     for frame in rest:
-        groups.setdefault(frame.shape_key(), []).append(frame)
-    stacks = sorted(groups.values(), key=len, reverse=True)
+        home = next((g for g in groups if g[0].stacks_with(frame)), None)
+        if home is None:
+            groups.append([frame])
+        else:
+            home.append(frame)
+    stacks = sorted(groups, key=len, reverse=True)
     warnings: list[str] = []
     if len(stacks) > 1 and stacks[0][0].orientation is not None:
         main_normal = stacks[0][0].normal
