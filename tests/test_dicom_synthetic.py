@@ -270,3 +270,34 @@ def test_orientation_jitter_does_not_split_series(tmp_path):
     (vol,) = study.volumes
     assert vol.shape == (4, 12, 10) and study.warnings == []
     np.testing.assert_array_equal(vol.hu, stored.astype(np.int32) - 1024)
+
+
+def test_many_duplicates_summarised(tmp_path):
+    stored = known_stack(n=5)
+    uid = pydicom.uid.generate_uid()
+    write_series(tmp_path / "a", stored, series_uid=uid)
+    write_series(tmp_path / "b", stored + 1, series_uid=uid,
+                 instance_numbers=[11, 12, 13, 14, 15])
+    (vol,) = load_study(tmp_path).volumes
+    np.testing.assert_array_equal(vol.hu, stored.astype(np.int32) - 1024)
+    (dup,) = [w for w in vol.warnings if "duplicate" in w]
+    assert "5 duplicate slice positions" in dup
+
+
+def test_undecodable_compressed_slice_left_blank(tmp_path):
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    stored = known_stack(n=5)
+    written = write_series(tmp_path, stored)
+    for k, path in enumerate(written.paths):
+        ds = pydicom.dcmread(path)
+        ds.compress(RLELossless, encoding_plugin="pylibjpeg")
+        if k == 2:
+            ds.PixelData = encapsulate([b"\x01\x00\x00\x00" + b"\x00" * 60])
+        ds.save_as(path)
+    (vol,) = load_study(tmp_path).volumes
+    assert vol.shape[0] == 5 and vol.padding_mask[2].all()
+    np.testing.assert_array_equal(vol.hu[[0, 1, 3, 4]],
+                                  stored[[0, 1, 3, 4]].astype(np.int32) - 1024)
+    assert any("slice2.dcm: pixel data unreadable" in w for w in vol.warnings), vol.warnings

@@ -24,6 +24,7 @@ DUPLICATE_TOLERANCE_MM = 0.01
 REGULAR_TOLERANCE = 0.2  # of the slice step: a position further off means uneven spacing
 TILT_WARNING_DEG = 0.05
 MAX_FILL_FACTOR = 4  # never pad a series to more than this many times its real slices
+MAX_LISTED = 3  # beyond this many duplicates, one summary warning
 
 
 @dataclass
@@ -98,15 +99,24 @@ def _where(frame: Frame) -> str:
 
 def _drop_duplicates(frames: list[Frame], depth: np.ndarray, label: str,
                      warnings: list[str]) -> tuple[list[Frame], np.ndarray]:
-    keep = [0]
+    keep, dropped = [0], []
     for k in range(1, len(frames)):
         if abs(depth[k] - depth[keep[-1]]) < DUPLICATE_TOLERANCE_MM:
-            warnings.append(
-                f"{label}: duplicate slice position {depth[k]:.2f} mm along the normal: kept "
-                f"{_where(frames[keep[-1]])}, dropped {_where(frames[k])}"
-            )
+            dropped.append((keep[-1], k))
         else:
             keep.append(k)
+    if len(dropped) > MAX_LISTED:
+        (kept, first), count = dropped[0], len(dropped)
+        warnings.append(
+            f"{label}: {count} duplicate slice positions (several acquisitions in one "
+            f"series?); kept the lowest InstanceNumber at each, e.g. kept {_where(frames[kept])}"
+            f", dropped {_where(frames[first])} at {depth[first]:.2f} mm along the normal"
+        )
+    else:
+        warnings.extend(
+            f"{label}: duplicate slice position {depth[k]:.2f} mm along the normal: kept "
+            f"{_where(frames[kept])}, dropped {_where(frames[k])}" for kept, k in dropped
+        )
     return [frames[k] for k in keep], depth[keep]
 
 
