@@ -213,3 +213,36 @@ def test_zip_of_a_study_opens_and_cleans_up(testdata, tmp_path):
     assert study.volumes[0].files == [archive / "a" / "IMG1"]
     assert study.radiographs[0].file == archive / "b" / "IMG2"
     assert any("readme.txt" in w for w in study.warnings)
+
+
+@pytest.mark.parametrize("name", ["JPEG-LL.dcm", "JPGExtended.dcm", "JPEG2000.dcm"])
+def test_jpeg_radiograph_like_images_decode(testdata, name):
+    """Single-frame images without position open as radiographs, decoded like pydicom does."""
+    path = testdata(name)
+    (rad,) = load_study(path).radiographs
+    ds = pydicom.dcmread(path)
+    expected = pydicom.pixels.apply_modality_lut(ds.pixel_array, ds).astype(np.float32)
+    np.testing.assert_array_equal(rad.image, expected)
+
+
+def test_colour_images_set_aside(testdata):
+    for name in ("examples_palette.dcm", "US1_J2KR.dcm"):
+        study = load_study(testdata(name))
+        assert study.is_empty
+        assert "colour image" in study.set_aside[0].reason
+
+
+def test_view_from_view_code_sequence(testdata, tmp_path):
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(testdata("RG3_UNCR.dcm"))
+    del ds.ViewPosition
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
+        "R-10236", "SRT", "left lateral")
+    ds.ViewCodeSequence = [code]
+    ds.ImageLaterality = "L"
+    ds.save_as(tmp_path / "lat.dcm")
+    (rad,) = load_study(tmp_path / "lat.dcm").radiographs
+    assert rad.view == "lateral" and rad.view_position == "" and rad.image_laterality == "L"
+    assert rad.info.modality == "CR" and rad.header is not None and "PixelData" not in rad.header

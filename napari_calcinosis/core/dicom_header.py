@@ -136,8 +136,9 @@ def non_image_reason(header: FileHeader) -> str | None:
             return f"{what}: not an image; kept for reference"
     if not header.has_pixels:
         return f"no pixel data ({_sop_name(sop)})"
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        return f"colour image ({ds.get('PhotometricInterpretation', '?')}): not supported"
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or not photometric.startswith("MONOCHROME"):
+        return f"colour image ({photometric.strip()}): not supported"
     if int(ds.get("BitsAllocated", 16) or 16) not in (8, 16, 32):
         return f"{ds.get('BitsAllocated')}-bit pixel data (a mask, not an image)"
     return None
