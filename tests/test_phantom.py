@@ -1,0 +1,181 @@
+"""Known-answer checks of the synthetic phantom: the truth must agree with the image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_calcinosis.core.phantom import PhantomSpec, Tissue, make_ct_phantom
+
+LAYER_LABEL = {"skin": Tissue.SKIN, "subcutaneous": Tissue.SUBCUTANEOUS_FAT,
+               "muscle": Tissue.MUSCLE}
+# A thin-slice chest block: fine enough that each centre's voxel lies in its own layer.
+THIN = dict(z_range_mm=(370.0, 430.0), slice_thickness_mm=1.0, pixel_spacing_mm=0.9,
+            fov_mm=430.0)
+COARSE = dict(pixel_spacing_mm=2.8, slice_thickness_mm=5.0)
+
+
+@pytest.fixture(scope="module")
+def thin_clean():
+    return make_ct_phantom(PhantomSpec(seed=3, noise_sd_hu=0.0, **THIN))
+
+
+@pytest.fixture(scope="module")
+def coarse():
+    return make_ct_phantom(PhantomSpec(seed=3, **COARSE))
+
+
+def _voxel(ct, index_zyx):
+    idx = np.rint(np.asarray(index_zyx)).astype(int)
+    return tuple(np.clip(idx, 0, np.asarray(ct.shape) - 1))
+
+
+def test_geometry_is_axial_lps(coarse):
+    ct = coarse
+    assert ct.hu.dtype == np.int16 and ct.hu.shape == ct.tissue_labels.shape
+    assert ct.spacing_zyx_mm == (5.0, 2.8, 2.8)
+    np.testing.assert_allclose(ct.direction_lps[:, 0], [0, 0, 1])  # slices toward the head
+    np.testing.assert_allclose(ct.direction_lps[:, 1], [0, 1, 0])  # rows toward posterior
+    np.testing.assert_allclose(ct.direction_lps[:, 2], [1, 0, 0])  # columns toward the left
+    idx = np.array([[3.0, 10.5, 20.25], [0, 0, 0]])
+    np.testing.assert_allclose(ct.lps_to_index(ct.index_to_lps(idx)), idx, atol=1e-9)
+    for lesion in ct.truth:
+        np.testing.assert_allclose(ct.index_to_lps(lesion.center_index_zyx),
+                                   lesion.center_lps_mm, atol=1e-6)
+    # anterior is up: at the midline the table (posterior) lies below the body, across air
+    col = int(round(ct.lps_to_index([ct.midline_x_mm, 0.0, ct.origin_lps_mm[2]])[2]))
+    column = ct.tissue_labels[ct.shape[0] // 2, :, col]
+    table_rows = np.nonzero(column == Tissue.TABLE)[0]
+    body_rows = np.nonzero((column != Tissue.AIR) & (column != Tissue.TABLE))[0]
+    assert table_rows.min() > body_rows.max() + 1
+
+
+def test_same_seed_same_bytes_and_truth():
+    spec = PhantomSpec(seed=11, **COARSE, z_range_mm=(300.0, 420.0))
+    a, b = make_ct_phantom(spec), make_ct_phantom(spec)
+    assert a.hu.tobytes() == b.hu.tobytes()
+    assert a.truth == b.truth and a.lookalikes == b.lookalikes
+    other = make_ct_phantom(PhantomSpec(seed=12, **COARSE, z_range_mm=(300.0, 420.0)))
+    assert other.hu.tobytes() != a.hu.tobytes()
+
+
+def test_deposits_do_not_move_with_the_grid(thin_clean):
+    coarse_block = make_ct_phantom(PhantomSpec(seed=3, z_range_mm=(370.0, 430.0),
+                                               slice_thickness_mm=5.0, pixel_spacing_mm=1.4))
+    assert len(coarse_block.truth) > 0
+    thin_centres = {lesion.center_lps_mm for lesion in thin_clean.truth}
+    for lesion in coarse_block.truth:
+        assert lesion.center_lps_mm in thin_centres
+
+
+def test_layer_labels_at_deposit_centres(thin_clean):
+    ct = thin_clean
+    assert len(ct.truth) >= 6
+    for lesion in ct.truth:
+        label = ct.tissue_labels[_voxel(ct, lesion.center_index_zyx)]
+        assert label == LAYER_LABEL[lesion.layer], (lesion.id, lesion.layer, Tissue(label))
+
+
+def test_each_deposit_stands_out_from_its_surroundings(thin_clean):
+    ct = thin_clean
+    hu = ct.hu.astype(float)
+    for lesion in ct.truth:
+        k, i, j = _voxel(ct, lesion.center_index_zyx)
+        ring = max(4, int(np.ceil((lesion.diameter_mm / 2 + 4) / ct.spacing_zyx_mm[1])))
+        patch = hu[k, i - ring:i + ring + 1, j - ring:j + ring + 1]
+        background = np.median(patch)
+        peak = hu[k, i - 1:i + 2, j - 1:j + 2].max()
+        assert peak > background + 150, (lesion.id, peak, background)
+        assert peak == pytest.approx(lesion.peak_hu_expected, abs=60)
+
+
+def test_sides_follow_patient_coordinates(coarse):
+    ct = coarse
+    for lesion in ct.truth:
+        x = lesion.center_lps_mm[0]
+        if lesion.side == "left":
+            assert x > ct.midline_x_mm + 5
+        else:
+            assert lesion.side == "right" and x < ct.midline_x_mm - 5
+
+
+def test_generalized_is_bilateral_and_widespread(coarse):
+    regions = {lesion.region for lesion in coarse.truth}
+    assert len(regions) >= 4
+    for region in regions:
+        sides = {lesion.side for lesion in coarse.truth if lesion.region == region}
+        assert sides == {"left", "right"} or len(
+            [lesion for lesion in coarse.truth if lesion.region == region]) == 1
+    assert {lesion.layer for lesion in coarse.truth} <= {"skin", "subcutaneous"}
+
+
+def test_lookalikes_are_where_the_truth_says(coarse):
+    ct = coarse
+    expected = {"costal_cartilage": {Tissue.CARTILAGE}, "vessel_wall": {Tissue.VESSEL},
+                "bone_island": {Tissue.BONE_MARROW, Tissue.BONE_CORTEX},
+                "nipple": {Tissue.SKIN}, "table": {Tissue.TABLE}}
+    kinds = {look.kind for look in ct.lookalikes}
+    assert kinds == set(expected)
+    for look in ct.lookalikes:
+        k, i, j = _voxel(ct, look.center_index_zyx)
+        near = set(np.unique(ct.tissue_labels[k, i - 2:i + 3, j - 2:j + 3]).tolist())
+        assert near & expected[look.kind], (look.kind, [Tissue(v).name for v in near])
+        if look.kind in ("costal_cartilage", "vessel_wall", "bone_island"):
+            assert look.peak_hu_expected is not None and look.peak_hu_expected > 150
+
+
+def test_localized_is_one_sided_cluster():
+    ct = make_ct_phantom(PhantomSpec(scenario="localized", seed=5, **COARSE))
+    assert 6 <= len(ct.truth) <= 10
+    assert len({lesion.side for lesion in ct.truth}) == 1
+    assert len({lesion.region for lesion in ct.truth}) == 1
+    spec = PhantomSpec(scenario="localized", seed=5, localized_region="gluteal",
+                       localized_side="right", **COARSE)
+    chosen = make_ct_phantom(spec)
+    assert {(lesion.region, lesion.side) for lesion in chosen.truth} == {("gluteal", "right")}
+
+
+def test_none_has_only_lookalikes():
+    ct = make_ct_phantom(PhantomSpec(scenario="none", seed=2, **COARSE))
+    assert ct.truth == [] and not ct.lesion_mask.any()
+    assert any(look.kind == "vessel_wall" for look in ct.lookalikes)
+
+
+def test_deep_scenario_has_muscle_deposits_in_muscle():
+    ct = make_ct_phantom(PhantomSpec(scenario="deep", seed=4, pixel_spacing_mm=1.4,
+                                     slice_thickness_mm=2.0, z_range_mm=(30.0, 150.0)))
+    muscle = [lesion for lesion in ct.truth if lesion.layer == "muscle"]
+    assert muscle
+    for lesion in muscle:
+        assert ct.tissue_labels[_voxel(ct, lesion.center_index_zyx)] == Tissue.MUSCLE
+
+
+def test_thick_slices_lower_small_deposit_peaks(thin_clean):
+    thick = make_ct_phantom(PhantomSpec(seed=3, noise_sd_hu=0.0, z_range_mm=(370.0, 430.0),
+                                        slice_thickness_mm=5.0, pixel_spacing_mm=0.9,
+                                        fov_mm=430.0))
+    thin_peaks = {lesion.center_lps_mm: lesion.peak_hu_expected for lesion in thin_clean.truth}
+    small = [lesion for lesion in thick.truth if lesion.diameter_mm < 3.0]
+    assert small
+    for lesion in small:
+        assert lesion.peak_hu_expected < thin_peaks[lesion.center_lps_mm] - 50
+
+
+def test_noise_has_the_requested_sd():
+    base = dict(seed=9, z_range_mm=(240.0, 280.0), **COARSE)
+    clean = make_ct_phantom(PhantomSpec(noise_sd_hu=0.0, **base))
+    noisy = make_ct_phantom(PhantomSpec(noise_sd_hu=20.0, **base))
+    body = clean.tissue_labels == Tissue.MUSCLE
+    diff = noisy.hu[body].astype(float) - clean.hu[body]
+    assert diff.std() == pytest.approx(20.0, rel=0.1)
+    assert abs(diff.mean()) < 1.0
+
+
+def test_lesion_mask_marks_every_truth_lesion(coarse):
+    ids = set(np.unique(coarse.lesion_mask).tolist()) - {0}
+    assert ids == {lesion.id for lesion in coarse.truth}
+
+
+def test_bad_spec_is_refused():
+    with pytest.raises(ValueError, match="scenario"):
+        PhantomSpec(scenario="everywhere")
