@@ -132,7 +132,20 @@ def read_dicom(path: PathOrPaths) -> list[Any]:
                            f"{_describe(paths)}.")
     if messages:
         show_warning("\n".join(messages))
+    _schedule_detection(study)
     return layers or NO_LAYERS
+
+
+def _schedule_detection(study: Study) -> None:
+    """Ask the Qt side to detect calcifications once the CT layers are in the viewer."""
+    uids = [v.info.series_instance_uid for v in study.volumes if v.info.modality == "CT"]
+    if not uids:
+        return
+    try:
+        from ._qt.autodetect import schedule_after_open
+    except ImportError:  # no Qt binding: reading still works, detection is up to the user
+        return
+    schedule_after_open(uids)
 
 
 def _describe(paths: list[str | os.PathLike]) -> str:

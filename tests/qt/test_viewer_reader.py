@@ -16,6 +16,15 @@ pytestmark = pytest.mark.qt
 PLUGIN = "napari-calcinosis"
 
 
+@pytest.fixture(autouse=True)
+def _no_autodetect(monkeypatch):
+    """These tests are about reading: detection on open is tested in test_detection_widget."""
+    from napari_calcinosis._qt import autodetect
+
+    monkeypatch.setenv(autodetect.ENV_VAR, "0")
+    monkeypatch.setitem(autodetect._state, "enabled", None)
+
+
 @pytest.fixture
 def notes(monkeypatch):
     """Record the notifications the reader shows, by severity."""

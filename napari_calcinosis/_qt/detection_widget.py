@@ -1,0 +1,221 @@
+"""Detection panel: run CT calcification detection in the background and show the results."""
+
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    TextEdit,
+)
+from napari.layers import Layer
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from .._layers import VOLUME_KEY
+from ..core.errors import CalcinosisError
+from ..core.params import CTParams
+from . import autodetect
+from .layers import (
+    SOURCE_KEY,
+    center_on,
+    lesion_labels_data,
+    lesion_points_data,
+    summary_text,
+    tissue_labels_data,
+)
+from .window_widget import is_ct_layer
+
+if TYPE_CHECKING:
+    import napari
+
+RESULT_KINDS = ("lesion_labels", "lesion_points", "tissue_labels")
+
+
+def _detect_steps(volume: Any, params: CTParams):
+    """Generator for ``thread_worker``: yields ``(fraction, message)``, returns the CT result.
+
+    The core reports progress through a callback; the analysis runs in one more thread so that
+    this generator can pass the callback's messages on as they come.
+    """
+    from ..core.detect_ct import analyze_volume
+
+    messages: queue.Queue = queue.Queue()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(analyze_volume, volume, params=params,
+                             progress=lambda f, m: messages.put((f, m)))
+        while not (future.done() and messages.empty()):
+            try:
+                yield messages.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        return future.result()
+
+
+class DetectionWidget(Container):
+    """Detect soft-tissue calcifications on a CT layer, with parameters and a summary."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        defaults = CTParams()
+        self.image = ComboBox(label="CT layer", choices=self._ct_choices)
+        self.threshold_hu = FloatSpinBox(label="Threshold (HU)", value=defaults.threshold_hu,
+                                         min=50.0, max=2000.0, step=10.0)
+        self.min_area_mm2 = FloatSpinBox(label="Min area (mm²)", value=defaults.min_area_mm2,
+                                         min=0.0, max=100.0, step=0.5)
+        self.adaptive = CheckBox(text="Adaptive threshold", value=defaults.adaptive)
+        self.show_tissue = CheckBox(text="Show tissue compartments", value=False)
+        self.autodetect = CheckBox(text="Detect when a CT opens", value=autodetect.is_enabled())
+        self.run_button = PushButton(text="Detect calcifications")
+        self.table_button = PushButton(text="Show lesion table")
+        self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
+        self.status = Label(value="")
+        self.summary = TextEdit(value="")
+        self.summary.native.setReadOnly(True)
+        self.extend([self.image, self.threshold_hu, self.min_area_mm2, self.adaptive,
+                     self.show_tissue, self.autodetect, self.run_button, self.progress,
+                     self.status, self.summary, self.table_button])
+        self.max_width = 420
+        self._pending: list[Layer] = []
+        self._worker: Any = None
+        self.run_button.changed.connect(lambda: self.run())
+        self.table_button.changed.connect(self._show_table)
+        self.autodetect.changed.connect(autodetect.set_enabled)
+        self.show_tissue.changed.connect(self._toggle_tissue)
+        viewer.layers.events.inserted.connect(self._refresh_choices)
+        viewer.layers.events.removed.connect(self._refresh_choices)
+
+    # -- choosing what to run on -------------------------------------------------------------
+    def _ct_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if is_ct_layer(layer)]
+
+    def _refresh_choices(self, event: Any = None) -> None:
+        self.image.reset_choices()
+
+    def params(self) -> CTParams:
+        """The detection parameters currently set in the panel."""
+        return CTParams().with_changes(threshold_hu=float(self.threshold_hu.value),
+                                       min_area_mm2=float(self.min_area_mm2.value),
+                                       adaptive=bool(self.adaptive.value))
+
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    def run(self, layer: Layer | None = None) -> None:
+        """Detect on ``layer`` (default: the chosen one); queued while a run is going on."""
+        layer = layer if layer is not None else self.image.value
+        if layer is None or VOLUME_KEY not in layer.metadata:
+            show_info("Open a CT series with napari-calcinosis first.")
+            return
+        if self.is_running:
+            if layer not in self._pending:
+                self._pending.append(layer)
+            return
+        self._start(layer)
+
+    def _start(self, layer: Layer) -> None:
+        volume = layer.metadata[VOLUME_KEY]
+        worker = thread_worker(_detect_steps, start_thread=False)(volume, self.params())
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda result: self._on_result(layer, result))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.run_button.enabled = False
+        self.progress.value, self.progress.visible = 0, True
+        self.status.value = f"Detecting on {layer.name} ..."
+        worker.start()
+
+    # -- worker callbacks (main thread) -------------------------------------------------------
+    def _on_progress(self, step: tuple[float, str]) -> None:
+        fraction, message = step
+        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        self.status.value = message
+
+    def _on_error(self, exc: BaseException) -> None:
+        if isinstance(exc, CalcinosisError):
+            show_error(str(exc))
+        else:
+            show_error(f"Calcification detection failed: {type(exc).__name__}: {exc}")
+        self.status.value = "Detection failed."
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.run_button.enabled = True
+        self.progress.visible = False
+        if self._pending:
+            self._start(self._pending.pop(0))
+
+    def _on_result(self, image: Layer, result: Any) -> None:
+        if image not in self._viewer.layers:
+            return  # closed while detecting
+        self._remove_results(image)
+        for data, kwargs, kind in self._result_layers(image, result):
+            new = Layer.create(data, kwargs, kind)
+            self._viewer.layers.append(new)
+            if kind == "points":
+                self._connect_points(new)
+        self.summary.value = summary_text(result.summary)
+        warnings = "\n".join(getattr(result, "warnings", []) or [])
+        self.status.value = f"{len(result.lesions)} lesions on {image.name}." + (
+            f"\n{warnings}" if warnings else "")
+
+    def _result_layers(self, image: Layer, result: Any) -> list:
+        volume = image.metadata[VOLUME_KEY]
+        layers = []
+        names = getattr(result, "tissue_names", None) or {}
+        if getattr(result, "tissue_labels", None) is not None:
+            data, kwargs, kind = tissue_labels_data(volume, result.tissue_labels, names,
+                                                    name=f"{image.name} tissue")
+            kwargs["visible"] = bool(self.show_tissue.value)
+            layers.append((data, kwargs, kind))
+        layers.append(lesion_labels_data(volume, result.lesion_labels, result.lesions,
+                                         name=f"{image.name} lesions"))
+        layers.append(lesion_points_data(volume, result.lesions,
+                                         name=f"{image.name} lesion centroids"))
+        return layers
+
+    def _remove_results(self, image: Layer) -> None:
+        uid = image.metadata["calcinosis"]["series_instance_uid"]
+        for layer in list(self._viewer.layers):
+            meta = layer.metadata.get(SOURCE_KEY, {})
+            if meta.get("kind") in RESULT_KINDS and meta.get("series_instance_uid") == uid:
+                self._viewer.layers.remove(layer)
+
+    # -- navigation -----------------------------------------------------------------------------
+    def _connect_points(self, points: Layer) -> None:
+        def on_selection(event: Any = None) -> None:
+            selected = list(points.selected_data)
+            if len(selected) == 1:
+                world = np.asarray(points.data_to_world(points.data[selected[0]]))
+                center_on(self._viewer, world)
+
+        points.selected_data.events.changed.connect(on_selection)
+
+    def go_to_lesion(self, lesion_id: int) -> bool:
+        """Select the centroid point of ``lesion_id`` (which centres the viewer on it)."""
+        for layer in self._viewer.layers:
+            if layer.metadata.get(SOURCE_KEY, {}).get("kind") == "lesion_points":
+                rows = np.flatnonzero(layer.features["id"].to_numpy() == lesion_id)
+                if rows.size:
+                    self._viewer.layers.selection.active = layer
+                    layer.selected_data = {int(rows[0])}
+                    return True
+        return False
+
+    def _toggle_tissue(self, visible: bool) -> None:
+        for layer in self._viewer.layers:
+            if layer.metadata.get(SOURCE_KEY, {}).get("kind") == "tissue_labels":
+                layer.visible = bool(visible)
+
+    def _show_table(self) -> None:
+        self._viewer.window.add_plugin_dock_widget("napari", "Features table widget")

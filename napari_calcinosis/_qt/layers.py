@@ -1,0 +1,132 @@
+"""CT detection results -> napari layers (lesion labels, centroid points, tissue compartments).
+
+Every result layer takes the geometry of the CT it came from
+(:func:`napari_calcinosis._layers.layer_geometry`) and the same display layout of the array, so
+it lies exactly on the image in patient coordinates.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._layers import LayerDataTuple, display_axes, layer_geometry, to_display
+from ..core.findings import Lesion, Summary
+from ..core.model import Volume
+
+if TYPE_CHECKING:
+    import napari
+
+#: Display colour of each tissue layer (contract words), chosen to read on a grey CT.
+LAYER_COLORS: dict[str, str] = {
+    "skin": "#ff7f0e",
+    "subcutaneous": "#ffd500",
+    "fascia": "#2ca02c",
+    "muscle": "#d62728",
+    "tendon": "#e377c2",
+    "periarticular": "#9467bd",
+    "cartilage": "#17becf",
+    "vessel": "#1f77b4",
+    "visceral": "#8c8c8c",
+    "unknown": "#ffffff",
+}
+#: Key in result layers' metadata naming the CT series they belong to.
+SOURCE_KEY = "calcinosis"
+FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "volume_mm3", "peak_hu",
+                   "depth_mm")
+
+
+def lesion_features(lesions: list[Lesion]) -> pd.DataFrame:
+    """One row per lesion with the columns napari's features table shows."""
+    rows = [{
+        "id": lesion.id, "layer": lesion.layer, "side": lesion.side, "region": lesion.region,
+        "morphology": lesion.morphology,
+        "volume_mm3": _num(lesion.volume_mm3), "peak_hu": _num(lesion.peak_hu),
+        "depth_mm": _num(lesion.extra.get("depth_mm")),
+    } for lesion in lesions]
+    return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else round(float(value), 2)
+
+
+def _meta(volume: Volume, role: str) -> dict[str, Any]:
+    return {SOURCE_KEY: {"kind": role,
+                         "series_instance_uid": volume.info.series_instance_uid}}
+
+
+def lesion_labels_data(volume: Volume, lesion_labels: np.ndarray, lesions: list[Lesion], *,
+                       name: str) -> LayerDataTuple:
+    """Labels layer of the lesion-id image, each lesion coloured by its tissue layer."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
+    colors.update({lesion.id: LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions})
+    kwargs = {"name": name, "colormap": DirectLabelColormap(color_dict=colors),
+              "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
+              **layer_geometry(volume)}
+    return (to_display(lesion_labels, volume), kwargs, "labels")
+
+
+def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> LayerDataTuple:
+    """Points at the lesion centroids (display index space) with the lesion table as features."""
+    axes = list(display_axes(volume))
+    coords = np.array([np.asarray(lesion.centroid_index, float)[axes] for lesion in lesions])
+    coords = coords.reshape(-1, 3)
+    colors = [LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions]
+    # A ring about 8 mm wide on screen, whatever the in-plane spacing.
+    size = 8.0 / float(min(volume.spacing_zyx_mm[1:]))
+    kwargs = {"name": name, "features": lesion_features(lesions), "symbol": "ring",
+              "size": size, "face_color": colors if lesions else "white",
+              "border_width": 0.0, "out_of_slice_display": True,
+              "metadata": _meta(volume, "lesion_points"), **layer_geometry(volume)}
+    return (coords, kwargs, "points")
+
+
+def tissue_labels_data(volume: Volume, tissue_labels: np.ndarray, names: dict[int, str], *,
+                       name: str) -> LayerDataTuple:
+    """Labels layer of the tissue compartments (hidden at first: a check of the model)."""
+    meta = _meta(volume, "tissue_labels")
+    meta[SOURCE_KEY]["names"] = {int(k): str(v) for k, v in names.items()}
+    kwargs = {"name": name, "opacity": 0.35, "visible": True, "metadata": meta,
+              **layer_geometry(volume)}
+    return (to_display(tissue_labels, volume), kwargs, "labels")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) \
+        or "none"
+
+
+def summary_text(summary: Summary) -> str:
+    """The study summary in plain lines: counts, extent, symmetry, deep and incidental."""
+    sym = summary.symmetry
+    index = "n/a" if sym.index is None else f"{sym.index:.2f}"
+    deep = [k for k, v in summary.deep_involvement.items() if v]
+    lines = [
+        f"Soft-tissue lesions: {summary.lesion_count} "
+        f"({summary.total_volume_mm3:.0f} mm³)",
+        f"By layer: {_counts(summary.by_layer)}",
+        f"By region: {_counts(summary.by_region)}",
+        f"By side: {_counts(summary.by_side)}",
+        f"Extent: {summary.extent}; form: {summary.form}",
+        f"Symmetry: index {index}, {sym.call}",
+        f"Deep involvement: {', '.join(deep) if deep else 'none'}",
+        f"Incidental: {_counts({k: v for k, v in summary.incidental.items() if v})}",
+    ]
+    return "\n".join(lines)
+
+
+def center_on(viewer: "napari.viewer.Viewer", world_point: np.ndarray) -> None:
+    """Move the slider(s) to a world point and centre the camera on it."""
+    world_point = np.asarray(world_point, float)
+    offset = viewer.dims.ndim - world_point.size  # world axes are right-aligned in napari
+    for axis, value in enumerate(world_point):
+        if offset + axis >= 0:
+            viewer.dims.set_point(offset + axis, float(value))
+    point = viewer.dims.point
+    viewer.camera.center = tuple(
+        float(world_point[axis - offset]) if axis >= offset else point[axis]
+        for axis in viewer.dims.displayed
+    )
