@@ -77,10 +77,12 @@ class Volume:
         Boolean ``(z, y, x)`` mask of padding voxels, when the series has PixelPaddingValue.
     sop_instance_uids : list of str
         One per slice, in array order (for multi-frame: the same UID for every frame).
-    files : list of Path
-        Source file of each slice, in array order.
+        ``""`` for a blank slice the loader inserted to fill a gap.
+    files : list of Path or None
+        Source file of each slice, in array order (``None`` for a filled gap slice).
     headers : list
-        pydicom Datasets without pixel data, one per slice, for exporters (SR/SEG).
+        pydicom Datasets without pixel data, one per slice, for exporters (SR/SEG);
+        ``None`` for a filled gap slice.
     """
 
     hu: np.ndarray
@@ -91,7 +93,7 @@ class Volume:
     padding_mask: np.ndarray | None = None
     padding_value_hu: float = -1024.0
     sop_instance_uids: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: list[Path | None] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     gantry_tilt_deg: float = 0.0
