@@ -1,0 +1,184 @@
+"""Soft-tissue calcification dots on a chest radiograph (frontal or lateral).
+
+Pipeline (DOMAIN.md, "Radiograph facts"):
+
+1. :mod:`.xray_prep`: a block-mean copy at about 0.4 mm per pixel, normalised, with the
+   collimator / label strips at the border marked dead.
+2. :mod:`.xray_anatomy`: body outline (direct exposure is the background), lung fields (two
+   large dark regions), bone ridges (ribs, clavicles) and the spine band, the midline.
+3. :mod:`.xray_candidates`: multiscale centre-surround filter for 1-5 mm dots, local
+   contrast-to-noise ratio, size, elongation and Hessian eigenvalue ratio of each peak.
+4. :mod:`.xray_lookalikes`: ridges, lines, devices, nipples, costal cartilage, vessels and
+   lung nodules are rejected with a reason.
+5. :mod:`.xray_lesions`: outline on the stored grid, side, region, layer (``skin`` /
+   ``subcutaneous`` only when tangential at the body outline, else ``unknown``), morphology.
+
+A projection cannot tell depth: a dot seen en face over a lung, bone or the mediastinum may be
+in the skin of the front or the back, in the lung (a calcified granuloma) or in a vessel. Such
+lesions carry ``layer = "unknown"`` and ``extra["confidence"] = "low"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .distribution import summarize
+from .findings import Lesion, Summary
+from .model import Radiograph
+from .xray_anatomy import Anatomy, segment_anatomy
+from .xray_candidates import Candidate, find_candidates
+from .xray_lesions import build_lesion, orientation_signs, outline_on_stored
+from .xray_lookalikes import Frame, judge
+from .xray_params import XrayParams
+from .xray_prep import WorkImage, prepare
+
+__all__ = ["XrayParams", "XrayResult", "analyze_radiograph"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class XrayResult:
+    """What :func:`analyze_radiograph` found on one radiograph.
+
+    Attributes
+    ----------
+    lesions : list of Lesion
+        Kept dots, ids from 1, in the contract's vocabulary (``centroid_index`` = [row, col]
+        on the stored grid, ``centroid_mm`` None, ``area_mm2`` or, without spacing, None with
+        ``extra["area_px"]``).
+    lesion_labels : numpy.ndarray
+        ``int32`` (rows, cols) on the stored grid: 0 background, ``k`` the pixels of lesion id k.
+    masks : dict of str to numpy.ndarray
+        ``body``, ``lungs``, ``bone`` boolean masks on the stored grid.
+    rejected : list of dict
+        Candidates that looked like a dot but were rejected: ``row``, ``col`` (stored grid),
+        ``reason`` (see :mod:`.xray_lookalikes`), ``cnr``, ``diameter_mm``.
+    midline_col : numpy.ndarray or None
+        Stored-grid column of the fitted mid-sagittal line for every stored row.
+    side_convention : str
+        Where the side came from (PatientOrientation, or what was assumed).
+    summary : Summary
+        :func:`core.distribution.summarize` of this radiograph's lesions
+        (``source = "radiograph"``). A lateral view's lesions have no known side, so its
+        symmetry is ``insufficient``; a study summary should use the frontal view.
+    """
+
+    lesions: list[Lesion]
+    lesion_labels: np.ndarray
+    masks: dict[str, np.ndarray]
+    warnings: list[str]
+    params: XrayParams
+    midline_col: np.ndarray | None
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    side_convention: str = ""
+    spacing_known: bool = False
+    summary: Summary = field(default_factory=lambda: Summary(source="radiograph"))
+
+
+def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
+                       progress: Progress | None = None) -> XrayResult:
+    """Detect soft-tissue calcification dots on a radiograph.
+
+    Parameters
+    ----------
+    rad : Radiograph
+        The radiograph; ``image`` larger = more attenuating (MONOCHROME1 already inverted).
+    params : XrayParams, optional
+        Thresholds; defaults when omitted.
+    progress : callable, optional
+        Called as ``progress(fraction, message)`` as the steps finish.
+
+    Returns
+    -------
+    XrayResult
+        Lesions, their label image, the anatomy masks, rejected candidates and warnings.
+
+    Raises
+    ------
+    AnalysisError
+        When the image is not a usable 2-D radiograph (too small, blank, non-finite).
+    """
+    params = params or XrayParams()
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "preparing the radiograph")
+    work = prepare(rad, params)
+    report(0.15, "finding the body outline, lungs and bones")
+    anatomy = segment_anatomy(work, params=params, view=rad.view, body_part=rad.info.body_part)
+    left, down, convention = orientation_signs(rad)
+    frame = Frame(anatomy=anatomy, work=work, left_sign=left, down_sign=down)
+    report(0.35, "searching for dense dots")
+    candidates = find_candidates(work, search_region(work, anatomy, params), params)
+    report(0.75, f"judging {len(candidates)} candidates")
+    judge(candidates, frame, params)
+    kept = sorted((c for c in candidates if not c.reason), key=lambda c: (c.row, c.col))
+    lesions, labels = _lesions(rad, work, frame, kept, params)
+    warnings = [*work.warnings, *anatomy.warnings]
+    if convention.startswith("assumed"):
+        warnings.append(f"the file has no PatientOrientation; side {convention}")
+    report(1.0, f"{len(lesions)} dots kept of {len(candidates)} candidates")
+    return XrayResult(
+        lesions=lesions, lesion_labels=labels, masks=_stored_masks(work, anatomy),
+        warnings=warnings, params=params, midline_col=_stored_midline(work, anatomy),
+        rejected=[_rejected(work, c) for c in candidates if c.reason],
+        side_convention=convention, spacing_known=work.spacing_known,
+        summary=summarize(lesions, source="radiograph"))
+
+
+def search_region(work: WorkImage, anatomy: Anatomy, params: XrayParams) -> np.ndarray:
+    """Where dots are sought: the body (and a 3 mm rim outside its outline, whose threshold
+    can cut thin skin), away from the image border and dead strips."""
+    region = ndi.binary_dilation(anatomy.body, iterations=max(1, round(work.px(3.0))))
+    margin = max(1, int(round(work.px(params.border_margin_mm))))
+    if work.dead.any():
+        region &= ~ndi.binary_dilation(work.dead, iterations=margin)
+    region[:margin] = region[-margin:] = False
+    region[:, :margin] = region[:, -margin:] = False
+    return region
+
+
+def _lesions(rad: Radiograph, work: WorkImage, frame: Frame, kept: list[Candidate],
+             params: XrayParams) -> tuple[list[Lesion], np.ndarray]:
+    labels = np.zeros(rad.image.shape, dtype=np.int32)
+    lesions: list[Lesion] = []
+    for cand in kept:
+        rows, cols = outline_on_stored(rad.image, work, cand, params)
+        free = labels[rows, cols] == 0
+        if free.sum() == 0:
+            continue  # the same spot reached from a second peak
+        rows, cols = rows[free], cols[free]
+        lesion = build_lesion(len(lesions) + 1, rad, work, cand, frame, (rows, cols), params)
+        labels[rows, cols] = lesion.id
+        lesions.append(lesion)
+    return lesions, labels
+
+
+def _stored_masks(work: WorkImage, anatomy: Anatomy) -> dict[str, np.ndarray]:
+    return {name: _to_stored(work, getattr(anatomy, name)) for name in ("body", "lungs", "bone")}
+
+
+def _to_stored(work: WorkImage, mask: np.ndarray) -> np.ndarray:
+    f = work.factor
+    big = np.repeat(np.repeat(mask, f, axis=0), f, axis=1) if f > 1 else mask.copy()
+    rows, cols = work.stored_shape
+    return np.pad(big, ((0, rows - big.shape[0]), (0, cols - big.shape[1])), mode="edge")
+
+
+def _stored_midline(work: WorkImage, anatomy: Anatomy) -> np.ndarray | None:
+    if anatomy.midline_col is None:
+        return None
+    f = work.factor
+    work_rows = (np.arange(work.stored_shape[0]) - (f - 1) / 2.0) / f
+    fit = np.polyfit(np.arange(anatomy.midline_col.size), anatomy.midline_col, 1)
+    return np.polyval(fit, work_rows) * f + (f - 1) / 2.0
+
+
+def _rejected(work: WorkImage, cand: Candidate) -> dict[str, Any]:
+    row, col = work.to_stored(np.array([cand.row, cand.col]))
+    return {"row": round(float(row), 1), "col": round(float(col), 1), "reason": cand.reason,
+            "cnr": round(float(cand.cnr), 2), "diameter_mm": round(float(cand.diameter_mm), 2)}
