@@ -193,13 +193,13 @@ class DetectionWidget(Container):
 
     # -- navigation -----------------------------------------------------------------------------
     def _connect_points(self, points: Layer) -> None:
-        def on_selection(event: Any = None) -> None:
+        def on_selection(*_: Any) -> None:
             selected = list(points.selected_data)
             if len(selected) == 1:
                 world = np.asarray(points.data_to_world(points.data[selected[0]]))
                 center_on(self._viewer, world)
 
-        points.selected_data.events.changed.connect(on_selection)
+        points.selected_data.events.items_changed.connect(on_selection)
 
     def go_to_lesion(self, lesion_id: int) -> bool:
         """Select the centroid point of ``lesion_id`` (which centres the viewer on it)."""

@@ -79,7 +79,7 @@ def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> L
     size = 8.0 / float(min(volume.spacing_zyx_mm[1:]))
     kwargs = {"name": name, "features": lesion_features(lesions), "symbol": "ring",
               "size": size, "face_color": colors if lesions else "white",
-              "border_width": 0.0, "out_of_slice_display": True,
+              "border_width": 0.0,
               "metadata": _meta(volume, "lesion_points"), **layer_geometry(volume)}
     return (coords, kwargs, "points")
 
@@ -126,7 +126,13 @@ def center_on(viewer: "napari.viewer.Viewer", world_point: np.ndarray) -> None:
         if offset + axis >= 0:
             viewer.dims.set_point(offset + axis, float(value))
     point = viewer.dims.point
-    viewer.camera.center = tuple(
+    camera(viewer).center = tuple(
         float(world_point[axis - offset]) if axis >= offset else point[axis]
         for axis in viewer.dims.displayed
     )
+
+
+def camera(viewer: "napari.viewer.Viewer") -> Any:
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
