@@ -179,3 +179,51 @@ def test_lesion_mask_marks_every_truth_lesion(coarse):
 def test_bad_spec_is_refused():
     with pytest.raises(ValueError, match="scenario"):
         PhantomSpec(scenario="everywhere")
+
+
+# --- radiographs ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chest():
+    return make_ct_phantom(PhantomSpec(seed=3, z_range_mm=(300.0, 600.0), **COARSE))
+
+
+def test_frontal_radiograph_orientation_and_truth(chest):
+    from napari_calcinosis.core.phantom_xray import project_radiograph
+
+    xr = project_radiograph(chest, view="frontal")
+    assert xr.view_position == "PA" and xr.patient_orientation == ("L", "F")
+    assert xr.image.dtype == np.uint16 and int(xr.image.max()) <= 4095
+    assert xr.truth and len(xr.truth) <= len(chest.truth)
+    midline_col = xr.lps_to_pixel([chest.midline_x_mm, 0.0, -300.0])[1]
+    by_id = {lesion.id: lesion for lesion in chest.truth}
+    for spot in xr.truth:
+        assert (spot.col > midline_col) == (spot.side == "left")
+    # higher in the body = nearer the top row
+    top = max(xr.truth, key=lambda s: by_id[s.id].center_lps_mm[2])
+    low = min(xr.truth, key=lambda s: by_id[s.id].center_lps_mm[2])
+    assert top.row < low.row
+    # the same body without deposits: every conspicuous deposit brightens its own pixels
+    empty = make_ct_phantom(PhantomSpec(seed=3, scenario="none", z_range_mm=(300.0, 600.0),
+                                        **COARSE))
+    diff = xr.image.astype(float) - project_radiograph(empty, view="frontal").image
+    conspicuous = [s for s in xr.truth if s.cnr >= 5]
+    assert conspicuous
+    for spot in conspicuous:
+        r, c = int(round(spot.row)), int(round(spot.col))
+        assert diff[r - 1:r + 2, c - 1:c + 2].max() > 20, spot
+    assert any(s.tangential for s in xr.truth) and any(not s.tangential for s in xr.truth)
+
+
+def test_monochrome1_is_the_inverse_and_lateral_runs_front_to_back(chest):
+    from napari_calcinosis.core.phantom_xray import project_radiograph
+
+    m2 = project_radiograph(chest, view="lateral")
+    m1 = project_radiograph(chest, view="lateral", photometric="MONOCHROME1")
+    assert m2.patient_orientation == ("P", "F") and m2.view_position == "LL"
+    np.testing.assert_array_equal(m1.image, 4095 - m2.image)
+    by_id = {lesion.id: lesion for lesion in chest.truth}
+    front = [s for s in m2.truth if by_id[s.id].region == "chest_wall_anterior"]
+    back = [s for s in m2.truth if by_id[s.id].region == "chest_wall_posterior"]
+    assert front and back
+    assert max(s.col for s in front) < min(s.col for s in back)

@@ -72,10 +72,13 @@ _STERNAL_ATTACH = [515, 500, 482, 462, 442, 420, 398]
 
 def _rib(body: BodyModel, n: int, side: float) -> tuple[Tube, Tube | None]:
     s0 = 578.0 - 20.0 * (n - 1)
-    phi0, phi_end, drop = 14.0, float(_RIB_END[n - 1]), float(_RIB_DROP[n - 1])
-    head = _pt(body, side * (1.15 * body.vb_radius(s0) / body.size + 4), 0, s0 + 3)
-    head[1] = body.vb_center_y(s0) + 4.0
-    pts = [head]
+    phi0, phi_end, drop = 30.0, float(_RIB_END[n - 1]), float(_RIB_DROP[n - 1])
+    r_vb, y_vb = body.vb_radius(s0), body.vb_center_y(s0)
+    # head on the vertebral body, tubercle at the transverse process, then around the wall
+    head = np.array([body.xc + side * (1.15 * r_vb + 3.0), y_vb + 0.3 * r_vb, s0 + Z_OFFSET_MM])
+    tubercle = np.array([body.xc + side * (1.15 * r_vb + 22.0 * body.size),
+                         y_vb + r_vb + 9.0 * body.size, s0 + 2.0 + Z_OFFSET_MM])
+    pts = [head, tubercle]
     for phi in np.arange(phi0, phi_end + 1e-6, 6.0):
         s = s0 - drop * ((phi - phi0) / (180.0 - phi0)) ** 1.4
         pts.append(wall_point(body, side, 180.0 - phi, s, boundary="cavity",

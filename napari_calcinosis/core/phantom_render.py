@@ -86,8 +86,8 @@ def plan_model(spec: PhantomSpec) -> PhantomModel:
     return PhantomModel(body, parts, deposits, lookalikes)
 
 
-def _background(spec: PhantomSpec, grid: Grid, model: PhantomModel, progress):
-    ctx = make_context(grid, model.body, np.random.default_rng(spec.seed + 7919))
+def _background(seed: int, grid: Grid, model: PhantomModel, progress):
+    ctx = make_context(grid, model.body, np.random.default_rng(seed + 7919))
     hu = np.empty(grid.shape, np.float32)
     labels = np.empty(grid.shape, np.uint8)
     for k, z in enumerate(grid.z_mm):
@@ -144,21 +144,33 @@ def _index(grid: Grid, lps: np.ndarray) -> tuple[float, float, float]:
             float((lps[0] - grid.x_mm[0]) / grid.pixel_mm))
 
 
-def render_phantom(spec: PhantomSpec, *, progress=None) -> PhantomCT:
-    """Render the phantom a spec describes (see :func:`phantom.make_ct_phantom`)."""
-    grid = make_grid(spec)
-    model = plan_model(spec)
-    hu, labels = _background(spec, grid, model, progress)
+def render_clean(grid: Grid, model: PhantomModel, *, seed: int, deposits: bool = True,
+                 calcified_lookalikes: bool = True, progress=None):
+    """Noise-free, unblurred HU (float32) and labels of a model on a grid.
+
+    Returns ``(hu, labels, looks, deps)`` where ``looks`` and ``deps`` pair each rendered
+    look-alike / deposit (centre inside the covered slices) with its occupancy maps.
+    """
+    hu, labels = _background(seed, grid, model, progress)
     _paint_parts(grid, model.parts, hu, labels)
     looks = [(lk, render_ellipsoid(grid, lk.shape)) for lk in model.lookalikes
-             if _covered(grid, lk.shape.center_mm[2])]
+             if _covered(grid, lk.shape.center_mm[2])
+             and (calcified_lookalikes or lk.label is not None)]
     for lk, rendered in looks:
         paint(hu, labels if lk.label is not None else None, rendered, value_hu=lk.shape.hu,
               label=lk.label or 0)
     deps = [(d, render_ellipsoid(grid, d.shape)) for d in model.deposits
-            if _covered(grid, d.shape.center_mm[2])]
+            if deposits and _covered(grid, d.shape.center_mm[2])]
     for dep, rendered in deps:
         paint(hu, None, rendered, value_hu=dep.shape.hu, label=0)
+    return hu, labels, looks, deps
+
+
+def render_phantom(spec: PhantomSpec, *, progress=None) -> PhantomCT:
+    """Render the phantom a spec describes (see :func:`phantom.make_ct_phantom`)."""
+    grid = make_grid(spec)
+    model = plan_model(spec)
+    hu, labels, looks, deps = render_clean(grid, model, seed=spec.seed, progress=progress)
     if progress is not None:
         progress(0.8, "blurring and adding noise")
     if spec.kernel_fwhm_mm > 0:
