@@ -59,6 +59,12 @@ def _detect_steps(volume: Any, params: CTParams):
         return future.result()
 
 
+def _tissue_names() -> dict[int, str]:
+    from ..core.detect_ct import TISSUE_NAMES
+
+    return dict(TISSUE_NAMES)
+
+
 class DetectionWidget(Container):
     """Detect soft-tissue calcifications on a CT layer, with parameters and a summary."""
 
@@ -78,6 +84,7 @@ class DetectionWidget(Container):
         self.table_button = PushButton(text="Show lesion table")
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
         self.summary = TextEdit(value="")
         self.summary.native.setReadOnly(True)
         self.extend([self.image, self.threshold_hu, self.min_area_mm2, self.adaptive,
@@ -165,14 +172,16 @@ class DetectionWidget(Container):
             if kind == "points":
                 self._connect_points(new)
         self.summary.value = summary_text(result.summary)
+        threshold = getattr(result, "threshold_hu", None)
+        used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
         warnings = "\n".join(getattr(result, "warnings", []) or [])
-        self.status.value = f"{len(result.lesions)} lesions on {image.name}." + (
+        self.status.value = f"{len(result.lesions)} calcifications on {image.name}{used}." + (
             f"\n{warnings}" if warnings else "")
 
     def _result_layers(self, image: Layer, result: Any) -> list:
         volume = image.metadata[VOLUME_KEY]
         layers = []
-        names = getattr(result, "tissue_names", None) or {}
+        names = getattr(result, "tissue_names", None) or _tissue_names()
         if getattr(result, "tissue_labels", None) is not None:
             data, kwargs, kind = tissue_labels_data(volume, result.tissue_labels, names,
                                                     name=f"{image.name} tissue")

@@ -63,8 +63,10 @@ def lesion_labels_data(volume: Volume, lesion_labels: np.ndarray, lesions: list[
 
     colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
     colors.update({lesion.id: LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions})
+    # With an "index" column napari shows the lesion's row in the status bar on hover.
+    features = lesion_features(lesions).rename(columns={"id": "index"})
     kwargs = {"name": name, "colormap": DirectLabelColormap(color_dict=colors),
-              "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
+              "features": features, "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
               **layer_geometry(volume)}
     return (to_display(lesion_labels, volume), kwargs, "labels")
 
@@ -89,8 +91,9 @@ def tissue_labels_data(volume: Volume, tissue_labels: np.ndarray, names: dict[in
     """Labels layer of the tissue compartments (hidden at first: a check of the model)."""
     meta = _meta(volume, "tissue_labels")
     meta[SOURCE_KEY]["names"] = {int(k): str(v) for k, v in names.items()}
+    features = pd.DataFrame({"index": list(names), "compartment": list(names.values())})
     kwargs = {"name": name, "opacity": 0.35, "visible": True, "metadata": meta,
-              **layer_geometry(volume)}
+              "features": features, **layer_geometry(volume)}
     return (to_display(tissue_labels, volume), kwargs, "labels")
 
 

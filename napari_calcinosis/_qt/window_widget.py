@@ -17,9 +17,12 @@ SHORTCUTS = {name: f"Alt-{number}" for number, name in enumerate(WINDOW_PRESETS,
 
 def is_ct_layer(layer: object) -> bool:
     """True for an Image layer this plugin made from a CT series (values in HU)."""
-    meta = getattr(layer, "metadata", None) or {}
-    return (getattr(layer, "_type_string", "") == "image" and meta.get("modality") == "CT"
-            and meta.get("calcinosis", {}).get("kind") == "volume")
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return False
+    meta = layer.metadata
+    return meta.get("modality") == "CT" and meta.get("calcinosis", {}).get("kind") == "volume"
 
 
 def target_layers(viewer: "napari.viewer.Viewer") -> list["Image"]:

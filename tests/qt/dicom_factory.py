@@ -118,3 +118,25 @@ def write_radiograph(
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path, stored
+
+
+def write_volume(folder: Path, volume, *, description: str = "Phantom torso") -> Path:
+    """Write a core ``Volume`` (axial, int16 HU) as a CT series, one file per slice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
+    direction = np.asarray(volume.direction_lps, float)
+    row_cosine, col_cosine = direction[:, 2], direction[:, 1]
+    dz, dy, dx = volume.spacing_zyx_mm
+    for k in range(volume.shape[0]):
+        ds = _base(CTImageStorage, "CT", study_uid, series_uid)
+        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, 2, k + 1
+        ds.FrameOfReferenceUID = frame_uid
+        ds.ImagePositionPatient = [float(v) for v in volume.index_to_lps(np.array([k, 0, 0]))]
+        ds.ImageOrientationPatient = [*map(float, row_cosine), *map(float, col_cosine)]
+        ds.PixelSpacing, ds.SliceThickness = [float(dy), float(dx)], float(dz)
+        ds.Rows, ds.Columns = volume.shape[1], volume.shape[2]
+        ds.PhotometricInterpretation, ds.PixelRepresentation = "MONOCHROME2", 1
+        ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+        ds.PixelData = np.ascontiguousarray(volume.hu[k], dtype=np.int16).tobytes()
+        ds.save_as(folder / f"{k:04d}.dcm", enforce_file_format=True)
+    return folder
