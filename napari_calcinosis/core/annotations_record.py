@@ -1,0 +1,384 @@
+"""The reader's annotation record of one study: decisions, manual lesions, overrides, clinic.
+
+See :mod:`napari_calcinosis.core.annotations` for the whole picture (storage, matching).
+This module holds the data model and its JSON form (schema
+``napari-calcinosis/annotations/v1``, version 1). Every editing method stamps ``modified``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from .annotations_mask import VoxelMask, label_mask
+from .clinical import ClinicalInput, parse_clinical
+from .findings import EXTENTS, FORMS, LAYERS, MORPHOLOGIES, REGIONS, SIDES, SYMMETRY_CALLS, Lesion
+
+__all__ = ["EDITABLE_FIELDS", "RECORD_SCHEMA_ID", "RECORD_VERSION", "SUMMARY_FIELDS",
+           "AnnotationRecord", "LesionDecision", "LesionKey", "ManualLesion", "Override",
+           "lesion_from_dict", "lesion_to_dict", "utc_now"]
+
+RECORD_SCHEMA_ID = "napari-calcinosis/annotations/v1"
+RECORD_VERSION = 1
+
+#: Lesion fields a reader may override, with their vocabularies.
+EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "layer": LAYERS, "morphology": MORPHOLOGIES, "side": SIDES, "region": REGIONS}
+#: Summary fields a reader may override, with their vocabularies.
+SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
+    "extent": EXTENTS, "form": FORMS, "symmetry_call": SYMMETRY_CALLS}
+STATES = ("unreviewed", "accepted", "rejected")
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC string (milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def lesion_to_dict(lesion: Lesion) -> dict[str, Any]:
+    """A lesion as JSON, with ``extra`` kept apart (unlike ``findings.json``)."""
+    out = {f.name: _plain(getattr(lesion, f.name)) for f in fields(Lesion)}
+    out["extra"] = _plain(lesion.extra)
+    return out
+
+
+def lesion_from_dict(data: dict[str, Any]) -> Lesion:
+    """Inverse of :func:`lesion_to_dict`."""
+    known = {f.name for f in fields(Lesion)}
+    return Lesion(**{k: copy.deepcopy(v) for k, v in data.items() if k in known})
+
+
+@dataclass
+class LesionKey:
+    """The identity of an automatic lesion in the run where the reader decided on it.
+
+    ``series_instance_uid`` + ``centroid_mm`` (CT) or ``centroid_index`` (radiograph) +
+    ``volume_mm3`` / ``area_mm2`` identify it; ``mask`` (its voxels) lets a later run with
+    other parameters find it again by overlap. ``lesion_id`` is informational only.
+    """
+
+    series_instance_uid: str
+    centroid_index: list[float]
+    centroid_mm: list[float] | None = None
+    volume_mm3: float | None = None
+    area_mm2: float | None = None
+    max_diameter_mm: float | None = None
+    lesion_id: int | None = None
+
+    @classmethod
+    def of(cls, lesion: Lesion) -> LesionKey:
+        """The key of a lesion as detected."""
+        return cls(lesion.series_instance_uid, _plain(list(lesion.centroid_index)),
+                   _plain(None if lesion.centroid_mm is None else list(lesion.centroid_mm)),
+                   _plain(lesion.volume_mm3), _plain(lesion.area_mm2),
+                   _plain(lesion.max_diameter_mm), int(lesion.id))
+
+    def same_as(self, lesion: Lesion) -> bool:
+        """True when ``lesion`` is exactly this lesion (same run: same place and size)."""
+        if lesion.series_instance_uid != self.series_instance_uid:
+            return False
+        mine = self.centroid_mm if self.centroid_mm is not None else self.centroid_index
+        theirs = lesion.centroid_mm if self.centroid_mm is not None else lesion.centroid_index
+        if theirs is None or len(theirs) != len(mine):
+            return False
+        if not np.allclose(np.asarray(mine, float), np.asarray(theirs, float), atol=1e-3):
+            return False
+        return (_close(self.volume_mm3, lesion.volume_mm3)
+                and _close(self.area_mm2, lesion.area_mm2))
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+@dataclass
+class LesionDecision:
+    """The reader's decision on one automatic lesion.
+
+    ``overrides`` holds the reader's values (keys of :data:`EDITABLE_FIELDS`), ``auto`` the
+    automatic values the lesion had when the reader decided. ``orphaned`` is set when the last
+    matching found no lesion for it; it stays in the record and is tried again on every run.
+    """
+
+    key: LesionKey
+    mask: VoxelMask | None = None
+    state: str = "unreviewed"
+    overrides: dict[str, str] = field(default_factory=dict)
+    auto: dict[str, str] = field(default_factory=dict)
+    orphaned: bool = False
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    modified: str = field(default_factory=utc_now)
+
+
+@dataclass
+class ManualLesion:
+    """A lesion the reader added (painted or clicked), with its voxels when painted."""
+
+    lesion: Lesion
+    mask: VoxelMask | None = None
+    state: str = "accepted"
+    uid: str = field(default_factory=lambda: "m-" + uuid.uuid4().hex[:14])
+    created: str = field(default_factory=utc_now)
+    modified: str = field(default_factory=utc_now)
+
+
+@dataclass
+class Override:
+    """A reader's value stored beside the automatic value it replaces in the summary."""
+
+    value: str
+    auto: str | None = None
+    modified: str = field(default_factory=utc_now)
+
+
+@dataclass
+class AnnotationRecord:
+    """Everything the reader decided about one study (one JSON file per study).
+
+    Attributes
+    ----------
+    study_instance_uid : str
+    created, modified : str
+        ISO 8601 UTC timestamps.
+    decisions : list of LesionDecision
+        Decisions on automatic lesions (layer/morphology/side/region overrides, state).
+    manual_lesions : list of ManualLesion
+    summary_overrides : dict of str to Override
+        Keys of :data:`SUMMARY_FIELDS` (``extent``, ``form``, ``symmetry_call``).
+    region_symmetry_overrides : dict of str to Override
+        Per body region, the reader's symmetry call.
+    clinical : dict
+        The clinical input in the contract's format (``ClinicalInput.to_dict()``).
+    detection_parameters : dict
+        The detection parameters of the run the decisions were made on.
+    software_version : str
+        The napari-calcinosis version that wrote the file ("" for a new record).
+    warnings : list of str
+        Not saved: what happened while loading (file set aside, migration).
+    """
+
+    study_instance_uid: str
+    created: str = field(default_factory=utc_now)
+    modified: str = ""
+    decisions: list[LesionDecision] = field(default_factory=list)
+    manual_lesions: list[ManualLesion] = field(default_factory=list)
+    summary_overrides: dict[str, Override] = field(default_factory=dict)
+    region_symmetry_overrides: dict[str, Override] = field(default_factory=dict)
+    clinical: dict[str, Any] = field(default_factory=dict)
+    detection_parameters: dict[str, Any] = field(default_factory=dict)
+    software_version: str = field(default="", compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.study_instance_uid:
+            raise ValueError("an annotation record needs a StudyInstanceUID")
+        self.modified = self.modified or self.created
+
+    def touch(self) -> None:
+        """Stamp ``modified`` with the current time."""
+        self.modified = utc_now()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the record holds no decision, lesion, override or clinical value."""
+        return not (self.decisions or self.manual_lesions or self.summary_overrides
+                    or self.region_symmetry_overrides or self.clinical)
+
+    # -- decisions on lesions ------------------------------------------------------------
+    def decision_for(self, lesion: Lesion) -> LesionDecision | None:
+        """The decision whose key is exactly ``lesion`` (same run), if any."""
+        return next((d for d in self.decisions if d.key.same_as(lesion)), None)
+
+    def manual_for(self, lesion: Lesion | str) -> ManualLesion | None:
+        """The manual lesion behind an effective lesion (or with this uid), if any."""
+        uid = lesion if isinstance(lesion, str) else lesion.extra.get("annotation_uid")
+        return next((m for m in self.manual_lesions if m.uid == uid), None)
+
+    def _decision(self, lesion: Lesion, lesion_labels: np.ndarray | None,
+                  label_value: int | None) -> LesionDecision:
+        decision = self.decision_for(lesion)
+        if decision is None:
+            auto = {k: getattr(lesion, k) for k in EDITABLE_FIELDS}
+            auto.update({k[5:]: v for k, v in lesion.extra.items()
+                         if k.startswith("auto_") and k[5:] in EDITABLE_FIELDS})
+            decision = LesionDecision(LesionKey.of(lesion), auto=auto)
+            self.decisions.append(decision)
+        if decision.mask is None and lesion_labels is not None:
+            value = int(lesion.id if label_value is None else label_value)
+            decision.mask = label_mask(lesion_labels, value)
+        return decision
+
+    def edit(self, lesion: Lesion, *, lesion_labels: np.ndarray | None = None,
+             label_value: int | None = None, **values: str) -> None:
+        """Set the reader's layer, morphology, side or region of a lesion.
+
+        Parameters
+        ----------
+        lesion : Lesion
+            An automatic lesion of the current run, or an effective lesion (a manual one is
+            edited in place).
+        lesion_labels : numpy.ndarray, optional
+            The run's label image: the lesion's voxels are stored so that its decision
+            survives a re-run with other parameters.
+        label_value : int, optional
+            The lesion's value in ``lesion_labels`` when it is not ``lesion.id``.
+        **values : str
+            ``layer=``, ``morphology=``, ``side=``, ``region=``.
+        """
+        for name, value in values.items():
+            if name not in EDITABLE_FIELDS:
+                raise ValueError(f"{name!r} cannot be edited; editable: "
+                                 f"{', '.join(EDITABLE_FIELDS)}")
+            _check(value, EDITABLE_FIELDS[name], name)
+        manual = self.manual_for(lesion)
+        if manual is not None:
+            for name, value in values.items():
+                setattr(manual.lesion, name, value)
+            manual.modified = utc_now()
+        else:
+            decision = self._decision(lesion, lesion_labels, label_value)
+            for name, value in values.items():
+                if decision.auto.get(name) == value:
+                    decision.overrides.pop(name, None)  # back to the automatic value
+                else:
+                    decision.overrides[name] = value
+            decision.modified = utc_now()
+        self.touch()
+
+    def set_state(self, lesion: Lesion, state: str, *, lesion_labels: np.ndarray | None = None,
+                  label_value: int | None = None) -> None:
+        """Accept, reject or reset (``"unreviewed"``) a lesion; see :meth:`reject`."""
+        _check(state, STATES, "state")
+        manual = self.manual_for(lesion)
+        target = manual if manual is not None else self._decision(
+            lesion, lesion_labels, label_value)
+        target.state = state
+        target.modified = utc_now()
+        self.touch()
+
+    def reject(self, lesion: Lesion, **kwargs: Any) -> None:
+        """Reject a lesion: it leaves the effective list and every count until restored."""
+        self.set_state(lesion, "rejected", **kwargs)
+
+    def accept(self, lesion: Lesion, **kwargs: Any) -> None:
+        """Mark a lesion as accepted by the reader."""
+        self.set_state(lesion, "accepted", **kwargs)
+
+    def restore(self, lesion: Lesion | str) -> bool:
+        """Bring back a rejected lesion (a Lesion, a decision uid or a manual uid).
+
+        Returns
+        -------
+        bool
+            False when nothing rejected matched.
+        """
+        targets = [*self.decisions, *self.manual_lesions]
+        if isinstance(lesion, str):
+            found = [t for t in targets if t.uid == lesion]
+        else:
+            found = [m for m in [self.manual_for(lesion)] if m is not None] or \
+                    [d for d in self.decisions if d.key.same_as(lesion)]
+        found = [t for t in found if t.state == "rejected"]
+        for target in found:
+            target.state = "accepted"
+            target.modified = utc_now()
+        if found:
+            self.touch()
+        return bool(found)
+
+    # -- manual lesions ------------------------------------------------------------------
+    def add_manual(self, lesion: Lesion, mask: np.ndarray | VoxelMask | None = None) -> str:
+        """Add a lesion the reader painted or clicked; returns its uid.
+
+        ``lesion`` carries its measurements (series uid, centroid index and mm, size,
+        layer...); ``mask`` is its boolean full-image mask (or an encoded one).
+        """
+        if mask is not None and not isinstance(mask, VoxelMask):
+            mask = VoxelMask.from_bool(mask)
+        stored = copy.deepcopy(lesion)
+        stored.source = "manual"
+        item = ManualLesion(stored, mask)
+        stored.extra["annotation_uid"] = item.uid
+        self.manual_lesions.append(item)
+        self.touch()
+        return item.uid
+
+    def remove_manual(self, uid: str) -> bool:
+        """Delete a manual lesion for good (rejecting it keeps it restorable)."""
+        before = len(self.manual_lesions)
+        self.manual_lesions = [m for m in self.manual_lesions if m.uid != uid]
+        if len(self.manual_lesions) != before:
+            self.touch()
+            return True
+        return False
+
+    # -- summary overrides ---------------------------------------------------------------
+    def override_summary(self, name: str, value: str | None, *, auto: str | None = None) -> None:
+        """Set (or with ``None`` clear) the reader's extent, form or symmetry call."""
+        if name not in SUMMARY_FIELDS:
+            raise ValueError(f"{name!r} is not an overridable summary field; "
+                             f"one of {', '.join(SUMMARY_FIELDS)}")
+        if value is None:
+            self.summary_overrides.pop(name, None)
+        else:
+            self.summary_overrides[name] = Override(_check(value, SUMMARY_FIELDS[name], name),
+                                                    auto)
+        self.touch()
+
+    def override_region_symmetry(self, region: str, call: str | None, *,
+                                 auto: str | None = None) -> None:
+        """Set (or with ``None`` clear) the reader's symmetry call of one body region."""
+        _check(region, REGIONS, "region")
+        if call is None:
+            self.region_symmetry_overrides.pop(region, None)
+        else:
+            self.region_symmetry_overrides[region] = Override(
+                _check(call, SYMMETRY_CALLS, "symmetry call"), auto)
+        self.touch()
+
+    # -- clinical input ------------------------------------------------------------------
+    def set_clinical(self, clinical: ClinicalInput | dict[str, Any] | None) -> None:
+        """Store the clinical input (validated; ``None`` clears it)."""
+        if clinical is None:
+            self.clinical = {}
+        elif isinstance(clinical, ClinicalInput):
+            self.clinical = _plain(clinical.to_dict())
+        else:
+            self.clinical = _plain(parse_clinical(clinical).to_dict())
+        self.touch()
+
+    def clinical_input(self) -> ClinicalInput | None:
+        """The stored clinical input, ``None`` when nothing was entered."""
+        return parse_clinical(self.clinical) if self.clinical else None
+
+    def set_detection_parameters(self, parameters: dict[str, Any]) -> None:
+        """Record the detection parameters of the run the decisions refer to."""
+        self.detection_parameters = _plain(dict(parameters))
+        self.touch()
