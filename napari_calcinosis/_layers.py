@@ -88,7 +88,7 @@ def layer_geometry(volume: Volume) -> dict[str, Any]:
     return {"affine": affine}
 
 
-def volume_metadata(volume: Volume, *, window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+def volume_metadata(volume: Volume, *, window: str | None = DEFAULT_WINDOW) -> dict[str, Any]:
     """``layer.metadata`` of a CT layer: series facts, acquisition facts, calcinosis keys."""
     meta = volume.info.as_metadata()
     meta["acquisition"] = {
@@ -125,24 +125,31 @@ def volume_layer_data(volume: Volume, *, window: str = DEFAULT_WINDOW) -> LayerD
     tuple
         ``(data, kwargs, "image")``.
     """
+    is_ct = volume.info.modality == "CT"
     kwargs: dict[str, Any] = {
         "name": layer_name(volume.info),
         "colormap": "gray",
-        "contrast_limits": list(contrast_limits(window)),
-        "metadata": volume_metadata(volume, window=window),
+        # HU windows mean nothing for other modalities (an MR series, say).
+        "contrast_limits": list(contrast_limits(window)) if is_ct else _robust_limits(volume.hu),
+        "metadata": volume_metadata(volume, window=window if is_ct else None),
         **layer_geometry(volume),
     }
     return (to_display(_shown_hu(volume), volume), kwargs, "image")
+
+
+def _robust_limits(image: np.ndarray) -> list[float]:
+    """The 0.5 and 99.5 percentiles (of a subsample for large arrays)."""
+    flat = image.ravel()
+    sample = flat[:: max(1, flat.size // 1_000_000)]
+    low, high = np.percentile(sample, [0.5, 99.5])
+    return [float(low), float(high) if high > low else float(low) + 1.0]
 
 
 def _radiograph_limits(radiograph: Radiograph) -> list[float]:
     """The file's window, else the 0.5..99.5 percentiles of the image."""
     if radiograph.window is not None and radiograph.window[1] > radiograph.window[0]:
         return [float(radiograph.window[0]), float(radiograph.window[1])]
-    low, high = np.percentile(radiograph.image, [0.5, 99.5])
-    if high <= low:
-        high = low + 1.0
-    return [float(low), float(high)]
+    return _robust_limits(radiograph.image)
 
 
 def radiograph_metadata(radiograph: Radiograph) -> dict[str, Any]:

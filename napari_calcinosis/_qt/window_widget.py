@@ -101,5 +101,5 @@ class WindowPresetWidget(Container):
                     widget.preset.value = _name
                 apply_window(viewer, _name)
 
-            if key not in self._viewer.keymap:
-                self._viewer.bind_key(key, choose)
+            # A reopened panel takes the keys over from the closed one.
+            self._viewer.bind_key(key, choose, overwrite=True)

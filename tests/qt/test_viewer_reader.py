@@ -214,6 +214,9 @@ def test_real_ct_slice_and_path_list(make_napari_viewer, testdata):
                                volume.index_to_lps(np.array([0, 10, 20]))[::-1], atol=1e-6)
     layers = _reader.read_dicom([testdata("CT_small.dcm"), testdata("MR_small.dcm")])
     assert {kw["name"].split()[0] for _, kw, _ in layers} == {"CT", "MR"}
+    (mr,) = [(data, kw) for data, kw, _ in layers if kw["name"].startswith("MR")]
+    low, high = mr[1]["contrast_limits"]  # not an HU window: the MR's own range
+    assert mr[0].min() <= low <= np.percentile(mr[0], 1) < high <= mr[0].max()
 
 
 def test_window_widget_switches_presets(make_napari_viewer, ct_folder):
@@ -234,3 +237,10 @@ def test_window_widget_switches_presets(make_napari_viewer, ct_folder):
     action(viewer)
     np.testing.assert_allclose(layer.contrast_limits, (-1350.0, 150.0))
     assert widget.preset.value == "lung"
+    # a second panel (closed and reopened) takes the keys over without an error
+    from napari_calcinosis._qt.window_widget import WindowPresetWidget
+
+    again = WindowPresetWidget(viewer)
+    viewer.keymap[KeyBinding.from_str("Alt-4")](viewer)
+    assert again.preset.value == "calcium"
+    np.testing.assert_allclose(layer.contrast_limits, (0.0, 600.0))
