@@ -247,6 +247,7 @@ def test_restore_after_restart(tmp_path):
     assert path.parent == tmp_path and STUDY not in path.name
     assert path.name == ann.record_filename(STUDY) and len(path.stem) == 6 + 32
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", path.name]
+    ann.validate_record_doc(json.loads(path.read_text(encoding="utf-8")))  # saves skip it
 
     reopened = AnnotationStore(tmp_path).open(STUDY)  # "restart": a new store object
     assert reopened == record and reopened.warnings == []

@@ -93,7 +93,7 @@ class AnnotationStore:
         AnnotationFileError
             When the folder cannot be created or written (names it).
         """
-        text = record_to_json(record)
+        text = record_to_json(record, validate=False)
         path = self.path_for(record.study_instance_uid)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
