@@ -26,13 +26,11 @@ class CTParams:
     adaptive_k : float
         Multiplier of the robust spread (1.4826 x MAD) for the adaptive threshold.
     min_cnr : float
-        A candidate is kept only when its peak, after a small in-plane smoothing matched to a
-        point-like deposit, exceeds the local soft-tissue level by this many noise SDs of the
-        smoothed image (rejects clusters of noise voxels above the threshold).
+        A candidate is kept only when its peak exceeds the level of its host tissue (a ring
+        2.5-4 mm around it; at least soft tissue at the body surface) by this many noise SDs
+        (rejects noise voxels above the threshold).
     noise_sd_hu : float or None
         Image noise SD; estimated from the soft tissue when ``None``.
-    smooth_sigma_mm : float
-        In-plane Gaussian sigma of the matched smoothing used for ``min_cnr``.
     body_threshold_hu : float
         Body versus air boundary.
     fat_range_hu, muscle_range_hu : tuple of float
@@ -48,12 +46,17 @@ class CTParams:
         A dense 3-D component at least this large (with its enclosed marrow) is bone.
     bone_margin_mm : float
         Shell around bone in which no candidate is kept (cortex edges, partial volume).
-    muscle_closing_mm : float
-        Closing radius that joins the muscle wall across small gaps before the subcutaneous
-        fat is separated from deeper fat.
-    cartilage_reach_mm : float
-        A calcification inside the chest wall within this distance of a rib end, anterior and
-        lateral of the sternum, is costal cartilage.
+    muscle_wall_mm : float
+        Depth below the subcutaneous fat down to which soft tissue counts as the muscle wall;
+        deeper soft tissue is cavity, except behind the spine (the back muscles) and air
+        (lungs, bowel gas), which is cavity at any depth.
+    cartilage_excess_hu : float
+        A calcification deep to the fat in the front of the chest whose surrounding tissue
+        (upper quartile of a 1-2.5 mm ring) is at least this much denser than soft tissue
+        (hyaline cartilage ~100-120 HU against muscle ~50 HU) lies in costal cartilage.
+    vessel_corridor_mm : float
+        A calcification in the cavity within this distance of the spine (or of the midline in
+        the chest) lies on the aorta or its branches (``vessel``), else it is ``visceral``.
     midline_tolerance_mm : float
         Distance from the mid-sagittal plane within which a lesion is ``midline``.
     symmetry_partner_mm : float
@@ -62,6 +65,9 @@ class CTParams:
         A region pair is symmetric when its symmetry index reaches this value.
     symmetry_pair_fraction : float
         Share of involved region pairs that must be symmetric for a ``symmetric`` call.
+    symmetry_burden : str
+        What the symmetry index compares per region pair: ``"count"`` (number of deposits,
+        robust to partial volume and to deposits of unequal size) or ``"volume"``.
     symmetry_min_deposits : int
         Fewer soft-tissue deposits than this give the call ``insufficient``.
     punctate_max_mm, nodular_max_mm, mass_min_mm : float
@@ -76,23 +82,24 @@ class CTParams:
     min_area_mm2: float = 1.0
     adaptive: bool = False
     adaptive_k: float = 3.0
-    min_cnr: float = 4.5
+    min_cnr: float = 5.0
     noise_sd_hu: float | None = None
-    smooth_sigma_mm: float = 0.8
     body_threshold_hu: float = -500.0
     fat_range_hu: tuple[float, float] = (-190.0, -30.0)
     muscle_range_hu: tuple[float, float] = (-29.0, 150.0)
     skin_thickness_mm: float = 2.5
-    tissue_grid_mm: float = 2.0
+    tissue_grid_mm: float = 3.0
     bone_hu: float = 300.0
     bone_min_volume_mm3: float = 4000.0
     bone_margin_mm: float = 1.5
-    muscle_closing_mm: float = 4.0
-    cartilage_reach_mm: float = 25.0
+    muscle_wall_mm: float = 15.0
+    cartilage_excess_hu: float = 40.0
+    vessel_corridor_mm: float = 60.0
     midline_tolerance_mm: float = 5.0
     symmetry_partner_mm: float = 15.0
     symmetry_si_cut: float = 0.7
     symmetry_pair_fraction: float = 2.0 / 3.0
+    symmetry_burden: str = "count"
     symmetry_min_deposits: int = 5
     punctate_max_mm: float = 3.0
     nodular_max_mm: float = 10.0

@@ -108,8 +108,10 @@ def fit_midplane(points_lps_mm: np.ndarray, *, method: str = "spine",
                     rms_mm=rms)
 
 
-def lesion_burden(lesion: Lesion) -> float:
-    """Burden of one lesion: volume (CT), else area (radiograph), else 1."""
+def lesion_burden(lesion: Lesion, kind: str = "volume") -> float:
+    """Burden of one lesion: 1 for ``kind="count"``; else volume (CT), area, or 1."""
+    if kind == "count":
+        return 1.0
     for key in _BURDEN_KEYS:
         value = getattr(lesion, key)
         if value is not None and value > 0:
@@ -157,14 +159,15 @@ def assess_symmetry(lesions: Sequence[Lesion], *, params: CTParams | None = None
         Soft-tissue lesions only (the caller filters).
     params : CTParams, optional
         ``symmetry_si_cut``, ``symmetry_pair_fraction``, ``symmetry_min_deposits`` and
-        ``symmetry_partner_mm``.
+        ``symmetry_partner_mm`` and ``symmetry_burden``.
 
     Returns
     -------
     findings.Symmetry
         ``index`` is the burden-weighted mean SI of the involved region pairs; midline lesions
         belong to both sides and are left out of the pairs. ``by_region`` holds, per region,
-        the left and right burden, counts and SI.
+        the left and right burden (count or volume, per ``symmetry_burden``), counts,
+        volumes and SI.
     """
     params = params or CTParams()
     by_region: dict[str, dict[str, Any]] = {}
@@ -172,9 +175,11 @@ def assess_symmetry(lesions: Sequence[Lesion], *, params: CTParams | None = None
         if les.side not in ("left", "right"):
             continue
         entry = by_region.setdefault(les.region, {"left_burden": 0.0, "right_burden": 0.0,
-                                                  "left_count": 0, "right_count": 0})
-        entry[f"{les.side}_burden"] += lesion_burden(les)
+                                                  "left_count": 0, "right_count": 0,
+                                                  "left_volume": 0.0, "right_volume": 0.0})
+        entry[f"{les.side}_burden"] += lesion_burden(les, params.symmetry_burden)
         entry[f"{les.side}_count"] += 1
+        entry[f"{les.side}_volume"] += lesion_burden(les, "volume")
     weights, indices = [], []
     for entry in by_region.values():
         si = symmetry_index(entry["left_burden"], entry["right_burden"])

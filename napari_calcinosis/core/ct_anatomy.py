@@ -1,0 +1,270 @@
+"""Anatomy of a body CT for placing lesions: midline, levels and body regions.
+
+From the coarse tissue model: the mid-sagittal plane (fitted to spine centres, else body
+centres), and craniocaudal levels found from anatomy rather than slice numbers:
+
+* ``lung_base``: lowest level where the lungs reach 10 % of their largest cross-section
+  (the diaphragm; chest above, abdomen below);
+* ``carina``: lowest level of the trachea, an air tube near the midline apart from the lungs
+  (chest wall below, axilla level above);
+* ``sternal_notch``: top of the bone in the anterior midline (the manubrium; the shoulder
+  girdle begins ``shoulder_below_notch_mm`` below it);
+* ``iliac_crest``: top of the lateral pelvic bone below the lungs (gluteal region and pelvis
+  begin ``gluteal_below_crest_mm`` below it).
+
+The angle about the body axis (0 deg anterior, 90 deg lateral, 180 deg posterior) splits each
+level into anterior, lateral and posterior regions (CONTRACT.md region words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .model import Volume
+from .symmetry import MidPlane, fit_midplane
+from .tissue import Compartment, TissueModel
+
+#: Angle limits (deg from the anterior midline): anterior < 64 <= lateral < 116 <= posterior.
+ANTERIOR_MAX_DEG = 64.0
+POSTERIOR_MIN_DEG = 116.0
+SHOULDER_BELOW_NOTCH_MM = 15.0
+GLUTEAL_BELOW_CREST_MM = 30.0
+HEAD_MAX_AREA_CM2 = 350.0
+
+
+@dataclass
+class Anatomy:
+    """Midline, per-slice body centres and the craniocaudal levels (patient z, mm)."""
+
+    midplane: MidPlane
+    centre_lps: np.ndarray  # (coarse slices, 3) body centre of each coarse slice
+    slice_z_mm: np.ndarray  # patient z of each coarse slice
+    spine_lps: np.ndarray  # (coarse slices, 3) centre of the posterior midline bone or NaN
+    spine_front_lps: np.ndarray  # (coarse slices, 3) front of the vertebral body or NaN
+    levels: dict[str, float | None] = field(default_factory=dict)
+    head_only: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"midplane": self.midplane.to_dict(),
+                "levels_z_mm": {k: (None if v is None else round(float(v), 2))
+                                for k, v in self.levels.items()},
+                "head_only": self.head_only}
+
+
+def _rc_axes(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """Unit (row, column) directions toward the patient's left and back (LPS x and y)."""
+    d = np.asarray(volume.direction_lps, float)
+    left = np.array([d[0, 1], d[0, 2]])
+    back = np.array([d[1, 1], d[1, 2]])
+    return left / max(np.linalg.norm(left), 1e-9), back / max(np.linalg.norm(back), 1e-9)
+
+
+def _slice_points(tm: TissueModel, volume: Volume
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Body centre, spine centre and front of the spine (LPS; NaN where absent) per slice."""
+    grid = tm.grid
+    fz, fy, fx = grid.factors
+    kz = grid.sample_slices()
+    _, back = _rc_axes(volume)
+    spacing = np.asarray(grid.coarse_spacing_mm[1:])
+    centres = np.full((len(kz), 3), np.nan)
+    spines = np.full((len(kz), 3), np.nan)
+    fronts = np.full((len(kz), 3), np.nan)
+    for k in range(len(kz)):
+        ys, xs = np.nonzero(tm.body[k])
+        if len(ys) == 0:
+            continue
+        c = np.array([ys.mean(), xs.mean()])
+        centres[k] = _to_lps(volume, kz[k], c, fy, fx)
+        by, bx = np.nonzero(tm.bone[k])
+        if len(by) == 0:
+            continue
+        rel = (np.column_stack([by, bx]) - c) * spacing
+        dist = np.hypot(rel[:, 0], rel[:, 1])
+        sector = rel @ back >= np.cos(np.radians(30.0)) * dist
+        if sector.sum() >= 3:
+            pts = np.column_stack([by[sector], bx[sector]]).astype(float)
+            spines[k] = _to_lps(volume, kz[k], pts.mean(axis=0), fy, fx)
+            along = rel[sector] @ back
+            front = pts[along <= np.percentile(along, 10)].mean(axis=0)
+            fronts[k] = _to_lps(volume, kz[k], front, fy, fx)
+    return centres, spines, fronts
+
+
+def _to_lps(volume: Volume, k: int, rc_coarse: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """LPS of a coarse (row, col) position (block centres) in full slice ``k``."""
+    full = np.array([k, rc_coarse[0] * fy + (fy - 1) / 2, rc_coarse[1] * fx + (fx - 1) / 2])
+    return volume.index_to_lps(full)
+
+
+def find_anatomy(tm: TissueModel, volume: Volume) -> Anatomy:
+    """Midline plane and levels of a volume from its tissue model."""
+    centres, spines, fronts = _slice_points(tm, volume)
+    z = volume.index_to_lps(np.column_stack([tm.grid.sample_slices(),
+                                             np.zeros((len(centres), 2))]))[:, 2]
+    good_spine = np.all(np.isfinite(spines), axis=1)
+    if good_spine.sum() >= 3:
+        plane = fit_midplane(spines[good_spine], method="spine")
+    else:
+        plane = fit_midplane(centres[np.all(np.isfinite(centres), axis=1)], method="body",
+                             fallback_x_mm=float(volume.index_to_lps(
+                                 np.array(volume.shape) / 2.0)[0]))
+    anatomy = Anatomy(plane, centres, z, spines, _most_anterior(fronts, z))
+    _levels(anatomy, tm, volume)
+    return anatomy
+
+
+def _most_anterior(fronts: np.ndarray, z: np.ndarray, reach_mm: float = 20.0) -> np.ndarray:
+    """Per slice, the most anterior spine front within ``reach_mm`` along z.
+
+    In a slice through a disc only the posterior elements are bone; the vertebral bodies
+    just above and below tell where the front of the spine is.
+    """
+    out = np.full_like(fronts, np.nan)
+    good = np.all(np.isfinite(fronts), axis=1)
+    for k in range(len(z)):
+        near = good & (np.abs(z - z[k]) <= reach_mm)
+        if near.any():
+            cand = fronts[near]
+            out[k] = cand[np.argmin(cand[:, 1])]
+    return out
+
+
+def _component_areas(mask: np.ndarray, pixel_cm2: float) -> tuple[np.ndarray, np.ndarray, int]:
+    labels, n = ndi.label(mask)
+    return labels, np.bincount(labels.ravel(), minlength=n + 1) * pixel_cm2, n
+
+
+def _levels(anatomy: Anatomy, tm: TissueModel, volume: Volume) -> None:
+    """Fill ``anatomy.levels`` (see the module docstring); ``None`` when not in the scan."""
+    grid = tm.grid
+    pixel_cm2 = float(np.prod(grid.coarse_spacing_mm[1:])) / 100.0
+    air = tm.labels == Compartment.LUNG
+    lung_area = air.reshape(len(air), -1).sum(axis=1) * pixel_cm2
+    body_area = tm.body.reshape(len(air), -1).sum(axis=1) * pixel_cm2
+    z = anatomy.slice_z_mm
+    up = np.argsort(z)
+    levels: dict[str, float | None] = {"lung_base": None, "carina": None,
+                                       "sternal_notch": None, "iliac_crest": None}
+    if lung_area.max() >= 20.0:
+        lungs = lung_area >= 0.1 * lung_area.max()
+        levels["lung_base"] = float(z[up][lungs[up]].min())
+        levels["carina"] = _carina(anatomy, tm, volume, air, pixel_cm2, levels["lung_base"])
+        levels["sternal_notch"] = _sternal_notch(anatomy, tm, volume, levels["lung_base"])
+    levels["iliac_crest"] = _iliac_crest(anatomy, tm, volume, levels["lung_base"])
+    anatomy.levels = levels
+    anatomy.head_only = (levels["lung_base"] is None and levels["iliac_crest"] is None
+                         and float(body_area.max()) < HEAD_MAX_AREA_CM2)
+
+
+def _lateral_mm(anatomy: Anatomy, tm: TissueModel, volume: Volume, k: int,
+                rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    fz, fy, fx = tm.grid.factors
+    kk = tm.grid.sample_slices()[k]
+    idx = np.column_stack([np.full(len(rows), kk), rows * fy + (fy - 1) / 2,
+                           cols * fx + (fx - 1) / 2])
+    return anatomy.midplane.signed_distance(volume.index_to_lps(idx))
+
+
+def _carina(anatomy, tm, volume, air, pixel_cm2, lung_base) -> float | None:
+    """Lowest z of the trachea: a small air component within 20 mm of the midline."""
+    found = []
+    for k in range(len(air)):
+        if anatomy.slice_z_mm[k] < lung_base + 50.0 or not air[k].any():
+            continue
+        labels, areas, n = _component_areas(air[k], pixel_cm2)
+        for lab in range(1, n + 1):
+            if not 0.4 <= areas[lab] <= 8.0:
+                continue
+            rows, cols = np.nonzero(labels == lab)
+            lateral = _lateral_mm(anatomy, tm, volume, k, rows.mean(keepdims=True),
+                                  cols.mean(keepdims=True))
+            if abs(lateral[0]) <= 20.0:
+                found.append(anatomy.slice_z_mm[k])
+                break
+    return float(min(found)) if found else None
+
+
+def _anterior_mm(anatomy: Anatomy, tm: TissueModel, volume: Volume, k: int,
+                 rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    fz, fy, fx = tm.grid.factors
+    kk = tm.grid.sample_slices()[k]
+    idx = np.column_stack([np.full(len(rows), kk), rows * fy + (fy - 1) / 2,
+                           cols * fx + (fx - 1) / 2])
+    return -(volume.index_to_lps(idx)[:, 1] - anatomy.centre_lps[k, 1])
+
+
+def _sternal_notch(anatomy, tm, volume, lung_base) -> float | None:
+    """Top z of bone within 8 mm of the midline in the front half of the body."""
+    found = []
+    for k in range(len(tm.bone)):
+        if anatomy.slice_z_mm[k] < lung_base or not tm.bone[k].any():
+            continue
+        rows, cols = np.nonzero(tm.bone[k])
+        lateral = _lateral_mm(anatomy, tm, volume, k, rows, cols)
+        front = _anterior_mm(anatomy, tm, volume, k, rows, cols)
+        if np.any((np.abs(lateral) <= 8.0) & (front > 30.0)):
+            found.append(anatomy.slice_z_mm[k])
+    return float(max(found)) if found else None
+
+
+def _iliac_crest(anatomy, tm, volume, lung_base) -> float | None:
+    """Top z of bone more than 45 mm from the midline, below the lungs (the pelvic wings)."""
+    limit = np.inf if lung_base is None else lung_base - 40.0
+    found = []
+    for k in range(len(tm.bone)):
+        if anatomy.slice_z_mm[k] >= limit or not tm.bone[k].any():
+            continue
+        rows, cols = np.nonzero(tm.bone[k])
+        lateral = _lateral_mm(anatomy, tm, volume, k, rows, cols)
+        if np.count_nonzero(np.abs(lateral) > 45.0) >= 4:
+            found.append(anatomy.slice_z_mm[k])
+    if not found:
+        return None
+    # the wings are the highest lateral bone of a run that starts at the bottom of the scan
+    return float(max(found))
+
+
+def angle_from_anterior_deg(anatomy: Anatomy, points_lps: np.ndarray,
+                            coarse_k: np.ndarray) -> np.ndarray:
+    """Angle (deg, 0..180) of points about their slice's body axis, 0 = anterior midline."""
+    pts = np.atleast_2d(points_lps)
+    lateral = np.abs(anatomy.midplane.signed_distance(pts))
+    centre_y = anatomy.centre_lps[np.asarray(coarse_k), 1]
+    anterior = -(pts[:, 1] - centre_y)
+    return np.degrees(np.arctan2(lateral, anterior))
+
+
+def region_of(anatomy: Anatomy, z_mm: float, phi_deg: float, *,
+              separate_limb: bool = False) -> str:
+    """Contract region word of a point at patient height ``z_mm`` and angle ``phi_deg``."""
+    lv = anatomy.levels
+    if anatomy.head_only:
+        return "head_neck"
+    lung_base, crest = lv.get("lung_base"), lv.get("iliac_crest")
+    gluteal_top = None if crest is None else crest - GLUTEAL_BELOW_CREST_MM
+    if separate_limb:
+        return "upper_limb" if lung_base is not None and z_mm >= lung_base else (
+            "lower_limb" if gluteal_top is not None and z_mm < gluteal_top else "unknown")
+    sector = ("anterior" if phi_deg < ANTERIOR_MAX_DEG else
+              "posterior" if phi_deg >= POSTERIOR_MIN_DEG else "lateral")
+    if lung_base is not None and z_mm >= lung_base:
+        return _thorax_region(lv, z_mm, sector)
+    if gluteal_top is not None and z_mm < gluteal_top:
+        return {"posterior": "gluteal", "lateral": "gluteal"}.get(sector, "pelvis")
+    return {"anterior": "abdominal_wall", "lateral": "flank",
+            "posterior": "lower_back"}[sector]
+
+
+def _thorax_region(levels: dict, z_mm: float, sector: str) -> str:
+    notch, carina = levels.get("sternal_notch"), levels.get("carina")
+    if notch is not None and z_mm >= notch - SHOULDER_BELOW_NOTCH_MM:
+        return "shoulder_girdle" if sector != "anterior" or z_mm >= notch else \
+            "chest_wall_anterior"
+    if sector == "lateral" and carina is not None and z_mm >= carina:
+        return "axilla"
+    return "chest_wall_" + sector

@@ -1,0 +1,260 @@
+"""Find every calcification outside bone on a body CT and describe it (pure core, no Qt).
+
+Pipeline of :func:`analyze_volume` (each step in its own module):
+
+1. coarse grid, block-mean HU, body mask (:mod:`.tissue`);
+2. soft-tissue level and noise from homogeneous soft-tissue blocks; the threshold (fixed
+   130 HU by default, adaptive on request);
+3. voxels at or above the threshold as a sparse sorted list, per z-slab in threads
+   (:mod:`.ct_candidates`);
+4. bone = large dense 3-D components with their marrow; tissue compartments;
+5. candidates outside bone and not touching it, outside nothing but the body; 26-connected
+   components of the sparse list; statistics over their voxels only (:mod:`.measure`);
+6. size (>= ``min_area_mm2`` in-plane) and contrast-to-noise filters;
+7. layer, side, region, morphology, depth for each (:mod:`.ct_lesions`), midline and levels
+   from anatomy (:mod:`.ct_anatomy`), study summary (:mod:`.distribution`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .ct_anatomy import Anatomy, find_anatomy
+from .ct_candidates import sparse_components as _components
+from .ct_candidates import threshold_indices, touching_flags, unravel
+from .ct_lesions import LesionContext, build_lesions
+from .ct_noise import SoftTissue, local_background, soft_tissue_stats
+from .distribution import summarize
+from .errors import AnalysisError
+from .findings import Lesion, Summary
+from .measure import ComponentStats, component_stats
+from .model import Volume
+from .params import CTParams
+from .tissue import (
+    TISSUE_NAMES,
+    CoarseGrid,
+    TissueModel,
+    body_mask,
+    bone_mask,
+    build_tissue_model,
+    coarse_mean_hu,
+)
+
+__all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class CTResult:
+    """Everything the CT analysis found.
+
+    Attributes
+    ----------
+    lesions : list of findings.Lesion
+        Every calcification outside bone (soft tissue, cartilage, vessel, visceral), ids 1..n
+        in storage order. ``Lesion.extra`` holds ``mean_hu``, ``density_weight``,
+        ``depth_mm``, ``cnr``, ``midplane_mm``, ``angle_deg``, ``n_voxels``.
+    lesion_labels : numpy.ndarray
+        ``int32`` (z, y, x): the lesion id of each voxel, 0 elsewhere.
+    tissue_labels : numpy.ndarray
+        ``uint8`` (z, y, x) compartments, names in :data:`TISSUE_NAMES`.
+    summary : findings.Summary
+    warnings : list of str
+    params : CTParams
+        The parameters used.
+    midline : dict
+        The fitted mid-sagittal plane (``MidPlane.to_dict``) and the anatomical levels.
+    threshold_hu : float
+        The calcium threshold actually applied (differs from ``params.threshold_hu`` only
+        with ``adaptive=True``).
+    noise_sd_hu : float
+        Image noise used for the contrast-to-noise filter.
+    """
+
+    lesions: list[Lesion]
+    lesion_labels: np.ndarray
+    tissue_labels: np.ndarray
+    summary: Summary
+    warnings: list[str]
+    params: CTParams
+    midline: dict[str, Any] = field(default_factory=dict)
+    threshold_hu: float = 130.0
+    noise_sd_hu: float = 0.0
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+def analyze_volume(volume: Volume, *, params: CTParams | None = None,
+                   progress: Progress | None = None) -> CTResult:
+    """Detect, measure and summarise the calcifications of one CT volume.
+
+    Parameters
+    ----------
+    volume : model.Volume
+        HU volume with its geometry.
+    params : CTParams, optional
+        Thresholds and sizes (defaults from DOMAIN.md).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    CTResult
+
+    Raises
+    ------
+    AnalysisError
+        When the volume is not a 3-D array.
+    """
+    params = params or CTParams()
+    report = progress or _no_progress
+    hu = _checked_hu(volume)
+    workers = max(1, int(params.workers))
+    warnings: list[str] = []
+    report(0.0, "Modelling the body")
+    grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
+    hu_c = coarse_mean_hu(hu, grid, workers=workers)
+    body_c = body_mask(hu_c, params=params, workers=workers)
+    soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
+    threshold = _threshold(params, soft, warnings)
+    report(0.25, "Finding dense voxels")
+    flat = threshold_indices(hu, threshold, workers=workers)
+    values = hu.ravel()[flat]
+    block = _block_of(flat, grid)
+    bone_c = _bone(values, block, grid, body_c, volume, params, workers)
+    report(0.45, "Tissue compartments")
+    tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
+                            params=params, workers=workers)
+    anatomy = find_anatomy(tm, volume)
+    report(0.6, "Separating calcifications from bone")
+    kept, stats = _candidates(flat, values, block, tm, hu, volume, params)
+    keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
+    report(0.75, "Measuring lesions")
+    ctx = LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=anatomy, params=params,
+                        soft=soft)
+    lesions = build_lesions(ctx, kept, stats, np.flatnonzero(keep), cnr)
+    labels = _lesion_labels(hu.shape, kept, stats, np.flatnonzero(keep))
+    report(0.9, "Summarising")
+    summary = summarize(lesions, params=params, source="CT")
+    tissue_labels = tm.upsample_labels(workers=workers)
+    warnings.extend(anatomy.warnings)
+    report(1.0, "CT analysis finished")
+    return CTResult(lesions=lesions, lesion_labels=labels, tissue_labels=tissue_labels,
+                    summary=summary, warnings=warnings, params=params,
+                    midline=anatomy.to_dict(), threshold_hu=float(threshold),
+                    noise_sd_hu=float(soft.noise_sd_hu))
+
+
+def _checked_hu(volume: Volume) -> np.ndarray:
+    hu = np.asarray(volume.hu)
+    if hu.ndim != 3 or min(hu.shape) < 1:
+        raise AnalysisError(f"CT series {volume.info.series_instance_uid or '(no UID)'} is not "
+                            f"a 3-D volume (shape {hu.shape}); calcifications cannot be "
+                            "searched for.")
+    return hu
+
+
+def _threshold(params: CTParams, soft: SoftTissue, warnings: list[str]) -> float:
+    if not params.adaptive:
+        return float(params.threshold_hu)
+    adaptive = soft.median_hu + params.adaptive_k * soft.spread_hu
+    if adaptive > params.threshold_hu:
+        warnings.append(f"Adaptive threshold: {adaptive:.0f} HU (soft tissue median "
+                        f"{soft.median_hu:.0f} HU + {params.adaptive_k:g} x robust spread "
+                        f"{soft.spread_hu:.0f} HU) instead of {params.threshold_hu:g} HU.")
+        return float(adaptive)
+    return float(params.threshold_hu)
+
+
+def _posterior_rc(volume: Volume) -> np.ndarray:
+    d = np.asarray(volume.direction_lps, float)
+    back = np.array([d[1, 1], d[1, 2]])
+    return back / max(float(np.linalg.norm(back)), 1e-9)
+
+
+def _block_of(flat: np.ndarray, grid: CoarseGrid) -> np.ndarray:
+    z, y, x = unravel(flat, grid.shape)
+    fz, fy, fx = grid.factors
+    return np.ravel_multi_index((z // fz, y // fy, x // fx), grid.coarse_shape)
+
+
+def _bone(values, block, grid: CoarseGrid, body_c, volume: Volume, params: CTParams,
+          workers: int) -> np.ndarray:
+    n_blocks = int(np.prod(grid.coarse_shape))
+    dense = np.bincount(block[values >= params.bone_hu], minlength=n_blocks) > 0
+    voxel_mm3 = float(np.prod(volume.spacing_zyx_mm))
+    volume_mm3 = np.bincount(block, minlength=n_blocks) * voxel_mm3
+    return bone_mask(dense.reshape(grid.coarse_shape), volume_mm3.reshape(grid.coarse_shape),
+                     body_c, params=params, workers=workers)
+
+
+@dataclass
+class Kept:
+    """The candidate voxels that may be calcification, and their components."""
+
+    flat: np.ndarray
+    values: np.ndarray
+    comp: np.ndarray
+    n: int
+    touches: np.ndarray  # per component: joined to bone or to something outside the body
+
+
+def _candidates(flat, values, block, tm: TissueModel, hu, volume: Volume,
+                params: CTParams) -> tuple[Kept, ComponentStats]:
+    """Dense voxels in the body and not in bone, grouped into components."""
+    from scipy import ndimage as ndi
+
+    body_near = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool))
+    allowed = (body_near & ~tm.bone).ravel()
+    ok = allowed[block]
+    kept_flat = flat[ok]
+    touch = touching_flags(flat, kept_flat, ~ok, hu.shape)
+    comp, n = _components(kept_flat, hu.shape)
+    touches = np.zeros(n, bool)
+    np.logical_or.at(touches, comp[touch], True)
+    kept = Kept(kept_flat, values[ok], comp, n, touches)
+    stats = component_stats(kept_flat, comp, kept.values, n, hu.shape, volume.spacing_zyx_mm)
+    return kept, stats
+
+
+def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, volume: Volume,
+                 params: CTParams, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Components big enough, apart from bone, and above the noise; with their CNR.
+
+    CNR = (peak HU - host-tissue level around the peak) / noise SD. At the body surface the
+    host level is at least that of soft tissue: the skin is too thin for the ring around a
+    skin voxel to sample it, and noise in the skin must not be compared with the fat below.
+    """
+    keep = (stats.max_area_mm2 >= params.min_area_mm2 - 1e-9) & ~kept.touches
+    cnr = np.full(stats.n, -np.inf)
+    if keep.any():
+        idx = np.flatnonzero(keep)
+        host, surface = local_background(hu, stats.peak_flat[idx], volume.spacing_zyx_mm,
+                                         params=params, threshold_hu=threshold)
+        host = np.where(np.isnan(host), soft.median_hu, host)
+        host = np.where(surface, np.maximum(host, soft.median_hu), host)
+        cnr[idx] = (stats.peak_hu[idx] - host) / max(soft.noise_sd_hu, 1e-6)
+    keep &= cnr >= params.min_cnr
+    return keep, cnr
+
+
+def _lesion_labels(shape, kept: Kept, stats: ComponentStats, chosen: np.ndarray
+                   ) -> np.ndarray:
+    """``int32`` volume with lesion ids 1..n (order of ``chosen``) at their voxels."""
+    labels = np.zeros(shape, np.int32)  # calloc: untouched pages cost nothing
+    ids = np.zeros(stats.n, np.int32)
+    ids[chosen] = np.arange(1, len(chosen) + 1, dtype=np.int32)
+    voxel_ids = ids[kept.comp]
+    on = voxel_ids > 0
+    labels.ravel()[kept.flat[on]] = voxel_ids[on]
+    return labels
+
+
+__all__ += ["Anatomy"]
