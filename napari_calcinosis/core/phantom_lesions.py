@@ -92,23 +92,32 @@ def _local_layers(body: BodyModel, side: float, phi: float, s: float) -> dict[st
 
 def make_deposit(body: BodyModel, rng: np.random.Generator, *, region: str, side: float,
                  phi: float, s: float, layer: str, morphology: str | None = None,
-                 allow_elongated: bool = True) -> Deposit | None:
-    """Plan a deposit at a wall position; ``None`` when the layer there is too thin."""
+                 allow_elongated: bool = True, like: np.ndarray | None = None) -> Deposit | None:
+    """Plan a deposit at a wall position; ``None`` when the layer there is too thin.
+
+    ``like`` gives semi-axes to copy (within +-15 %) for the mirror partner of a pair.
+    """
     radii = _local_layers(body, side, phi, s)
     skin = radii["outline"] - radii["skin_inner"]
     fat = radii["skin_inner"] - radii["fascia"]
     morph = morphology or _morphology(rng, layer, allow_elongated)
+    if like is not None:
+        axes = np.asarray(like) * rng.uniform(0.85, 1.15)
+        if layer == "subcutaneous":
+            axes[2] = min(axes[2], max((fat - 2.5) / 2, 0.6))
     if layer == "skin":
-        axes = np.full(3, rng.uniform(0.8, 1.25))
+        axes = axes if like is not None else np.full(3, rng.uniform(0.8, 1.25))
         depth = skin / 2
     elif layer == "subcutaneous":
-        axes = _axes_for(rng, morph, (fat - 2.5) / 2)
+        if like is None:
+            axes = _axes_for(rng, morph, (fat - 2.5) / 2)
         lo, hi = skin + axes[2] + 1.0, skin + fat - axes[2] - 1.5
         if hi < lo:
             return None
         depth = rng.uniform(lo, hi)
     else:
-        axes = _axes_for(rng, morph, 3.0)
+        if like is None:
+            axes = _axes_for(rng, morph, 3.0)
         depth = skin + fat + axes[2] + rng.uniform(2.0, 6.0)
     normal, tangent = _frame(body, side, phi)
     radius = radii["outline"] - depth
@@ -146,11 +155,11 @@ def _random_position(rng, region: str, near=None, spread=(0.0, 0.0)) -> tuple[fl
 
 
 def _place(body, rng, parts, placed, *, region, side, layer, near=None, spread=(0.0, 0.0),
-           allow_elongated=True, morphology=None, tries=40) -> Deposit | None:
+           allow_elongated=True, morphology=None, like=None, tries=40) -> Deposit | None:
     for _ in range(tries):
         s, phi = _random_position(rng, region, near, spread)
         dep = make_deposit(body, rng, region=region, side=side, phi=phi, s=s, layer=layer,
-                           morphology=morphology, allow_elongated=allow_elongated)
+                           morphology=morphology, allow_elongated=allow_elongated, like=like)
         if dep is not None and _clear(dep, placed, parts, 3.0):
             placed.append(dep)
             return dep
@@ -166,7 +175,7 @@ def _mirror_pair(body, rng, parts, placed, region: str, layer: str) -> None:
     i = len(placed) - 1
     second = _place(body, rng, parts, placed, region=region, side=-sign, layer=layer,
                     near=(first.s_mm, first.phi_deg), spread=(8.0, 5.0),
-                    morphology=first.morphology)
+                    morphology=first.morphology, like=first.shape.axes_mm)
     if second is not None:
         first.partner, second.partner = len(placed) - 1, i
 

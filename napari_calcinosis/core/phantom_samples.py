@@ -1,0 +1,111 @@
+"""The bundled sample studies: generated deterministically on first use, then cached.
+
+``SAMPLE_STUDIES`` maps each name to a one-line description; ``sample_study_path(name)``
+returns the folder of that study (a CT series, frontal and lateral radiographs and
+``truth.json``), generating it into ``$XDG_CACHE_HOME/napari-calcinosis/samples/<name>-<hash>``
+when missing. The hash covers the sample's parameters and the source of the generator, so a
+changed generator never serves a stale study. Generation writes into a temporary folder next to
+the cache entry and renames it into place, so a crash or a concurrent caller never sees a
+half-written study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import CalcinosisError
+from .phantom import PhantomSpec, make_ct_phantom
+
+#: name -> (description, phantom spec, radiograph views)
+_SAMPLES: dict[str, tuple[str, PhantomSpec, tuple[str, ...]]] = {
+    "generalized": (
+        "Torso CT (5 mm) and PA + lateral chest radiographs with many small symmetric skin and "
+        "subcutaneous calcifications in seven regions (calcinosis cutis universalis).",
+        PhantomSpec(scenario="generalized", seed=2025), ("frontal", "lateral")),
+    "localized": (
+        "Torso CT (5 mm) and PA + lateral chest radiographs with a one-sided cluster of "
+        "subcutaneous calcifications on the right lateral chest wall (circumscripta).",
+        PhantomSpec(scenario="localized", seed=7, localized_region="chest_wall_lateral",
+                    localized_side="right"), ("frontal", "lateral")),
+}
+SAMPLE_STUDIES: dict[str, str] = {name: entry[0] for name, entry in _SAMPLES.items()}
+
+_GENERATOR_MODULES = ("phantom.py", "phantom_body.py", "phantom_slice.py", "phantom_shapes.py",
+                      "phantom_parts.py", "phantom_lesions.py", "phantom_render.py",
+                      "phantom_xray.py", "phantom_truth.py", "phantom_samples.py",
+                      "dicom_write.py")
+
+
+def generator_hash(name: str) -> str:
+    """Short hash of a sample's parameters and of the generator's source code."""
+    digest = hashlib.sha256(repr(_SAMPLES[name][1:]).encode())
+    here = Path(__file__).parent
+    for module in _GENERATOR_MODULES:
+        digest.update((here / module).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "napari-calcinosis" / "samples"
+
+
+def write_sample(name: str, folder: str | Path, *, progress=None) -> Path:
+    """Generate sample ``name`` into ``folder`` (no caching)."""
+    from .dicom_write import write_study
+
+    _, spec, views = _entry(name)
+    ct = make_ct_phantom(spec, progress=progress)
+    return write_study(ct, folder, xray_views=views, progress=progress)
+
+
+def _entry(name: str):
+    if name not in _SAMPLES:
+        raise CalcinosisError(f"unknown sample study {name!r}; available: "
+                              f"{', '.join(SAMPLE_STUDIES)}")
+    return _SAMPLES[name]
+
+
+def sample_study_path(name: str, *, cache_dir: str | Path | None = None,
+                      progress=None) -> Path:
+    """Folder of a bundled sample study, generated on first use (see module docstring).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLE_STUDIES` (``'generalized'``, ``'localized'``).
+    cache_dir : path, optional
+        Where the cached studies live (default: ``$XDG_CACHE_HOME/napari-calcinosis/samples``).
+    progress : callable, optional
+        ``progress(fraction, message)`` while generating.
+
+    Returns
+    -------
+    Path
+        The study folder (``ct/``, ``xray/``, ``truth.json``).
+    """
+    _entry(name)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    final = root / f"{name}-{generator_hash(name)}"
+    if final.is_dir():
+        return final
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    except OSError as exc:
+        raise CalcinosisError(f"cannot create the sample cache folder {root}: {exc}") from exc
+    try:
+        write_sample(name, tmp, progress=progress)
+        os.replace(tmp, final)
+    except OSError as exc:
+        if not final.is_dir():  # else a concurrent caller won the rename: use theirs
+            raise CalcinosisError(f"cannot write the sample study {name!r} into {root}: "
+                                  f"{exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
