@@ -208,7 +208,9 @@ def test_record_round_trip_through_json():
 def test_schema_vocabularies_follow_the_findings_model():
     schema = load_schema("annotations_v1")
     jsonschema.Draft202012Validator.check_schema(schema)
-    fields = schema["$defs"]["fields"]["properties"]
+    assert schema["$defs"]["overrides"]["properties"] == {
+        name: {"enum": list(vocab)} for name, vocab in ann.EDITABLE_FIELDS.items()}
+    fields = schema["$defs"]["auto"]["properties"]
     assert fields["layer"]["enum"] == list(LAYERS)
     assert fields["morphology"]["enum"] == list(MORPHOLOGIES)
     assert fields["side"]["enum"] == list(SIDES)
@@ -558,3 +560,34 @@ def test_match_params_are_used():
     wide = MatchParams(min_tolerance_mm=5.0)
     assert ann.match_decisions(record, [shifted], params=wide).how == {
         record.decisions[0].uid: "centroid"}
+
+
+def test_reader_marks_for_the_classifier_agree_with_apply():
+    from napari_calcinosis.core.classify_marks import ReaderMarks, apply_marks
+
+    lesions, labels = detect(130.0)
+    record = edited_record(lesions, labels)
+    record.override_summary("symmetry_call", "symmetric", auto="insufficient")
+    new_lesions, new_labels = detect(160.0)
+    findings = findings_of(new_lesions)
+    marks = record.to_reader_marks(new_lesions, new_labels)
+    assert isinstance(marks, ReaderMarks)
+    blob = by_blob(new_lesions)
+    assert marks.layers == {blob["A"].id: "muscle"}  # D's decision is orphaned: no mark
+    assert marks.morphologies == {blob["A"].id: "mass"}
+    assert marks.rejected == {blob["B"].id}
+    assert [les.layer for les in marks.added] == ["skin"]
+    assert (marks.extent, marks.form, marks.symmetry_call) == (
+        "generalized", None, "symmetric")
+
+    by_classifier = apply_marks(findings, marks)
+    ours, _ = apply_to_findings(findings, record, lesion_labels=new_labels)
+
+    def rows(items):
+        return sorted((les.id, les.layer, les.morphology, les.source) for les in items)
+
+    assert rows(by_classifier.lesions) == rows(ours.lesions)
+    for name in ("lesion_count", "by_layer", "by_region", "extent", "form"):
+        assert getattr(by_classifier.summary, name) == getattr(ours.summary, name), name
+    assert by_classifier.summary.symmetry.call == ours.summary.symmetry.call == "symmetric"
+    assert ours.summary.form == "universalis"  # follows the reader's extent

@@ -42,9 +42,9 @@ onto the new run (new centroids and voxels) so that chains of re-runs keep match
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .annotations_json import (
     MIGRATIONS,
@@ -64,6 +64,7 @@ from .annotations_match import (
     MatchResult,
     SeriesLabels,
     apply,
+    manual_lesions,
     match_decisions,
     rekey,
 )
@@ -85,8 +86,12 @@ from .annotations_store import (
     default_root,
     record_filename,
 )
-from .findings import Findings, Summary
+from .distribution import form_of
+from .findings import Findings, Lesion, Summary
 from .params import CTParams
+
+if TYPE_CHECKING:
+    from .classify_marks import ReaderMarks
 
 __all__ = [
     "DATA_DIR_ENV", "EDITABLE_FIELDS", "EXPORT_FILENAME", "MIGRATIONS", "RECORD_SCHEMA_ID",
@@ -94,8 +99,9 @@ __all__ = [
     "AnnotationStore", "AppliedAnnotations", "LesionDecision", "LesionKey", "ManualLesion",
     "MatchParams", "MatchResult", "Override", "SeriesLabels", "VoxelMask", "apply",
     "apply_to_findings", "default_root", "default_store", "effective_summary", "label_mask",
-    "match_decisions", "migrate", "record_filename", "record_from_dict", "record_from_json",
-    "record_to_dict", "record_to_json", "rekey", "summary_overrides", "validate_record_doc",
+    "manual_lesions", "match_decisions", "migrate", "record_filename", "record_from_dict",
+    "record_from_json", "record_to_dict", "record_to_json", "rekey", "summary_overrides",
+    "to_reader_marks", "validate_record_doc",
 ]
 
 
@@ -146,7 +152,9 @@ def effective_summary(summary: Summary, record: AnnotationRecord) -> Summary:
     out = copy.deepcopy(summary)
     overrides = record.summary_overrides
     if "extent" in overrides:
+        # The contract derives the form from the extent; an explicit form override wins.
         out.extent = overrides["extent"].value
+        out.form = form_of(out.extent)
     if "form" in overrides:
         out.form = overrides["form"].value
     if "symmetry_call" in overrides:
@@ -207,6 +215,60 @@ def apply_to_findings(findings: Findings, record: AnnotationRecord, *,
         "summary_overrides": summary_overrides(record, auto_summary),
     }}
     return out, applied
+
+
+def to_reader_marks(record: AnnotationRecord, lesions: Sequence[Lesion],
+                    lesion_labels: LabelsArg = None, *,
+                    spacing_mm: Mapping[str, Sequence[float] | None] | None = None,
+                    match_params: MatchParams | None = None) -> ReaderMarks:
+    """The record as the classifier's :class:`~.classify_marks.ReaderMarks` for one run.
+
+    ``ReaderMarks`` names lesions by their id in the run, so the decisions are matched to
+    ``lesions`` first (as :func:`apply` does; orphaned decisions give no mark). Pass the
+    *automatic* findings and these marks to ``classify``; never the effective findings of
+    :func:`apply_to_findings` as well, or rejected and manual lesions count twice.
+
+    Parameters
+    ----------
+    record : AnnotationRecord
+        The study's record.
+    lesions : sequence of Lesion
+        The run's automatic lesions (``findings.lesions``).
+    lesion_labels : numpy.ndarray or mapping, optional
+        The run's label images (voxel matching).
+    spacing_mm : mapping, optional
+        Spacing per series for index centroids.
+    match_params : MatchParams, optional
+        Matching tolerances.
+
+    Returns
+    -------
+    ReaderMarks
+        ``layers`` / ``morphologies`` of matched, not rejected, edited lesions; ``rejected``
+        ids; ``added``: the accepted manual lesions with the ids :func:`apply` gives them;
+        ``extent`` / ``form`` / ``symmetry_call`` overrides. Per-region symmetry calls have no
+        place in ``ReaderMarks`` (see :func:`summary_overrides`).
+    """
+    from .classify_marks import ReaderMarks
+
+    match = match_decisions(record, lesions, lesion_labels, spacing_mm=spacing_mm,
+                            params=match_params)
+    layers, morphologies, rejected = {}, {}, set()
+    for decision in record.decisions:
+        lesion_id = match.matched.get(decision.uid)
+        if lesion_id is None:
+            continue
+        if decision.state == "rejected":
+            rejected.add(lesion_id)
+            continue
+        if "layer" in decision.overrides:
+            layers[lesion_id] = decision.overrides["layer"]
+        if "morphology" in decision.overrides:
+            morphologies[lesion_id] = decision.overrides["morphology"]
+    added = [les for item, les in manual_lesions(record, lesions) if item.state != "rejected"]
+    overall = {name: item.value for name, item in record.summary_overrides.items()}
+    return ReaderMarks(layers=layers, morphologies=morphologies, rejected=rejected,
+                       added=added, **overall)
 
 
 def _lesion_set_changed(applied: AppliedAnnotations) -> bool:

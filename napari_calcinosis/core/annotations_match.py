@@ -23,11 +23,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .annotations_record import EDITABLE_FIELDS, AnnotationRecord, LesionDecision, LesionKey
+from .annotations_record import (
+    AUTO_FIELDS,
+    AnnotationRecord,
+    LesionDecision,
+    LesionKey,
+    ManualLesion,
+)
 from .findings import Lesion
 
 __all__ = ["AppliedAnnotations", "MatchParams", "MatchResult", "SeriesLabels", "apply",
-           "match_decisions", "rekey"]
+           "manual_lesions", "match_decisions", "rekey"]
 
 
 @dataclass(frozen=True)
@@ -246,20 +252,32 @@ def apply(record: AnnotationRecord, lesions: Sequence[Lesion],
             rejected.append(copy.deepcopy(lesion))
         else:
             effective.append(_edited(lesion, decision))
-    next_id = max([0, *(int(les.id) for les in lesions)]) + 1
     manual_ids: dict[str, int] = {}
-    for item in record.manual_lesions:
-        lesion = copy.deepcopy(item.lesion)
-        lesion.id, lesion.source = next_id, "manual"
-        lesion.extra["annotation_uid"] = item.uid
-        manual_ids[item.uid] = next_id
-        next_id += 1
+    for item, lesion in manual_lesions(record, lesions):
+        manual_ids[item.uid] = int(lesion.id)
         (rejected if item.state == "rejected" else effective).append(lesion)
     warnings = [f"{len(match.orphaned)} of the reader's lesion decisions found no lesion in "
                 "this detection run; they are kept in the annotation record."
                 ] if match.orphaned else []
     labels = _effective_labels(record, lesions, lesion_labels, rejected, manual_ids, warnings)
     return AppliedAnnotations(effective, labels, rejected, match, warnings)
+
+
+def manual_lesions(record: AnnotationRecord, lesions: Sequence[Lesion]
+                   ) -> list[tuple[ManualLesion, Lesion]]:
+    """The record's manual lesions as lesions of a run, with ids after the run's largest.
+
+    Every manual lesion (rejected ones too) takes the next id in record order, so ids are the
+    same for :func:`apply` and the classifier's marks.
+    """
+    next_id = max([0, *(int(les.id) for les in lesions)]) + 1
+    out = []
+    for number, item in enumerate(record.manual_lesions):
+        lesion = copy.deepcopy(item.lesion)
+        lesion.id, lesion.source = next_id + number, "manual"
+        lesion.extra["annotation_uid"] = item.uid
+        out.append((item, lesion))
+    return out
 
 
 def _edited(lesion: Lesion, decision: LesionDecision | None) -> Lesion:
@@ -336,7 +354,7 @@ def rekey(record: AnnotationRecord, lesions: Sequence[Lesion],
         item = by_series.get(lesion.series_instance_uid)
         if item is not None:
             decision.mask = label_mask(item.labels, int(lesion.id) - item.id_offset)
-        for name in EDITABLE_FIELDS:
+        for name in AUTO_FIELDS:
             decision.auto.setdefault(name, getattr(lesion, name))
     record.touch()
     return match

@@ -18,18 +18,19 @@ import numpy as np
 
 from .annotations_mask import VoxelMask, label_mask
 from .clinical import ClinicalInput, parse_clinical
-from .findings import EXTENTS, FORMS, LAYERS, MORPHOLOGIES, REGIONS, SIDES, SYMMETRY_CALLS, Lesion
+from .findings import EXTENTS, FORMS, LAYERS, MORPHOLOGIES, REGIONS, SYMMETRY_CALLS, Lesion
 
-__all__ = ["EDITABLE_FIELDS", "RECORD_SCHEMA_ID", "RECORD_VERSION", "SUMMARY_FIELDS",
-           "AnnotationRecord", "LesionDecision", "LesionKey", "ManualLesion", "Override",
-           "lesion_from_dict", "lesion_to_dict", "utc_now"]
+__all__ = ["AUTO_FIELDS", "EDITABLE_FIELDS", "RECORD_SCHEMA_ID", "RECORD_VERSION",
+           "SUMMARY_FIELDS", "AnnotationRecord", "LesionDecision", "LesionKey", "ManualLesion",
+           "Override", "lesion_from_dict", "lesion_to_dict", "utc_now"]
 
 RECORD_SCHEMA_ID = "napari-calcinosis/annotations/v1"
 RECORD_VERSION = 1
 
-#: Lesion fields a reader may override, with their vocabularies.
-EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "layer": LAYERS, "morphology": MORPHOLOGIES, "side": SIDES, "region": REGIONS}
+#: Lesion fields a reader may override on an automatic lesion, with their vocabularies.
+EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {"layer": LAYERS, "morphology": MORPHOLOGIES}
+#: Automatic values recorded beside a decision (what the reader saw when deciding).
+AUTO_FIELDS = ("layer", "morphology", "side", "region")
 #: Summary fields a reader may override, with their vocabularies.
 SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     "extent": EXTENTS, "form": FORMS, "symmetry_call": SYMMETRY_CALLS}
@@ -168,7 +169,7 @@ class AnnotationRecord:
     created, modified : str
         ISO 8601 UTC timestamps.
     decisions : list of LesionDecision
-        Decisions on automatic lesions (layer/morphology/side/region overrides, state).
+        Decisions on automatic lesions (layer/morphology overrides, state).
     manual_lesions : list of ManualLesion
     summary_overrides : dict of str to Override
         Keys of :data:`SUMMARY_FIELDS` (``extent``, ``form``, ``symmetry_call``).
@@ -225,9 +226,9 @@ class AnnotationRecord:
                   label_value: int | None) -> LesionDecision:
         decision = self.decision_for(lesion)
         if decision is None:
-            auto = {k: getattr(lesion, k) for k in EDITABLE_FIELDS}
+            auto = {k: getattr(lesion, k) for k in AUTO_FIELDS}
             auto.update({k[5:]: v for k, v in lesion.extra.items()
-                         if k.startswith("auto_") and k[5:] in EDITABLE_FIELDS})
+                         if k.startswith("auto_") and k[5:] in AUTO_FIELDS})
             decision = LesionDecision(LesionKey.of(lesion), auto=auto)
             self.decisions.append(decision)
         if decision.mask is None and lesion_labels is not None:
@@ -237,7 +238,7 @@ class AnnotationRecord:
 
     def edit(self, lesion: Lesion, *, lesion_labels: np.ndarray | None = None,
              label_value: int | None = None, **values: str) -> None:
-        """Set the reader's layer, morphology, side or region of a lesion.
+        """Set the reader's layer or morphology of a lesion.
 
         Parameters
         ----------
@@ -250,7 +251,7 @@ class AnnotationRecord:
         label_value : int, optional
             The lesion's value in ``lesion_labels`` when it is not ``lesion.id``.
         **values : str
-            ``layer=``, ``morphology=``, ``side=``, ``region=``.
+            ``layer=``, ``morphology=``.
         """
         for name, value in values.items():
             if name not in EDITABLE_FIELDS:
@@ -377,6 +378,23 @@ class AnnotationRecord:
     def clinical_input(self) -> ClinicalInput | None:
         """The stored clinical input, ``None`` when nothing was entered."""
         return parse_clinical(self.clinical) if self.clinical else None
+
+    def to_reader_marks(self, lesions: list[Lesion], lesion_labels: Any = None,
+                        **kwargs: Any) -> Any:
+        """The classifier's ``ReaderMarks`` for a run; see :func:`.annotations.to_reader_marks`.
+
+        Parameters
+        ----------
+        lesions : list of Lesion
+            The run's automatic lesions.
+        lesion_labels : numpy.ndarray or mapping, optional
+            The run's label images.
+        **kwargs
+            ``spacing_mm=``, ``match_params=``.
+        """
+        from .annotations import to_reader_marks
+
+        return to_reader_marks(self, lesions, lesion_labels, **kwargs)
 
     def set_detection_parameters(self, parameters: dict[str, Any]) -> None:
         """Record the detection parameters of the run the decisions refer to."""
