@@ -151,10 +151,10 @@ class Facts:
         if lab.unit != canonical:
             text += f" (= {lab.value_in():.3g} {canonical})"
         low, high, source = self.clinical.reference_range(name)
-        limits = ("-".join(f"{v:g}" for v in (low, high)) if low is not None and high is not None
-                  else f"above {low:g}" if low is not None
-                  else f"up to {high:g}" if high is not None else "none")
-        origin = {"lab": "lab's own", "default": "default", "lab+default": "lab's own + default"}
+        limits = ("-".join(f"{v:.3g}" for v in (low, high)) if low is not None
+                  and high is not None else f"above {low:.3g}" if low is not None
+                  else f"up to {high:.3g}" if high is not None else "none")
+        origin = {"lab": "lab's own", "default": "default", "default+lab": "lab's own + default"}
         status = self.clinical.lab_status(name)
         return (f"{text} is {status} (range {limits} {canonical}, "
                 f"{origin.get(source, source)})")
