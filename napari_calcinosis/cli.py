@@ -10,6 +10,7 @@ to stderr unless ``--quiet``; the paths of the files written go to stdout.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -149,7 +150,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 class ProgressPrinter:
-    """``progress(fraction, message)`` that prints a line per step (or per 10 %) to a stream."""
+    """``progress(fraction, message)`` that prints a line per step (or per 10 %) to a stream.
+
+    Messages that differ only in their numbers ("read 5 of 120 files") are one step.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -160,10 +164,11 @@ class ProgressPrinter:
         if self.quiet:
             return
         percent = int(round(100 * min(max(fraction, 0.0), 1.0)))
-        last_percent, last_message = self._last
-        if message == last_message and percent - last_percent < 10:
+        step = re.sub(r"\d+", "#", message)
+        last_percent, last_step = self._last
+        if step == last_step and percent - last_percent < 10:
             return
-        self._last = (percent, message)
+        self._last = (percent, step)
         print(f"[{percent:3d}%] {message}", file=self.stream, flush=True)
 
     def stage(self, start: float, stop: float, prefix: str = "") -> Callable[[float, str], None]:
@@ -194,6 +199,7 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     clinical = load_clinical(clinical_path) if clinical_path is not None else None
     if not study_path.exists():
         raise UsageError(f"STUDY {study_path} does not exist.")
+    _check_out_dir(out_dir)
     params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
     progress(0.0, f"Reading {study_path}")
     study = load_study(study_path, series_uids=list(series_uids) or None,
@@ -209,13 +215,20 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
 
 
 def _check_series(study, study_path: Path, series_uids: Sequence[str]) -> None:
-    if study.is_empty:
-        raise NoImageSeriesError(f"No usable image series found in {study_path}.")
     found = {img.info.series_instance_uid for img in [*study.volumes, *study.radiographs]}
     missing = [uid for uid in series_uids if uid not in found]
     if missing:
         raise NoImageSeriesError(
             f"No usable image series with UID {', '.join(missing)} in {study_path}.")
+    if study.is_empty:
+        raise NoImageSeriesError(f"No usable image series found in {study_path}.")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    # Fail before the (long) analysis rather than after it.
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CalcinosisError(f"Cannot create the output folder {out_dir}: a file of that "
+                              "name exists.")
 
 
 def _write_outputs(findings, out_dir: Path, formats: Sequence[str], context,

@@ -19,6 +19,7 @@ from napari_calcinosis.core.findings import Lesion
 from napari_calcinosis.core.model import Radiograph, SeriesInfo, Study, Volume
 from napari_calcinosis.core.params import CTParams
 from napari_calcinosis.core.report.json_report import findings_to_json
+from napari_calcinosis.core.xray_params import XrayParams
 
 STUDY_UID = "1.2.826.0.1.3680043.8.498.77"
 
@@ -33,9 +34,12 @@ def ct_volume(uid: str, hu: np.ndarray, *, spacing=(2.0, 0.8, 0.8), thickness=2.
                   direction_lps=np.eye(3)[:, ::-1], info=info)
 
 
-def radiograph(uid: str, *, view="frontal", spacing=(0.15, 0.15)) -> Radiograph:
+def radiograph(uid: str, *, view="frontal", spacing=(0.15, 0.15), dots=()) -> Radiograph:
     info = SeriesInfo(series_instance_uid=uid, study_instance_uid=STUDY_UID, modality="CR")
-    return Radiograph(image=np.zeros((300, 200), np.float32), info=info, view=view,
+    image = np.zeros((300, 200), np.float32)
+    for row, col in dots:
+        image[row, col] = 1.0
+    return Radiograph(image=image, info=info, view=view,
                       pixel_spacing_mm=spacing, warnings=["radiograph warning"])
 
 
@@ -78,16 +82,44 @@ def _threshold_detector(volume, *, params=None, progress=None):
                         warnings=["detector warning"])
 
 
-@pytest.fixture
-def fake_detector(monkeypatch):
-    name = "napari_calcinosis.core.detect_ct"
+@dataclass
+class FakeXrayResult:
+    lesions: list
+    lesion_labels: np.ndarray
+    summary: object
+    warnings: list = field(default_factory=list)
+
+
+def _bright_pixel_detector(rad, *, params=None, progress=None):
+    """A known-answer stand-in for radiograph detection: every pixel above 0.5 is a dot."""
+    from napari_calcinosis.core.distribution import summarize
+
+    rows, cols = np.nonzero(rad.image > 0.5)
+    lesions = [Lesion(id=k, series_instance_uid="", centroid_index=[float(r), float(c)],
+                      side="left" if c > rad.image.shape[1] / 2 else "right",
+                      region="axilla", area_mm2=0.02, morphology="punctate")
+               for k, (r, c) in enumerate(zip(rows, cols), 1)]
+    labels = np.zeros(rad.image.shape, np.int32)
+    labels[rows, cols] = np.arange(1, len(lesions) + 1)
+    return FakeXrayResult(lesions, labels, summarize(lesions, source="radiograph"),
+                          ["xray detector warning"])
+
+
+def _stand_in(monkeypatch, name: str, attribute: str, function) -> None:
     try:
         module = importlib.import_module(name)
-    except ImportError:  # detection not built yet: stand in a module of that name
+    except ImportError:  # the detector is not built yet: stand in a module of that name
         module = types.ModuleType(name)
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(module, "analyze_volume", _threshold_detector, raising=False)
-    return module
+    monkeypatch.setattr(module, attribute, function, raising=False)
+
+
+@pytest.fixture
+def fake_detector(monkeypatch):
+    _stand_in(monkeypatch, "napari_calcinosis.core.detect_ct", "analyze_volume",
+              _threshold_detector)
+    _stand_in(monkeypatch, "napari_calcinosis.core.detect_xray", "analyze_radiograph",
+              _bright_pixel_detector)
 
 
 def test_empty_study_raises():
@@ -95,25 +127,43 @@ def test_empty_study_raises():
         analyze_study(Study())
 
 
-def test_radiograph_only_study_is_listed_with_a_clear_warning():
-    study = Study(radiographs=[radiograph("1.2.3.1"), radiograph("1.2.3.2", view="lateral",
-                                                                  spacing=None)],
-                  warnings=["study warning"])
-    findings = analyze_study(study).findings
+def test_radiograph_only_study_is_summarised_from_the_frontal_view(fake_detector):
+    lateral = radiograph("1.2.3.2", view="lateral", spacing=None, dots=[(10, 10)])
+    frontal = radiograph("1.2.3.1", dots=[(50, 20), (60, 150), (70, 160)])
+    study = Study(radiographs=[lateral, frontal], warnings=["study warning"])
+    result = analyze_study(study)
+    findings = result.findings
     assert findings.software == {"name": "napari-calcinosis",
                                  "version": napari_calcinosis.__version__}
     assert findings.study == {"study_instance_uid": STUDY_UID, "modalities": ["CR"]}
     assert [(s.kind, s.shape, s.spacing_mm, s.view) for s in findings.series] == [
-        ("radiograph", [300, 200], [0.15, 0.15], "frontal"),
-        ("radiograph", [300, 200], None, "lateral")]
-    assert findings.lesions == [] and findings.differential == []
-    assert findings.summary.source == "radiograph" and findings.summary.extent == "none"
+        ("radiograph", [300, 200], None, "lateral"),
+        ("radiograph", [300, 200], [0.15, 0.15], "frontal")]
+    assert [(les.id, les.series_instance_uid) for les in findings.lesions] == [
+        (1, "1.2.3.2"), (2, "1.2.3.1"), (3, "1.2.3.1"), (4, "1.2.3.1")]
+    assert [s.id_offset for s in result.series] == [0, 1]
+    summary = findings.summary
+    assert summary.source == "radiograph" and summary.lesion_count == 3
+    assert summary.by_side == {"right": 1, "left": 2}
+    assert findings.differential == []
     assert findings.warnings[0] == "study warning"
     assert any("radiograph warning" in w for w in findings.warnings)
-    assert any(w.startswith("Radiograph detection is not available yet: 2 radiograph series")
+    assert any("xray detector warning" in w for w in findings.warnings)
+    assert any("summary comes from the frontal radiograph (1.2.3.1)" in w
                for w in findings.warnings)
-    assert findings.parameters == CTParams().to_dict()
+    assert findings.parameters["threshold_hu"] == CTParams().threshold_hu
+    assert findings.parameters["radiograph"] == XrayParams().to_dict()
     findings_to_json(findings)  # schema-valid
+
+
+def test_an_unusable_radiograph_is_a_warning_not_a_failure():
+    # The real radiograph detector refuses a blank image; the study still gets findings.
+    result = analyze_study(Study(radiographs=[radiograph("1.2.3.1")]))
+    findings = result.findings
+    assert findings.lesions == [] and result.series[0].analysed is False
+    assert findings.summary.source == "radiograph" and findings.summary.extent == "none"
+    assert any("not analysed" in w and "blank" in w for w in findings.warnings)
+    findings_to_json(findings)
 
 
 def test_series_entry_of_a_volume():
@@ -128,24 +178,26 @@ def test_ct_lesions_get_study_wide_ids_and_series_uids(fake_detector):
     second = ct_volume("1.2.3.20", hu_with_spots((4, 20, 20), [(1, 5, 15), (3, 3, 3),
                                                                (0, 18, 12)]))
     messages = []
-    result = analyze_study(Study(volumes=[first, second], radiographs=[radiograph("1.2.3.30")]),
+    result = analyze_study(Study(volumes=[first, second],
+                                 radiographs=[radiograph("1.2.3.30", dots=[(5, 5)])]),
                            progress=lambda f, m: messages.append((f, m)))
     findings = result.findings
-    assert [les.id for les in findings.lesions] == [1, 2, 3, 4, 5]
+    assert [les.id for les in findings.lesions] == [1, 2, 3, 4, 5, 6]
     assert [les.series_instance_uid for les in findings.lesions] == ["1.2.3.10"] * 2 + [
-        "1.2.3.20"] * 3
-    assert [s.id_offset for s in result.series] == [0, 2, 0]
-    assert [s.analysed for s in result.series] == [True, True, False]
+        "1.2.3.20"] * 3 + ["1.2.3.30"]
+    assert [s.id_offset for s in result.series] == [0, 2, 5]
+    assert [s.analysed for s in result.series] == [True, True, True]
     # Label value v of the second series' label image is lesion id v + 2.
     labels = result.series[1].ct.lesion_labels
     assert labels[3, 3, 3] + result.series[1].id_offset in {les.id for les in findings.lesions
                                                             if les.series_instance_uid
                                                             == "1.2.3.20"}
-    summary = findings.summary
+    summary = findings.summary  # from the CT only: the radiograph dot is not counted again
     assert summary.source == "CT" and summary.lesion_count == 5
     assert summary.by_side == {"right": 2, "left": 3}
+    assert any("summary comes from the CT" in w for w in findings.warnings)
     assert findings.study["modalities"] == ["CT", "CR"]
-    assert sum("detector warning" in w for w in findings.warnings) == 2
+    assert sum(w.endswith(": detector warning") for w in findings.warnings) == 2
     fractions = [f for f, _ in messages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("fake detection done" in m for _, m in messages)

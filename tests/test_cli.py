@@ -25,7 +25,7 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 def write_ct_series(folder: Path, *, hu: np.ndarray, spacing_zyx_mm=(2.0, 0.8, 0.7),
                     thickness_mm: float | None = 2.0, series_uid: str | None = None,
-                    study_uid: str = "1.2.826.0.1.3680043.8.498.1",
+                    study_uid: str = "1.2.840.99999.4.1",
                     patient_name: str = "DOE^JANE") -> str:
     """Write a small axial CT series (one file per slice) and return its SeriesInstanceUID."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,6 +94,12 @@ def radiograph(testdata):
     return testdata("RG1_UNCR.dcm")
 
 
+@pytest.fixture
+def ct_small(testdata):
+    """A real one-slice CT: the fastest study to analyse end to end."""
+    return testdata("CT_small.dcm")
+
+
 # -- usage ---------------------------------------------------------------------------------
 
 def test_help_and_version(capsys):
@@ -145,10 +151,10 @@ def test_not_dicom_and_empty_folder_exit_3(tmp_path, capsys):
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
-def test_other_failure_exits_1(radiograph, tmp_path, capsys):
+def test_other_failure_exits_1(ct_small, tmp_path, capsys):
     blocker = tmp_path / "report"
     blocker.write_text("a file where the output folder should be", encoding="utf-8")
-    status, _, err = run(["analyze", radiograph, "--out", blocker, "--quiet"], capsys)
+    status, _, err = run(["analyze", ct_small, "--out", blocker, "--quiet"], capsys)
     assert status == 1
     assert_one_sentence(err, "output folder", str(blocker))
 
@@ -162,7 +168,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 
 # -- outputs on real and synthetic files -----------------------------------------------------
 
-def test_radiograph_study_lists_the_series_and_warns(radiograph, tmp_path, capsys):
+def test_radiograph_study(radiograph, tmp_path, capsys):
     out_dir = tmp_path / "out"
     status, out, err = run(["analyze", radiograph, "--out", out_dir], capsys)
     assert status == 0, err
@@ -175,13 +181,19 @@ def test_radiograph_study_lists_the_series_and_warns(radiograph, tmp_path, capsy
                               "kind": "radiograph", "shape": [ds.Rows, ds.Columns],
                               "spacing_mm": None, "slice_thickness_mm": None,
                               "view": "frontal"}]
-    assert doc["lesions"] == [] and doc["summary"]["source"] == "radiograph"
-    assert any("Radiograph detection is not available" in w for w in doc["warnings"])
-    assert (out_dir / "lesions.csv").read_text(encoding="utf-8").startswith("id,")
+    assert doc["summary"]["source"] == "radiograph"
+    for number, lesion in enumerate(doc["lesions"], 1):
+        assert lesion["id"] == number and lesion["centroid_mm"] is None
+        assert lesion["series_instance_uid"] == ds.SeriesInstanceUID
+        row, col = lesion["centroid_index"]
+        assert 0 <= row < ds.Rows and 0 <= col < ds.Columns
+    assert any("pixel spacing" in w for w in doc["warnings"])  # the file's spacing is 0
+    csv_lines = (out_dir / "lesions.csv").read_text(encoding="utf-8").splitlines()
+    assert csv_lines[0].startswith("id,") and len(csv_lines) == 1 + len(doc["lesions"])
 
 
-def test_quiet_silences_progress(radiograph, tmp_path, capsys):
-    status, out, err = run(["analyze", radiograph, "--out", tmp_path, "--quiet",
+def test_quiet_silences_progress(ct_small, tmp_path, capsys):
+    status, out, err = run(["analyze", ct_small, "--out", tmp_path, "--quiet",
                             "--formats", "json"], capsys)
     assert status == 0 and err == ""
     assert out.split() == [str(tmp_path / "findings.json")]
@@ -242,11 +254,11 @@ def test_anonymize_replaces_uids_and_scrubs_names(tmp_path, capsys):
     assert status == 0, err
     doc = load_valid(out_dir / "findings.json")
     assert doc["series"][0]["series_instance_uid"] != uid
-    assert doc["study"]["study_instance_uid"] != "1.2.826.0.1.3680043.8.498.1"
+    assert doc["study"]["study_instance_uid"] != "1.2.840.99999.4.1"
     assert any("non-DICOM" in w for w in doc["warnings"])  # the warning stays, scrubbed
     for path in out_dir.iterdir():
         text = path.read_text(encoding="utf-8")
-        for secret in (uid, "1.2.826.0.1.3680043.8.498.1", "DOE", "JANE", "PID-4711",
+        for secret in (uid, "1.2.840.99999.4.1", "DOE", "JANE", "PID-4711",
                        "19470203"):
             assert secret not in text, (path.name, secret)
 
@@ -265,31 +277,31 @@ def _fail_midway(monkeypatch):
     monkeypatch.setattr(json_report, "atomic_write_text", half_then_crash)
 
 
-def test_crash_midway_keeps_old_file_and_leaves_no_partial(radiograph, tmp_path, capsys,
+def test_crash_midway_keeps_old_file_and_leaves_no_partial(ct_small, tmp_path, capsys,
                                                           monkeypatch):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "findings.json").write_text('{"old": true}', encoding="utf-8")
     _fail_midway(monkeypatch)
-    status, _, err = run(["analyze", radiograph, "--out", out_dir, "--quiet"], capsys)
+    status, _, err = run(["analyze", ct_small, "--out", out_dir, "--quiet"], capsys)
     assert status == 1
     assert_one_sentence(err, "findings.json", "No space left")
     assert (out_dir / "findings.json").read_text(encoding="utf-8") == '{"old": true}'
     assert sorted(p.name for p in out_dir.iterdir()) == ["findings.json"]
 
     fresh = tmp_path / "fresh"
-    status, _, _ = run(["analyze", radiograph, "--out", fresh, "--quiet"], capsys)
+    status, _, _ = run(["analyze", ct_small, "--out", fresh, "--quiet"], capsys)
     assert status == 1 and list(fresh.iterdir()) == []
 
 
-def test_fsync_failure_never_publishes(radiograph, tmp_path, capsys, monkeypatch):
+def test_fsync_failure_never_publishes(ct_small, tmp_path, capsys, monkeypatch):
     import napari_calcinosis.core.io_utils as io_utils
 
     def broken_fsync(fd):
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(io_utils.os, "fsync", broken_fsync)
-    status, _, err = run(["analyze", radiograph, "--out", tmp_path, "--quiet"], capsys)
+    status, _, err = run(["analyze", ct_small, "--out", tmp_path, "--quiet"], capsys)
     assert status == 1
     assert_one_sentence(err, "Input/output error")
     assert list(tmp_path.iterdir()) == []
@@ -319,12 +331,12 @@ def test_unreadable_clinical_file_exits_2(radiograph, tmp_path, capsys):
     assert_one_sentence(err, "nope.json")
 
 
-def test_good_clinical_file_is_accepted(radiograph, tmp_path, capsys):
+def test_good_clinical_file_is_accepted(ct_small, tmp_path, capsys):
     clinical = tmp_path / "clinical.json"
     clinical.write_text(json.dumps({"sex": "F", "labs": {"pth": {"value": 5.1,
                                                                   "unit": "pmol/L"}}}),
                         encoding="utf-8")
-    status, _, err = run(["analyze", radiograph, "--clinical", clinical, "--out", tmp_path,
+    status, _, err = run(["analyze", ct_small, "--clinical", clinical, "--out", tmp_path,
                           "--quiet"], capsys)
     assert status == 0, err
     assert "clinical" not in load_valid(tmp_path / "findings.json")
@@ -397,8 +409,8 @@ def _python_m(*args, cwd):
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
-def test_subprocess_exit_codes(radiograph, tmp_path):
-    done = _python_m("analyze", radiograph, "--quiet", cwd=tmp_path)
+def test_subprocess_exit_codes(ct_small, tmp_path):
+    done = _python_m("analyze", ct_small, "--quiet", cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
     load_valid(tmp_path / "calcinosis-report" / "findings.json")  # default --out
     junk = tmp_path / "junk.txt"
@@ -406,7 +418,7 @@ def test_subprocess_exit_codes(radiograph, tmp_path):
     done = _python_m("analyze", junk, cwd=tmp_path)
     assert done.returncode == 3
     assert_one_sentence(done.stderr, "junk.txt")
-    done = _python_m("analyze", radiograph, "--formats", "pdf", cwd=tmp_path)
+    done = _python_m("analyze", ct_small, "--formats", "pdf", cwd=tmp_path)
     assert done.returncode == 2
     assert_one_sentence(done.stderr, "'pdf'")
 
@@ -416,3 +428,20 @@ def test_console_script_is_installed():
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("napari-calcinosis ")
+
+
+def test_progress_printer_prints_a_line_per_step():
+    import io
+
+    stream = io.StringIO()
+    printer = cli.ProgressPrinter(stream)
+    for k in range(1, 101):
+        printer(0.3 * k / 100, f"read {k} of 100 files")
+    printer(0.5, "Modelling the body")
+    printer(0.5, "Modelling the body")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[  0%] read 1 of 100 files" and lines[-1] == "[ 50%] Modelling the body"
+    assert 3 <= len(lines) <= 6
+    quiet = io.StringIO()
+    cli.ProgressPrinter(quiet, quiet=True)(0.5, "x")
+    assert quiet.getvalue() == ""

@@ -15,10 +15,12 @@ from typing import Any
 
 import napari_calcinosis
 from napari_calcinosis.core.clinical import ClinicalInput
-from napari_calcinosis.core.errors import NoImageSeriesError
+from napari_calcinosis.core.distribution import summarize
+from napari_calcinosis.core.errors import AnalysisError, NoImageSeriesError
 from napari_calcinosis.core.findings import Findings, Lesion, SeriesEntry, Summary
 from napari_calcinosis.core.model import Radiograph, Study, Volume
 from napari_calcinosis.core.params import CTParams
+from napari_calcinosis.core.xray_params import XrayParams
 
 __all__ = ["AnalysisResult", "ExportContext", "SeriesResult",
            "analyze_study", "anonymize_findings", "series_entry"]
@@ -26,20 +28,23 @@ __all__ = ["AnalysisResult", "ExportContext", "SeriesResult",
 Progress = Callable[[float, str], None]
 
 SOFTWARE_NAME = "napari-calcinosis"
+_CT_WEIGHT = 5.0  # progress share of a CT volume relative to one radiograph
 
 
 @dataclass
 class SeriesResult:
     """One series of the study with what the analysis made of it (for exporters).
 
-    ``ct`` is the CT detector's result (lesion and tissue label arrays, its own lesion list)
-    or ``None`` when the series was not analysed. Label value ``v`` of ``ct.lesion_labels``
-    is lesion id ``v + id_offset`` in the findings.
+    ``ct`` is the CT detector's result (``detect_ct.CTResult``: lesion and tissue label
+    arrays, its own lesion list), ``xray`` the radiograph detector's (``XrayResult``); both
+    ``None`` when the series was not analysed. Label value ``v`` of ``ct.lesion_labels`` or
+    ``xray.lesion_labels`` is lesion id ``v + id_offset`` in the findings.
     """
 
     entry: SeriesEntry
     image: Volume | Radiograph
     ct: Any = None
+    xray: Any = None
     id_offset: int = 0
     analysed: bool = False
 
@@ -91,8 +96,14 @@ def series_entry(image: Volume | Radiograph) -> SeriesEntry:
 
 def analyze_study(study: Study, *, params: CTParams | None = None,
                   clinical: ClinicalInput | None = None,
-                  progress: Progress | None = None) -> AnalysisResult:
+                  progress: Progress | None = None,
+                  xray_params: XrayParams | None = None) -> AnalysisResult:
     """Analyse every usable series of a study and assemble the findings.
+
+    CT volumes go through CT detection, radiographs through radiograph detection; other
+    volumes (MR, PET, ...) are listed with a warning. Lesion ids are unique across the study.
+    The summary comes from the CT when there is one, else from one radiograph (the first
+    frontal view), so that no deposit is counted twice; the other lesions are still listed.
 
     Parameters
     ----------
@@ -104,6 +115,8 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         Labs and history, kept on the result for the differential.
     progress : callable, optional
         ``progress(fraction, message)`` with ``fraction`` in 0..1.
+    xray_params : XrayParams, optional
+        Radiograph detection parameters (defaults: ``XrayParams()``).
 
     Returns
     -------
@@ -117,12 +130,14 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
     if study.is_empty:
         raise NoImageSeriesError("The study holds no usable image series.")
     params = CTParams() if params is None else params
-    report = progress or _no_progress
+    xray_params = XrayParams() if xray_params is None else xray_params
     series = [SeriesResult(series_entry(img), img) for img in [*study.volumes, *study.radiographs]]
     warnings = list(study.warnings)
-    lesions = _analyse_ct_series(series, params, report, warnings)
-    warnings.extend(_radiograph_warnings(series))
-    summary = _study_summary(series, lesions, params)
+    lesions = _detect_all(series, params, xray_params, progress or _no_progress, warnings)
+    summary = _study_summary(series, lesions, params, warnings)
+    parameters = params.to_dict()
+    if any(s.xray is not None for s in series):
+        parameters["radiograph"] = xray_params.to_dict()
     findings = Findings(
         software={"name": SOFTWARE_NAME, "version": napari_calcinosis.__version__},
         study={"study_instance_uid": study.study_instance_uid,
@@ -131,64 +146,82 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         lesions=lesions,
         summary=summary,
         warnings=_unique(warnings),
-        parameters=params.to_dict(),
+        parameters=parameters,
     )
-    report(1.0, "Analysis finished")
+    (progress or _no_progress)(1.0, "Analysis finished")
     return AnalysisResult(findings, series, study, clinical=clinical, params=params)
 
 
-def _analyse_ct_series(series: list[SeriesResult], params: Any, report: Progress,
-                       warnings: list[str]) -> list[Lesion]:
-    ct_series = [s for s in series if _is_ct_volume(s.image)]
+def _detect_all(series: list[SeriesResult], params: CTParams, xray_params: XrayParams,
+                report: Progress, warnings: list[str]) -> list[Lesion]:
+    # A CT volume takes far longer than a radiograph: weigh the progress accordingly.
+    weights = [_CT_WEIGHT if _is_ct_volume(s.image) else
+               1.0 if isinstance(s.image, Radiograph) else 0.0 for s in series]
+    total, done = sum(weights) or 1.0, 0.0
     lesions: list[Lesion] = []
-    next_offset = 0
-    for number, item in enumerate(series):
-        image = item.image
-        warnings.extend(_label(item, w) for w in image.warnings)
-        if isinstance(image, Volume) and not _is_ct_volume(image):
+    for number, (item, weight) in enumerate(zip(series, weights)):
+        warnings.extend(_label(item, w) for w in item.image.warnings)
+        if weight == 0.0:
             warnings.append(_label(item, "not CT, so calcifications were not searched for "
                                          "(CT detection needs Hounsfield units)"))
-        if not _is_ct_volume(image):
             continue
-        warnings.extend(_thick_slice_warnings(item, params.thick_slice_mm))
-        done = ct_series.index(item)
-        sub = _sub_progress(report, done / len(ct_series), (done + 1) / len(ct_series),
-                            f"CT series {number + 1}")
-        from napari_calcinosis.core import detect_ct
-
-        result = detect_ct.analyze_volume(image, params=params, progress=sub)
-        item.ct, item.id_offset, item.analysed = result, next_offset, True
-        uid = image.info.series_instance_uid
-        for lesion in result.lesions:
-            lesions.append(_renumbered(lesion, next_offset, uid))
-        next_offset = max([next_offset, *(les.id for les in lesions)])
+        sub = _sub_progress(report, done / total, (done + weight) / total,
+                            f"{item.entry.modality or 'series'} {number + 1}")
+        done += weight
+        result = _detect_one(item, params, xray_params, sub, warnings)
+        if result is None:
+            continue
+        item.id_offset, item.analysed = max([0, *(les.id for les in lesions)]), True
+        uid = item.entry.series_instance_uid
+        lesions.extend(_renumbered(les, item.id_offset, uid) for les in result.lesions)
         warnings.extend(_label(item, w) for w in result.warnings)
     return lesions
 
 
-def _study_summary(series: list[SeriesResult], lesions: list[Lesion], params: Any) -> Summary:
-    analysed = [s for s in series if s.analysed]
-    if not analysed:
-        return Summary(source="radiograph")
-    if len(analysed) == 1:
-        summary = copy.deepcopy(analysed[0].ct.summary)
-    else:
-        from napari_calcinosis.core.distribution import summarize
+def _detect_one(item: SeriesResult, params: CTParams, xray_params: XrayParams,
+                progress: Progress, warnings: list[str]) -> Any:
+    if isinstance(item.image, Radiograph):
+        from napari_calcinosis.core import detect_xray
 
-        summary = summarize(lesions, params=params, source="CT")
-    summary.source = "CT"
-    return summary
+        try:
+            item.xray = detect_xray.analyze_radiograph(item.image, params=xray_params,
+                                                       progress=progress)
+        except AnalysisError as exc:  # one unusable radiograph must not stop the study
+            warnings.append(_label(item, f"not analysed: {exc}"))
+        return item.xray
+    from napari_calcinosis.core import detect_ct
+
+    warnings.extend(_thick_slice_warnings(item, params.thick_slice_mm))
+    item.ct = detect_ct.analyze_volume(item.image, params=params, progress=progress)
+    return item.ct
 
 
-def _radiograph_warnings(series: list[SeriesResult]) -> list[str]:
-    radiographs = [s for s in series if s.entry.kind == "radiograph"]
+def _study_summary(series: list[SeriesResult], lesions: list[Lesion], params: CTParams,
+                   warnings: list[str]) -> Summary:
+    cts = [s for s in series if s.ct is not None]
+    radiographs = [s for s in series if s.xray is not None]
+    if cts:
+        if radiographs:
+            warnings.append("The summary comes from the CT; the radiograph lesions are listed "
+                            "but not counted again.")
+        if len(cts) == 1:
+            summary = copy.deepcopy(cts[0].ct.summary)
+        else:
+            ct_uids = {s.entry.series_instance_uid for s in cts}
+            summary = summarize([les for les in lesions if les.series_instance_uid in ct_uids],
+                                params=params, source="CT")
+        summary.source = "CT"
+        return summary
     if not radiographs:
-        return []
-    uids = ", ".join(s.entry.series_instance_uid for s in radiographs)
-    return [f"Radiograph detection is not available yet: {len(radiographs)} radiograph "
-            f"series ({uids}) {'is' if len(radiographs) == 1 else 'are'} listed but "
-            f"{'was' if len(radiographs) == 1 else 'were'} not searched for calcifications, "
-            "so the summary does not describe them."]
+        return Summary(source="radiograph")
+    primary = next((s for s in radiographs if s.entry.view == "frontal"), radiographs[0])
+    if len(radiographs) > 1:
+        warnings.append(f"The summary comes from the {primary.entry.view or 'first'} "
+                        f"radiograph ({primary.entry.series_instance_uid}); the lesions of "
+                        "the other radiographs are listed but not counted again.")
+    summary = copy.deepcopy(primary.xray.summary)
+    summary.source = "radiograph"
+    return summary
 
 
 def _thick_slice_warnings(item: SeriesResult, limit_mm: float) -> list[str]:
