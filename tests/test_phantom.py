@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_calcinosis.core.phantom import PhantomSpec, Tissue, make_ct_phantom
+from napari_calcinosis.core.phantom_xray import XrayParams, project_radiograph
 
 LAYER_LABEL = {"skin": Tissue.SKIN, "subcutaneous": Tissue.SUBCUTANEOUS_FAT,
                "muscle": Tissue.MUSCLE}
@@ -13,6 +14,7 @@ LAYER_LABEL = {"skin": Tissue.SKIN, "subcutaneous": Tissue.SUBCUTANEOUS_FAT,
 THIN = dict(z_range_mm=(370.0, 430.0), slice_thickness_mm=1.0, pixel_spacing_mm=0.9,
             fov_mm=430.0)
 COARSE = dict(pixel_spacing_mm=2.8, slice_thickness_mm=5.0)
+FAST_XRAY = XrayParams(pixel_spacing_mm=1.0, render_step_mm=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +191,7 @@ def chest():
 
 
 def test_frontal_radiograph_orientation_and_truth(chest):
-    from napari_calcinosis.core.phantom_xray import project_radiograph
-
-    xr = project_radiograph(chest, view="frontal")
+    xr = project_radiograph(chest, view="frontal", params=FAST_XRAY)
     assert xr.view_position == "PA" and xr.patient_orientation == ("L", "F")
     assert xr.image.dtype == np.uint16 and int(xr.image.max()) <= 4095
     assert xr.truth and len(xr.truth) <= len(chest.truth)
@@ -206,7 +206,8 @@ def test_frontal_radiograph_orientation_and_truth(chest):
     # the same body without deposits: every conspicuous deposit brightens its own pixels
     empty = make_ct_phantom(PhantomSpec(seed=3, scenario="none", z_range_mm=(300.0, 600.0),
                                         **COARSE))
-    diff = xr.image.astype(float) - project_radiograph(empty, view="frontal").image
+    diff = xr.image.astype(float) - project_radiograph(empty, view="frontal",
+                                                       params=FAST_XRAY).image
     conspicuous = [s for s in xr.truth if s.cnr >= 5]
     assert conspicuous
     for spot in conspicuous:
@@ -216,10 +217,8 @@ def test_frontal_radiograph_orientation_and_truth(chest):
 
 
 def test_monochrome1_is_the_inverse_and_lateral_runs_front_to_back(chest):
-    from napari_calcinosis.core.phantom_xray import project_radiograph
-
-    m2 = project_radiograph(chest, view="lateral")
-    m1 = project_radiograph(chest, view="lateral", photometric="MONOCHROME1")
+    m2 = project_radiograph(chest, view="lateral", params=FAST_XRAY)
+    m1 = project_radiograph(chest, view="lateral", params=FAST_XRAY, photometric="MONOCHROME1")
     assert m2.patient_orientation == ("P", "F") and m2.view_position == "LL"
     np.testing.assert_array_equal(m1.image, 4095 - m2.image)
     by_id = {lesion.id: lesion for lesion in chest.truth}

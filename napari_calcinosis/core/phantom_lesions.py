@@ -199,8 +199,10 @@ def plan_localized(body, rng, parts, region: str | None, side: str | None,
     center = _random_position(rng, region)
     for _ in range(max(1, int(round(rng.integers(6, 11) * count_scale)))):
         layer = "skin" if rng.uniform() < 0.2 else "subcutaneous"
+        # circumscripta nodules run larger than the dots of the generalized form
+        morph = "punctate" if layer == "skin" or rng.uniform() < 0.4 else "nodular"
         _place(body, rng, parts, placed, region=region, side=sign, layer=layer, near=center,
-               spread=(25.0, 10.0), allow_elongated=False)
+               spread=(25.0, 10.0), allow_elongated=False, morphology=morph)
     return placed
 
 

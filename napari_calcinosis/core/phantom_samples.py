@@ -29,7 +29,7 @@ _SAMPLES: dict[str, tuple[str, PhantomSpec, tuple[str, ...]]] = {
     "localized": (
         "Torso CT (5 mm) and PA + lateral chest radiographs with a one-sided cluster of "
         "subcutaneous calcifications on the right lateral chest wall (circumscripta).",
-        PhantomSpec(scenario="localized", seed=7, localized_region="chest_wall_lateral",
+        PhantomSpec(scenario="localized", seed=14, localized_region="chest_wall_lateral",
                     localized_side="right"), ("frontal", "lateral")),
 }
 SAMPLE_STUDIES: dict[str, str] = {name: entry[0] for name, entry in _SAMPLES.items()}
