@@ -247,6 +247,7 @@ def _local_imaging(f: Facts, t: Tally, injections: bool) -> None:
 def metastatic(f: Facts) -> RuleResult:
     """Gate: high calcium or phosphate, or Ca x P > 70 (> 55 weaker)."""
     t = Tally(0.25)
+    negatives: list[str] = []
     _metastatic_gate(f, t)
     if t.lab(f, "pth") == "high":
         t.support("labs", f.lab_phrase("pth"), 0.7)
@@ -260,8 +261,13 @@ def metastatic(f: Facts) -> RuleResult:
              "disease", 0.5), ("vitamin_d_excess", "vitamin D excess", 1.0),
             ("sarcoidosis", "sarcoidosis", 0.7),
             ("malignancy", "malignancy (myeloma or bone metastases raise calcium)", 0.4)):
-        if t.history(f, key) is True:
+        value = t.history(f, key)
+        if value is True:
             t.support("history", text, weight)
+        elif value is False:
+            negatives.append(HISTORY_LABELS[key])
+    if negatives:
+        t.oppose("history", "no " + ", ".join(negatives) + " recorded", 0.04 * len(negatives))
     _metastatic_pattern(f, t)
     return t.result()
 
