@@ -42,7 +42,11 @@ def safe_description(info: SeriesInfo) -> str:
 
 def layer_name(info: SeriesInfo, view: str = "") -> str:
     """Layer name from modality, view, series description and number; no patient data."""
-    parts = [info.modality or "DICOM", view, safe_description(info)]
+    description = safe_description(info)
+    modality = info.modality or "DICOM"
+    if description.split(" ", 1)[0].upper() == modality.upper():
+        modality = ""  # "CT CT thorax" reads badly
+    parts = [modality, view, description]
     name = " ".join(p for p in parts if p)
     if info.series_number is not None:
         name += f" #{info.series_number}"

@@ -98,13 +98,16 @@ def _load_all(paths: list[str | os.PathLike]) -> Study:
     return study
 
 
-def read_dicom(path: PathOrPaths) -> list[Any]:
+def read_dicom(path: PathOrPaths, *, expected_files: Sequence[str] = ()) -> list[Any]:
     """Read DICOM into LayerData tuples; never raises for bad input.
 
     Parameters
     ----------
     path : str, path-like or list of them
         Files, folders or DICOMDIRs.
+    expected_files : sequence of str
+        Names of non-DICOM files that belong in the folder (a sample's ``truth.json``): no
+        notification about them.
 
     Returns
     -------
@@ -126,7 +129,8 @@ def read_dicom(path: PathOrPaths) -> list[Any]:
         show_error(f"napari-calcinosis could not read {_describe(paths)}: "
                    f"{type(exc).__name__}: {exc}")
         return NO_LAYERS
-    messages = study_messages(study)
+    messages = [m for m in study_messages(study)
+                if not any(name in m for name in expected_files)]
     if not layers:
         messages.insert(0, f"No image series that napari-calcinosis can show in "
                            f"{_describe(paths)}.")
@@ -161,7 +165,8 @@ PREFER_ENV = "NAPARI_CALCINOSIS_PREFER_READER"
 
 
 def prefer_this_reader_for_dicom() -> list[str]:
-    """Make this plugin napari's reader for ``*.dcm``/``*.dicom`` unless the user chose one.
+    """Make this plugin napari's reader for ``*.dcm``/``*.dicom`` (and for the folders of its
+    sample studies) unless the user chose another.
 
     napari's builtin imageio reader also claims these names but reads neither Hounsfield units
     nor geometry; without a preference napari asks which reader to use on every open.
@@ -175,10 +180,21 @@ def prefer_this_reader_for_dicom() -> list[str]:
 
     plugins = get_settings().plugins
     current = dict(plugins.extension2reader)
-    added = [p for p in PREFERRED_PATTERNS if p not in current]
+    added = [p for p in (*PREFERRED_PATTERNS, sample_folders_pattern()) if p not in current]
     if added:
         plugins.extension2reader = {**current, **dict.fromkeys(added, PLUGIN_NAME)}
     return added
+
+
+def sample_folders_pattern() -> str:
+    """napari preference pattern of the folders the sample studies are generated into.
+
+    napari asks which reader to use for every folder (its builtin reader claims folders too);
+    the plugin's own sample studies need not ask.
+    """
+    from .core.phantom_samples import default_cache_dir
+
+    return os.path.join(os.path.realpath(default_cache_dir()), "*")
 
 
 def on_activate(context: Any) -> None:

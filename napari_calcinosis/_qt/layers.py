@@ -77,11 +77,13 @@ def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> L
     coords = np.array([np.asarray(lesion.centroid_index, float)[axes] for lesion in lesions])
     coords = coords.reshape(-1, 3)
     colors = [LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions]
-    # A ring about 8 mm wide on screen, whatever the in-plane spacing.
-    size = 8.0 / float(min(volume.spacing_zyx_mm[1:]))
-    kwargs = {"name": name, "features": lesion_features(lesions), "symbol": "ring",
-              "size": size, "face_color": colors if lesions else "white",
-              "border_width": 0.0,
+    # A hollow circle about 12 mm across, whatever the in-plane spacing: the deposit stays
+    # visible inside it and its colour tells the tissue layer.
+    size = 12.0 / float(min(volume.spacing_zyx_mm[1:]))
+    kwargs = {"name": name, "features": lesion_features(lesions), "symbol": "disc",
+              "size": size, "face_color": "transparent",
+              "border_color": colors if lesions else "white",
+              "border_width": 0.15, "border_width_is_relative": True,
               "metadata": _meta(volume, "lesion_points"), **layer_geometry(volume)}
     return (coords, kwargs, "points")
 

@@ -114,7 +114,7 @@ def test_padding_is_shown_as_air():
 
 def test_layer_name_strips_patient_data_from_description():
     info = _info(series_description="CT DOE JANE pid12345 thorax", series_number=None)
-    assert layer_name(info) == "CT CT thorax"
+    assert layer_name(info) == "CT thorax"
 
 
 def test_window_presets():
