@@ -185,6 +185,21 @@ def test_label_mask_picks_one_label():
     assert label_mask(labels, int(labels.max()) + 1) is None
 
 
+def test_batch_edit_stores_every_mask_in_one_pass():
+    lesions, labels = detect(130.0)
+    assert len(lesions) == 4  # more than 3: the find_objects path of label_masks
+    shifted = [Lesion(**{**vars(les), "id": les.id + 20}) for les in lesions]
+    record = AnnotationRecord(STUDY)
+    record.edit(shifted, layer="skin", lesion_labels=labels, label_offset=20)
+    assert len(record.decisions) == 4
+    for lesion, decision in zip(lesions, record.decisions, strict=True):
+        assert np.array_equal(decision.mask.to_bool(), labels == lesion.id)
+        assert decision.overrides == {"layer": "skin"} and decision.key.lesion_id == lesion.id + 20
+    record.reject(shifted[:2])
+    assert [d.state for d in record.decisions] == ["rejected", "rejected", "unreviewed",
+                                                   "unreviewed"]
+
+
 # -- the record and its JSON form ----------------------------------------------------------------
 def test_record_round_trip_through_json():
     lesions, labels = detect(130.0)

@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from .annotations_apply import AppliedAnnotations, apply, manual_lesions, rekey
 from .annotations_json import (
     MIGRATIONS,
     AnnotationFileError,
@@ -58,15 +59,11 @@ from .annotations_json import (
 )
 from .annotations_mask import VoxelMask, label_mask
 from .annotations_match import (
-    AppliedAnnotations,
     LabelsArg,
     MatchParams,
     MatchResult,
     SeriesLabels,
-    apply,
-    manual_lesions,
     match_decisions,
-    rekey,
 )
 from .annotations_record import (
     EDITABLE_FIELDS,

@@ -20,6 +20,7 @@ import copy
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import fields
 from importlib import resources
 from typing import Any
 
@@ -33,14 +34,14 @@ from .annotations_record import (
     ManualLesion,
     Override,
     _plain,
-    lesion_from_dict,
-    lesion_to_dict,
 )
 from .clinical import parse_clinical
 from .errors import CalcinosisError, ClinicalInputError
+from .findings import Lesion
 
-__all__ = ["AnnotationFileError", "MIGRATIONS", "migrate", "record_from_dict",
-           "record_from_json", "record_to_dict", "record_to_json", "validate_record_doc"]
+__all__ = ["AnnotationFileError", "MIGRATIONS", "lesion_from_dict", "lesion_to_dict", "migrate",
+           "record_from_dict", "record_from_json", "record_to_dict", "record_to_json",
+           "validate_record_doc"]
 
 
 class AnnotationFileError(CalcinosisError):
@@ -200,6 +201,19 @@ def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
             "manual_lesions": manual, "summary_overrides": overrides,
             "region_symmetry_overrides": {}, "clinical": doc.get("clinical") or {},
             "detection_parameters": doc.get("params") or {}}
+
+
+def lesion_to_dict(lesion: Lesion) -> dict[str, Any]:
+    """A lesion as JSON, with ``extra`` kept apart (unlike ``findings.json``)."""
+    out = {f.name: _plain(getattr(lesion, f.name)) for f in fields(Lesion)}
+    out["extra"] = _plain(lesion.extra)
+    return out
+
+
+def lesion_from_dict(data: dict[str, Any]) -> Lesion:
+    """Inverse of :func:`lesion_to_dict`."""
+    known = {f.name for f in fields(Lesion)}
+    return Lesion(**{k: copy.deepcopy(v) for k, v in data.items() if k in known})
 
 
 #: ``version -> function`` turning a document of that version into the next version.

@@ -17,23 +17,21 @@ next run. Manual lesions are never matched; they are always appended.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .annotations_mask import VoxelMask, mask_in_box
 from .annotations_record import (
-    AUTO_FIELDS,
     AnnotationRecord,
     LesionDecision,
     LesionKey,
-    ManualLesion,
 )
 from .findings import Lesion
 
-__all__ = ["AppliedAnnotations", "MatchParams", "MatchResult", "SeriesLabels", "apply",
-           "manual_lesions", "match_decisions", "rekey"]
+__all__ = ["LabelsArg", "MatchParams", "MatchResult", "SeriesLabels", "labels_by_series",
+           "match_decisions", "series_runs"]
 
 
 @dataclass(frozen=True)
@@ -75,38 +73,8 @@ class MatchResult:
     orphaned: list[LesionDecision] = field(default_factory=list)
 
 
-@dataclass
-class AppliedAnnotations:
-    """A detection run with the reader's record applied.
-
-    Attributes
-    ----------
-    lesions : list of Lesion
-        Effective lesions: rejected ones removed, overrides applied (an edited lesion keeps
-        its id, becomes ``source = "manual"`` and carries ``extra["auto_<field>"]``), manual
-        lesions appended with new ids and ``extra["annotation_uid"]``.
-    lesion_labels : numpy.ndarray or dict or None
-        The label image(s) in the form given, with rejected lesions cleared and painted
-        manual lesions drawn in (manual voxels win over automatic ones).
-    rejected : list of Lesion
-        The rejected lesions (automatic and manual), as they were, for a restore list.
-    match : MatchResult
-    warnings : list of str
-    """
-
-    lesions: list[Lesion]
-    lesion_labels: np.ndarray | dict[str, np.ndarray | SeriesLabels] | None
-    rejected: list[Lesion]
-    match: MatchResult
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def orphaned(self) -> list[LesionDecision]:
-        """Decisions that found no lesion in this run."""
-        return self.match.orphaned
-
-
-def _labels_by_series(lesions: Sequence[Lesion], labels: LabelsArg) -> dict[str, SeriesLabels]:
+def labels_by_series(lesions: Sequence[Lesion], labels: LabelsArg) -> dict[str, SeriesLabels]:
+    """``lesion_labels`` as ``{series uid: SeriesLabels}`` (one array: the lesions' series)."""
     if labels is None:
         return {}
     if isinstance(labels, np.ndarray):
@@ -145,13 +113,13 @@ def match_decisions(record: AnnotationRecord, lesions: Sequence[Lesion],
         ``centroid``.
     """
     params = params or MatchParams()
-    by_series = _labels_by_series(lesions, lesion_labels)
-    sizes = {uid: np.bincount(item.labels.ravel()) for uid, item in by_series.items()
-             if np.issubdtype(item.labels.dtype, np.integer) and item.labels.min() >= 0}
+    runs = series_runs(lesions, lesion_labels, spacing_mm or {})
     pairs: list[tuple[int, float, int, int]] = []
     for d_index, decision in enumerate(record.decisions):
-        pairs.extend(_candidate_pairs(d_index, decision, lesions, by_series, sizes,
-                                      spacing_mm or {}, params))
+        run = runs.get(decision.key.series_instance_uid)
+        if run is not None:
+            pairs.extend((kind, score, d_index, l_index)
+                         for kind, score, l_index in run.candidates(decision, params))
     pairs.sort(key=lambda p: (p[0], -p[1]))
     result, used_lesions = MatchResult(), set()
     names = {0: "same", 1: "overlap", 2: "centroid"}
@@ -166,195 +134,120 @@ def match_decisions(record: AnnotationRecord, lesions: Sequence[Lesion],
     return result
 
 
-def _candidate_pairs(d_index: int, decision: LesionDecision, lesions: Sequence[Lesion],
-                     by_series: dict[str, SeriesLabels], sizes: dict[str, np.ndarray],
-                     spacing_mm: Mapping[str, Sequence[float] | None],
-                     params: MatchParams) -> list[tuple[int, float, int, int]]:
-    key = decision.key
-    same_series = [i for i, les in enumerate(lesions)
-                   if les.series_instance_uid == key.series_instance_uid]
-    pairs = [(0, 1.0, d_index, i) for i in same_series if key.same_as(lesions[i])]
-    item = by_series.get(key.series_instance_uid)
-    mask = decision.mask
-    if mask is not None and item is not None and tuple(item.labels.shape) == mask.shape \
-            and key.series_instance_uid in sizes:
-        index_of = {int(lesions[i].id) - item.id_offset: i for i in same_series}
-        for value, dice in _dice_scores(mask, item.labels, sizes[key.series_instance_uid]):
-            if dice >= params.min_dice and value in index_of:
-                pairs.append((1, dice, d_index, index_of[value]))
+def series_runs(lesions: Sequence[Lesion], lesion_labels: LabelsArg,
+                spacing_mm: Mapping[str, Sequence[float] | None]) -> dict[str, _SeriesRun]:
+    """The run's lesions grouped by series, with their label images, ready for matching."""
+    by_series = labels_by_series(lesions, lesion_labels)
+    positions: dict[str, list[int]] = {}
+    for i, lesion in enumerate(lesions):
+        positions.setdefault(lesion.series_instance_uid, []).append(i)
+    return {uid: _SeriesRun(lesions, where, by_series.get(uid), spacing_mm.get(uid))
+            for uid, where in positions.items()}
+
+
+def _nan_or(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+class _SeriesRun:
+    """The lesions and label image of one series in a run, as arrays for fast matching."""
+
+    def __init__(self, lesions: Sequence[Lesion], positions: list[int],
+                 item: SeriesLabels | None, spacing: Sequence[float] | None) -> None:
+        chosen = [lesions[i] for i in positions]
+        self.positions = np.asarray(positions)
+        self.item = item
+        self.spacing = spacing
+        self.index_of = {} if item is None else {
+            int(les.id) - item.id_offset: i for les, i in zip(chosen, positions, strict=True)}
+        self.mm = np.array([les.centroid_mm if les.centroid_mm is not None
+                            and len(les.centroid_mm) == 3 else [np.nan] * 3
+                            for les in chosen], dtype=float).reshape(-1, 3)
+        self.centroids = [np.asarray(les.centroid_index, dtype=float) for les in chosen]
+        self.diameter = np.array([_nan_or(les.max_diameter_mm) for les in chosen])
+        self.sizes = np.array([[_nan_or(les.volume_mm3), _nan_or(les.area_mm2)]
+                               for les in chosen]).reshape(-1, 2)
+        self._boxes: list | None = None
+
+    def candidates(self, decision: LesionDecision,
+                   params: MatchParams) -> list[tuple[int, float, int]]:
+        """``(kind, score, position)``: 0 same lesion, 1 voxel overlap, 2 near centroid."""
+        key = decision.key
+        distance = self._distances_mm(key)
+        exact = self._same_place(key) & self._same_size(key)
+        pairs = [(0, 1.0, int(p)) for p in self.positions[exact]]
+        mask = decision.mask
+        if mask is not None and self.item is not None and \
+                tuple(self.item.labels.shape) == mask.shape:
+            for value, dice in self._dice_scores(mask):
+                if dice >= params.min_dice and value in self.index_of:
+                    pairs.append((1, dice, self.index_of[value]))
+            return pairs
+        diameter = np.nan_to_num(self.diameter) if key.max_diameter_mm is None else \
+            key.max_diameter_mm
+        tolerance = np.maximum(params.min_tolerance_mm, params.diameter_fraction * diameter)
+        near = np.isfinite(distance) & (distance <= tolerance)
+        pairs.extend((2, -float(d), int(p))
+                     for d, p in zip(distance[near], self.positions[near], strict=True))
         return pairs
-    spacing = spacing_mm.get(key.series_instance_uid)
-    for i in same_series:
-        distance = _centroid_distance_mm(key, lesions[i], spacing)
-        if distance is not None and distance <= _tolerance_mm(key, lesions[i], params):
-            pairs.append((2, -distance, d_index, i))
-    return pairs
 
+    def _index_matrix(self, length: int) -> np.ndarray:
+        return np.array([c if c.size == length else np.full(length, np.nan)
+                         for c in self.centroids]).reshape(-1, length)
 
-def _dice_scores(mask, labels: np.ndarray, sizes: np.ndarray) -> list[tuple[int, float]]:
-    values = labels.ravel()[mask.flat_indices()]
-    values = values[values > 0]
-    if values.size == 0:
-        return []
-    found, inter = np.unique(values, return_counts=True)
-    old = mask.voxel_count
-    return [(int(v), 2.0 * n / (old + sizes[v])) for v, n in zip(found, inter, strict=True)]
+    def _distances_mm(self, key: LesionKey) -> np.ndarray:
+        index = np.asarray(key.centroid_index, dtype=float)
+        step = np.ones(index.size) if self.spacing is None else np.asarray(self.spacing, float)
+        by_index = np.linalg.norm((self._index_matrix(index.size) - index) * step, axis=1)
+        if key.centroid_mm is None:
+            return by_index
+        by_mm = np.linalg.norm(self.mm - np.asarray(key.centroid_mm, float), axis=1)
+        return np.where(np.isfinite(by_mm), by_mm, by_index)
 
-
-def _centroid_distance_mm(key: LesionKey, lesion: Lesion,
-                          spacing: Sequence[float] | None) -> float | None:
-    if key.centroid_mm is not None and lesion.centroid_mm is not None:
-        return float(np.linalg.norm(np.subtract(key.centroid_mm, lesion.centroid_mm)))
-    if len(key.centroid_index) != len(lesion.centroid_index):
-        return None
-    step = np.ones(len(key.centroid_index)) if spacing is None else np.asarray(spacing, float)
-    delta = np.subtract(key.centroid_index, lesion.centroid_index) * step
-    return float(np.linalg.norm(delta))
-
-
-def _tolerance_mm(key: LesionKey, lesion: Lesion, params: MatchParams) -> float:
-    diameter = key.max_diameter_mm if key.max_diameter_mm is not None else \
-        lesion.max_diameter_mm
-    return max(params.min_tolerance_mm, params.diameter_fraction * (diameter or 0.0))
-
-
-def apply(record: AnnotationRecord, lesions: Sequence[Lesion],
-          lesion_labels: LabelsArg = None, *,
-          spacing_mm: Mapping[str, Sequence[float] | None] | None = None,
-          params: MatchParams | None = None) -> AppliedAnnotations:
-    """Apply the reader's record to a detection run (the record is not changed).
-
-    Parameters
-    ----------
-    record : AnnotationRecord
-        The study's record (not modified).
-    lesions : sequence of Lesion
-        The run's automatic lesions (not modified).
-    lesion_labels : numpy.ndarray or mapping, optional
-        The run's label image(s); enables overlap matching and an effective label image.
-    spacing_mm : mapping, optional
-        Spacing per series for index centroids.
-    params : MatchParams, optional
-        Matching tolerances (defaults when omitted).
-
-    Returns
-    -------
-    AppliedAnnotations
-    """
-    match = match_decisions(record, lesions, lesion_labels, spacing_mm=spacing_mm,
-                            params=params)
-    by_lesion = {lid: d for d in record.decisions
-                 if (lid := match.matched.get(d.uid)) is not None}
-    effective, rejected = [], []
-    for lesion in lesions:
-        decision = by_lesion.get(int(lesion.id))
-        if decision is not None and decision.state == "rejected":
-            rejected.append(copy.deepcopy(lesion))
+    def _same_place(self, key: LesionKey) -> np.ndarray:
+        if key.centroid_mm is not None:
+            gap = np.abs(self.mm - np.asarray(key.centroid_mm, float))
         else:
-            effective.append(_edited(lesion, decision))
-    manual_ids: dict[str, int] = {}
-    for item, lesion in manual_lesions(record, lesions):
-        manual_ids[item.uid] = int(lesion.id)
-        (rejected if item.state == "rejected" else effective).append(lesion)
-    warnings = [f"{len(match.orphaned)} of the reader's lesion decisions found no lesion in "
-                "this detection run; they are kept in the annotation record."
-                ] if match.orphaned else []
-    labels = _effective_labels(record, lesions, lesion_labels, rejected, manual_ids, warnings)
-    return AppliedAnnotations(effective, labels, rejected, match, warnings)
+            index = np.asarray(key.centroid_index, dtype=float)
+            gap = np.abs(self._index_matrix(index.size) - index)
+        return np.all(gap <= 1e-3, axis=1)
 
+    def _same_size(self, key: LesionKey) -> np.ndarray:
+        ok = np.ones(len(self.positions), dtype=bool)
+        for column, value in enumerate((key.volume_mm3, key.area_mm2)):
+            have = self.sizes[:, column]
+            if value is None:
+                ok &= np.isnan(have)
+            else:
+                ok &= np.isclose(have, value, rtol=1e-6, atol=1e-9)
+        return ok
 
-def manual_lesions(record: AnnotationRecord, lesions: Sequence[Lesion]
-                   ) -> list[tuple[ManualLesion, Lesion]]:
-    """The record's manual lesions as lesions of a run, with ids after the run's largest.
+    def boxes(self) -> list:
+        """Bounding boxes of every label value (``scipy.ndimage.find_objects``), cached."""
+        if self._boxes is None:
+            from scipy import ndimage as ndi
 
-    Every manual lesion (rejected ones too) takes the next id in record order, so ids are the
-    same for :func:`apply` and the classifier's marks.
-    """
-    next_id = max([0, *(int(les.id) for les in lesions)]) + 1
-    out = []
-    for number, item in enumerate(record.manual_lesions):
-        lesion = copy.deepcopy(item.lesion)
-        lesion.id, lesion.source = next_id + number, "manual"
-        lesion.extra["annotation_uid"] = item.uid
-        out.append((item, lesion))
-    return out
+            self._boxes = ndi.find_objects(self.item.labels)
+        return self._boxes
 
+    def voxel_count(self, value: int) -> int:
+        """Voxels of label ``value`` in this run."""
+        box = self.boxes()[value - 1]
+        return int(np.count_nonzero(self.item.labels[box] == value))
 
-def _edited(lesion: Lesion, decision: LesionDecision | None) -> Lesion:
-    out = copy.deepcopy(lesion)
-    if decision is None:
-        return out
-    for name, value in decision.overrides.items():
-        if getattr(out, name) != value:
-            out.extra[f"auto_{name}"] = getattr(out, name)
-            setattr(out, name, value)
-            out.source = "manual"
-    if decision.state == "accepted":
-        out.extra["reader_accepted"] = True
-    return out
+    def mask(self, value: int) -> VoxelMask | None:
+        """The voxels of label ``value`` (``None`` when absent)."""
+        boxes = self.boxes()
+        if not 0 < value <= len(boxes) or boxes[value - 1] is None:
+            return None
+        return mask_in_box(self.item.labels, value, boxes[value - 1])
 
-
-def _effective_labels(record: AnnotationRecord, lesions: Sequence[Lesion], labels: LabelsArg,
-                      rejected: list[Lesion], manual_ids: dict[str, int],
-                      warnings: list[str]) -> np.ndarray | dict | None:
-    if labels is None:
-        return None
-    by_series = {uid: SeriesLabels(item.labels.copy(), item.id_offset)
-                 for uid, item in _labels_by_series(lesions, labels).items()}
-    if isinstance(labels, np.ndarray) and not by_series:
-        uids = {m.lesion.series_instance_uid for m in record.manual_lesions}
-        by_series = {uid: SeriesLabels(labels.copy()) for uid in list(uids)[:1]}
-    for lesion in rejected:
-        item = by_series.get(lesion.series_instance_uid)
-        if item is not None and "annotation_uid" not in lesion.extra:
-            item.labels[item.labels == int(lesion.id) - item.id_offset] = 0
-    for manual in record.manual_lesions:
-        item = by_series.get(manual.lesion.series_instance_uid)
-        if manual.state == "rejected" or manual.mask is None or item is None:
-            continue
-        if tuple(item.labels.shape) != manual.mask.shape:
-            warnings.append(f"Manual lesion {manual.uid} was painted on an image of shape "
-                            f"{manual.mask.shape}, not {tuple(item.labels.shape)}; it is "
-                            "listed but not drawn.")
-            continue
-        item.labels.ravel()[manual.mask.flat_indices()] = manual_ids[manual.uid] - item.id_offset
-    if isinstance(labels, np.ndarray):
-        return next(iter(by_series.values())).labels if by_series else labels.copy()
-    return {uid: (item.labels if isinstance(labels[uid], np.ndarray) else item)
-            for uid, item in by_series.items()}
-
-
-def rekey(record: AnnotationRecord, lesions: Sequence[Lesion],
-          lesion_labels: LabelsArg = None, *,
-          spacing_mm: Mapping[str, Sequence[float] | None] | None = None,
-          params: MatchParams | None = None) -> MatchResult:
-    """Move the record's decisions onto a new run (call after a re-run, then save).
-
-    Matched decisions take the new lesion's key (centroid, size, id) and, when the label
-    image is given, its voxels, so later edits find them and the next re-run matches against
-    this run. Unmatched decisions are flagged ``orphaned`` and kept; ``auto`` keeps the values
-    the reader saw when deciding.
-
-    Returns
-    -------
-    MatchResult
-    """
-    from .annotations_mask import label_mask
-
-    match = match_decisions(record, lesions, lesion_labels, spacing_mm=spacing_mm,
-                            params=params)
-    by_id = {int(les.id): les for les in lesions}
-    by_series = _labels_by_series(lesions, lesion_labels)
-    for decision in record.decisions:
-        decision.orphaned = decision.uid not in match.matched
-        if decision.orphaned:
-            continue
-        lesion = by_id[match.matched[decision.uid]]
-        decision.key = LesionKey.of(lesion)
-        item = by_series.get(lesion.series_instance_uid)
-        if item is not None:
-            decision.mask = label_mask(item.labels, int(lesion.id) - item.id_offset)
-        for name in AUTO_FIELDS:
-            decision.auto.setdefault(name, getattr(lesion, name))
-    record.touch()
-    return match
+    def _dice_scores(self, mask: VoxelMask) -> list[tuple[int, float]]:
+        values = self.item.labels.ravel()[mask.flat_indices()]
+        values = values[values > 0]
+        if values.size == 0:
+            return []
+        found, inter = np.unique(values, return_counts=True)
+        old = mask.voxel_count
+        return [(int(v), 2.0 * n / (old + self.voxel_count(int(v))))
+                for v, n in zip(found, inter, strict=True)]

@@ -10,19 +10,20 @@ from __future__ import annotations
 import copy
 import math
 import uuid
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from .annotations_mask import VoxelMask, label_mask
+from .annotations_mask import VoxelMask, label_masks
 from .clinical import ClinicalInput, parse_clinical
 from .findings import EXTENTS, FORMS, LAYERS, MORPHOLOGIES, REGIONS, SYMMETRY_CALLS, Lesion
 
 __all__ = ["AUTO_FIELDS", "EDITABLE_FIELDS", "RECORD_SCHEMA_ID", "RECORD_VERSION",
            "SUMMARY_FIELDS", "AnnotationRecord", "LesionDecision", "LesionKey", "ManualLesion",
-           "Override", "lesion_from_dict", "lesion_to_dict", "utc_now"]
+           "Override", "utc_now"]
 
 RECORD_SCHEMA_ID = "napari-calcinosis/annotations/v1"
 RECORD_VERSION = 1
@@ -61,19 +62,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def lesion_to_dict(lesion: Lesion) -> dict[str, Any]:
-    """A lesion as JSON, with ``extra`` kept apart (unlike ``findings.json``)."""
-    out = {f.name: _plain(getattr(lesion, f.name)) for f in fields(Lesion)}
-    out["extra"] = _plain(lesion.extra)
-    return out
-
-
-def lesion_from_dict(data: dict[str, Any]) -> Lesion:
-    """Inverse of :func:`lesion_to_dict`."""
-    known = {f.name for f in fields(Lesion)}
-    return Lesion(**{k: copy.deepcopy(v) for k, v in data.items() if k in known})
-
-
 @dataclass
 class LesionKey:
     """The identity of an automatic lesion in the run where the reader decided on it.
@@ -107,7 +95,8 @@ class LesionKey:
         theirs = lesion.centroid_mm if self.centroid_mm is not None else lesion.centroid_index
         if theirs is None or len(theirs) != len(mine):
             return False
-        if not np.allclose(np.asarray(mine, float), np.asarray(theirs, float), atol=1e-3):
+        # Plain Python: this runs for every decision on every click, numpy calls cost more.
+        if any(abs(float(a) - float(b)) > 1e-3 for a, b in zip(mine, theirs, strict=True)):
             return False
         return (_close(self.volume_mm3, lesion.volume_mm3)
                 and _close(self.area_mm2, lesion.area_mm2))
@@ -222,34 +211,49 @@ class AnnotationRecord:
         uid = lesion if isinstance(lesion, str) else lesion.extra.get("annotation_uid")
         return next((m for m in self.manual_lesions if m.uid == uid), None)
 
-    def _decision(self, lesion: Lesion, lesion_labels: np.ndarray | None,
-                  label_value: int | None) -> LesionDecision:
-        decision = self.decision_for(lesion)
-        if decision is None:
-            auto = {k: getattr(lesion, k) for k in AUTO_FIELDS}
-            auto.update({k[5:]: v for k, v in lesion.extra.items()
-                         if k.startswith("auto_") and k[5:] in AUTO_FIELDS})
-            decision = LesionDecision(LesionKey.of(lesion), auto=auto)
-            self.decisions.append(decision)
-        if decision.mask is None and lesion_labels is not None:
-            value = int(lesion.id if label_value is None else label_value)
-            decision.mask = label_mask(lesion_labels, value)
-        return decision
+    def _targets(self, lesions: Lesion | Sequence[Lesion], lesion_labels: np.ndarray | None,
+                 label_offset: int) -> list[LesionDecision | ManualLesion]:
+        """The manual lesion or decision behind each lesion (new decisions are added)."""
+        lesions = [lesions] if isinstance(lesions, Lesion) else list(lesions)
+        targets: list[LesionDecision | ManualLesion] = []
+        for lesion in lesions:
+            manual = self.manual_for(lesion)
+            decision = manual or self.decision_for(lesion)
+            if decision is None:
+                auto = {k: getattr(lesion, k) for k in AUTO_FIELDS}
+                auto.update({k[5:]: v for k, v in lesion.extra.items()
+                             if k.startswith("auto_") and k[5:] in AUTO_FIELDS})
+                decision = LesionDecision(LesionKey.of(lesion), auto=auto)
+                self.decisions.append(decision)
+            targets.append(decision)
+        if lesion_labels is not None:
+            self._store_masks(lesions, targets, lesion_labels, label_offset)
+        return targets
 
-    def edit(self, lesion: Lesion, *, lesion_labels: np.ndarray | None = None,
-             label_value: int | None = None, **values: str) -> None:
-        """Set the reader's layer or morphology of a lesion.
+    @staticmethod
+    def _store_masks(lesions: list[Lesion], targets: list[LesionDecision | ManualLesion],
+                     lesion_labels: np.ndarray, label_offset: int) -> None:
+        needed = {int(les.id) - label_offset: target for les, target in zip(
+            lesions, targets, strict=True)
+            if isinstance(target, LesionDecision) and target.mask is None}
+        for value, mask in label_masks(lesion_labels, needed).items():
+            needed[value].mask = mask
+
+    def edit(self, lesions: Lesion | Sequence[Lesion], *,
+             lesion_labels: np.ndarray | None = None, label_offset: int = 0,
+             **values: str) -> None:
+        """Set the reader's layer or morphology of one or several lesions.
 
         Parameters
         ----------
-        lesion : Lesion
-            An automatic lesion of the current run, or an effective lesion (a manual one is
+        lesions : Lesion or sequence of Lesion
+            Automatic lesions of the current run, or effective lesions (a manual one is
             edited in place).
         lesion_labels : numpy.ndarray, optional
-            The run's label image: the lesion's voxels are stored so that its decision
-            survives a re-run with other parameters.
-        label_value : int, optional
-            The lesion's value in ``lesion_labels`` when it is not ``lesion.id``.
+            The run's label image of their series: the lesions' voxels are stored so that the
+            decisions survive a re-run with other parameters.
+        label_offset : int
+            Lesion id ``i`` is label value ``i - label_offset`` (``SeriesLabels.id_offset``).
         **values : str
             ``layer=``, ``morphology=``.
         """
@@ -258,39 +262,35 @@ class AnnotationRecord:
                 raise ValueError(f"{name!r} cannot be edited; editable: "
                                  f"{', '.join(EDITABLE_FIELDS)}")
             _check(value, EDITABLE_FIELDS[name], name)
-        manual = self.manual_for(lesion)
-        if manual is not None:
-            for name, value in values.items():
-                setattr(manual.lesion, name, value)
-            manual.modified = utc_now()
-        else:
-            decision = self._decision(lesion, lesion_labels, label_value)
-            for name, value in values.items():
-                if decision.auto.get(name) == value:
-                    decision.overrides.pop(name, None)  # back to the automatic value
-                else:
-                    decision.overrides[name] = value
-            decision.modified = utc_now()
+        for target in self._targets(lesions, lesion_labels, label_offset):
+            if isinstance(target, ManualLesion):
+                for name, value in values.items():
+                    setattr(target.lesion, name, value)
+            else:
+                for name, value in values.items():
+                    if target.auto.get(name) == value:
+                        target.overrides.pop(name, None)  # back to the automatic value
+                    else:
+                        target.overrides[name] = value
+            target.modified = utc_now()
         self.touch()
 
-    def set_state(self, lesion: Lesion, state: str, *, lesion_labels: np.ndarray | None = None,
-                  label_value: int | None = None) -> None:
-        """Accept, reject or reset (``"unreviewed"``) a lesion; see :meth:`reject`."""
+    def set_state(self, lesions: Lesion | Sequence[Lesion], state: str, *,
+                  lesion_labels: np.ndarray | None = None, label_offset: int = 0) -> None:
+        """Accept, reject or reset (``"unreviewed"``) lesions; arguments as :meth:`edit`."""
         _check(state, STATES, "state")
-        manual = self.manual_for(lesion)
-        target = manual if manual is not None else self._decision(
-            lesion, lesion_labels, label_value)
-        target.state = state
-        target.modified = utc_now()
+        for target in self._targets(lesions, lesion_labels, label_offset):
+            target.state = state
+            target.modified = utc_now()
         self.touch()
 
-    def reject(self, lesion: Lesion, **kwargs: Any) -> None:
-        """Reject a lesion: it leaves the effective list and every count until restored."""
-        self.set_state(lesion, "rejected", **kwargs)
+    def reject(self, lesions: Lesion | Sequence[Lesion], **kwargs: Any) -> None:
+        """Reject lesions: they leave the effective list and every count until restored."""
+        self.set_state(lesions, "rejected", **kwargs)
 
-    def accept(self, lesion: Lesion, **kwargs: Any) -> None:
-        """Mark a lesion as accepted by the reader."""
-        self.set_state(lesion, "accepted", **kwargs)
+    def accept(self, lesions: Lesion | Sequence[Lesion], **kwargs: Any) -> None:
+        """Mark lesions as accepted by the reader."""
+        self.set_state(lesions, "accepted", **kwargs)
 
     def restore(self, lesion: Lesion | str) -> bool:
         """Bring back a rejected lesion (a Lesion, a decision uid or a manual uid).
