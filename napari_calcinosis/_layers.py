@@ -199,14 +199,26 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
     """Every series of a study as LayerData: CT volumes first, then radiographs.
 
     Radiographs share no frame with the CT, so they start hidden when a CT is present, and only
-    the first radiograph starts visible otherwise (views of one patient would overlap).
+    the first radiograph starts visible otherwise (views of one patient would overlap). With a
+    CT, each radiograph is shifted (``translate``) so that its centre lies on the CT's in-plane
+    centre: the world extent, and so napari's home view, stays on the CT. Overlays on a
+    radiograph must take that layer's ``scale`` and ``translate``.
     """
     layers = [volume_layer_data(v, window=window) for v in study.volumes]
     for index, radiograph in enumerate(study.radiographs):
         data, kwargs, kind = radiograph_layer_data(radiograph)
         kwargs["visible"] = not study.volumes and index == 0
+        if study.volumes:
+            size_mm = np.asarray(radiograph.image.shape, float) * np.asarray(kwargs["scale"])
+            kwargs["translate"] = tuple(_in_plane_centre(study.volumes[0]) - size_mm / 2)
         layers.append((data, kwargs, kind))
     return layers
+
+
+def _in_plane_centre(volume: Volume) -> np.ndarray:
+    """World ``(y, x)`` of the centre of a volume's grid."""
+    centre_index = (np.asarray(volume.shape, float) - 1) / 2
+    return volume.index_to_lps(centre_index)[::-1][1:]
 
 
 def study_messages(study: Study) -> list[str]:

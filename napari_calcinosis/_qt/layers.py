@@ -30,6 +30,17 @@ LAYER_COLORS: dict[str, str] = {
     "visceral": "#8c8c8c",
     "unknown": "#ffffff",
 }
+#: Colours of the tissue compartments (core.tissue names); same hues as the layers they hold.
+TISSUE_COLORS: dict[str, str] = {
+    "outside": "transparent",
+    "skin": LAYER_COLORS["skin"],
+    "subcutaneous_fat": LAYER_COLORS["subcutaneous"],
+    "intermuscular_fat": LAYER_COLORS["fascia"],
+    "muscle": LAYER_COLORS["muscle"],
+    "bone": "#f0f0f0",
+    "cavity": "#6a7fd8",
+    "lung": "#34b3a6",
+}
 #: Key in result layers' metadata naming the CT series they belong to.
 SOURCE_KEY = "calcinosis"
 FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "volume_mm3", "peak_hu",
@@ -93,9 +104,14 @@ def tissue_labels_data(volume: Volume, tissue_labels: np.ndarray, names: dict[in
     """Labels layer of the tissue compartments (hidden at first: a check of the model)."""
     meta = _meta(volume, "tissue_labels")
     meta[SOURCE_KEY]["names"] = {int(k): str(v) for k, v in names.items()}
+    from napari.utils.colormaps import DirectLabelColormap
+
     features = pd.DataFrame({"index": list(names), "compartment": list(names.values())})
+    colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
+    colors.update({int(k): TISSUE_COLORS.get(v, "#bbbbbb") for k, v in names.items() if k})
     kwargs = {"name": name, "opacity": 0.35, "visible": True, "metadata": meta,
-              "features": features, **layer_geometry(volume)}
+              "colormap": DirectLabelColormap(color_dict=colors), "features": features,
+              **layer_geometry(volume)}
     return (to_display(tissue_labels, volume), kwargs, "labels")
 
 

@@ -166,8 +166,15 @@ def test_study_layers_order_visibility_and_messages():
     layers = study_layer_data(study)
     assert [kw["name"].split()[1] for _, kw, _ in layers[1:]] == ["frontal", "lateral"]
     assert [kw.get("visible", True) for _, kw, _ in layers] == [True, False, False]
-    assert [kw.get("visible", True) for _, kw, _ in study_layer_data(
-        Study(radiographs=[frontal, lateral]))] == [True, False]
+    alone = study_layer_data(Study(radiographs=[frontal, lateral]))
+    assert [kw.get("visible", True) for _, kw, _ in alone] == [True, False]
+    assert "translate" not in alone[0][1]  # world = mm on the image
+    # with a CT, the radiographs are centred on the CT's in-plane centre (home view on the CT)
+    volume = study.volumes[0]
+    centre_yx = volume.index_to_lps((np.array(volume.shape) - 1) / 2)[::-1][1:]
+    for _, kw, _ in layers[1:]:
+        size = np.array(frontal.image.shape) * np.array(kw["scale"])
+        np.testing.assert_allclose(np.array(kw["translate"]) + size / 2, centre_yx)
     messages = study_messages(study)
     assert messages[0] == "gap between slices 3 and 4"
     assert "Set aside sr0.dcm, sr1.dcm, sr2.dcm and 2 more: structured report" in messages

@@ -72,6 +72,8 @@ def test_overlays_share_the_image_geometry(shown):
         np.testing.assert_allclose(layer.affine.affine_matrix, image.affine.affine_matrix)
     assert labels.data.shape == image.data.shape == tissue.data.shape
     assert not tissue.visible  # optional check of the tissue model, off until asked for
+    skin = int(Tissue.SKIN)  # the phantom's truth labels stand in for the detector's here
+    assert tissue.features.set_index("index").loc[skin, "compartment"] == "skin"
     np.testing.assert_array_equal(labels.data, result.lesion_labels)  # axial: no transpose
     boxes = ndimage.find_objects(result.lesion_labels)
     checked = 0
@@ -109,6 +111,7 @@ def test_table_row_takes_the_viewer_to_the_lesion(shown, qtbot):
     viewer, _, widget, _, result = shown
     points = _by_kind(viewer, "lesion_points")
     viewer.layers.selection.active = points
+    widget.table_button.clicked.emit()  # docks napari's own features table
     _, table = viewer.window.add_plugin_dock_widget("napari", "Features table widget")
     assert table.table.model().rowCount() == len(result.lesions)
     row = len(result.lesions) // 2
