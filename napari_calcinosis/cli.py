@@ -28,6 +28,7 @@ from napari_calcinosis.core.errors import (
 PROG = "napari-calcinosis"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_SERIES = 0, 1, 2, 3
 DEFAULT_OUT = Path("calcinosis-report")
+MAX_THRESHOLD_HU = 3000.0
 
 #: Every format the contract names, in the order they are written.
 CONTRACT_FORMATS = ("json", "csv", "html", "pdf", "sr", "seg", "png")
@@ -190,21 +191,24 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     list of Path
         The files written, in the order of ``formats``.
     """
-    from napari_calcinosis.core.analysis import ExportContext, analyze_study, anonymize_findings
     from napari_calcinosis.core.clinical import load_clinical
     from napari_calcinosis.core.dicom import load_study
-    from napari_calcinosis.core.params import CTParams
 
     progress = progress or ProgressPrinter(quiet=True)
+    _check_threshold(threshold_hu)
     clinical = load_clinical(clinical_path) if clinical_path is not None else None
     if not study_path.exists():
         raise UsageError(f"STUDY {study_path} does not exist.")
     _check_out_dir(out_dir)
-    params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
     progress(0.0, f"Reading {study_path}")
     study = load_study(study_path, series_uids=list(series_uids) or None,
                        progress=progress.stage(0.0, 0.3, "Reading: "))
     _check_series(study, study_path, series_uids)
+    # The analysis modules are heavy to import: only now that there is something to analyse.
+    from napari_calcinosis.core.analysis import ExportContext, analyze_study, anonymize_findings
+    from napari_calcinosis.core.params import CTParams
+
+    params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
     result = analyze_study(study, params=params, clinical=clinical,
                            progress=progress.stage(0.3, 0.9, "Analysing: "))
     context = ExportContext(result=result, anonymize=anonymize, progress=progress)
@@ -222,6 +226,12 @@ def _check_series(study, study_path: Path, series_uids: Sequence[str]) -> None:
             f"No usable image series with UID {', '.join(missing)} in {study_path}.")
     if study.is_empty:
         raise NoImageSeriesError(f"No usable image series found in {study_path}.")
+
+
+def _check_threshold(threshold_hu: float | None) -> None:
+    if threshold_hu is not None and not 0 < threshold_hu <= MAX_THRESHOLD_HU:
+        raise UsageError(f"--threshold-hu must be between 0 and {MAX_THRESHOLD_HU:g} HU "
+                         f"(calcium is usually 130), not {threshold_hu:g}.")
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -265,10 +275,13 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from napari_calcinosis.core.phantom import sample_study_path
 
-    progress = ProgressPrinter(quiet=args.quiet)
-    progress(0.0, "Building the bundled sample study 'generalized'")
-    study_path = sample_study_path("generalized")
-    written = run_analysis(study_path, args.out, formats=default_formats(), progress=progress)
+    # Building takes a while only the first time (the study is cached): its own progress run.
+    building = ProgressPrinter(quiet=args.quiet)
+    building(0.0, "Building the bundled sample study 'generalized' (cached after first use)")
+    study_path = sample_study_path("generalized",
+                                   progress=building.stage(0.0, 1.0, "Building: "))
+    written = run_analysis(study_path, args.out, formats=default_formats(),
+                           progress=ProgressPrinter(quiet=args.quiet))
     print(f"Sample study: {study_path}", file=out)
     print(f"Outputs in {args.out.resolve()}:", file=out)
     for path in written:

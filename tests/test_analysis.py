@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 import napari_calcinosis
+from napari_calcinosis.core import detect_ct, detect_xray
 from napari_calcinosis.core.analysis import analyze_study, anonymize_findings, series_entry
 from napari_calcinosis.core.clinical import parse_clinical
 from napari_calcinosis.core.errors import NoImageSeriesError
@@ -105,21 +103,11 @@ def _bright_pixel_detector(rad, *, params=None, progress=None):
                           ["xray detector warning"])
 
 
-def _stand_in(monkeypatch, name: str, attribute: str, function) -> None:
-    try:
-        module = importlib.import_module(name)
-    except ImportError:  # the detector is not built yet: stand in a module of that name
-        module = types.ModuleType(name)
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(module, attribute, function, raising=False)
-
-
 @pytest.fixture
 def fake_detector(monkeypatch):
-    _stand_in(monkeypatch, "napari_calcinosis.core.detect_ct", "analyze_volume",
-              _threshold_detector)
-    _stand_in(monkeypatch, "napari_calcinosis.core.detect_xray", "analyze_radiograph",
-              _bright_pixel_detector)
+    """Known-answer stand-ins for both detectors (orchestration is tested, not detection)."""
+    monkeypatch.setattr(detect_ct, "analyze_volume", _threshold_detector)
+    monkeypatch.setattr(detect_xray, "analyze_radiograph", _bright_pixel_detector)
 
 
 def test_empty_study_raises():
@@ -145,7 +133,7 @@ def test_radiograph_only_study_is_summarised_from_the_frontal_view(fake_detector
     summary = findings.summary
     assert summary.source == "radiograph" and summary.lesion_count == 3
     assert summary.by_side == {"right": 1, "left": 2}
-    assert findings.differential == []
+    assert findings.differential and findings.differential[0]["form"] == "circumscripta"
     assert findings.warnings[0] == "study warning"
     assert any("radiograph warning" in w for w in findings.warnings)
     assert any("xray detector warning" in w for w in findings.warnings)
@@ -237,6 +225,41 @@ def test_clinical_input_is_kept_on_the_result_not_in_findings(fake_detector):
     result = analyze_study(Study(volumes=[volume]), clinical=clinical)
     assert result.clinical is clinical
     assert "clinical" not in findings_to_json(result.findings)
+    assert result.findings.differential == []  # no soft-tissue lesion: empty differential
+
+
+NORMAL_LABS = {"calcium": {"value": 9.4, "unit": "mg/dL"},
+               "phosphate": {"value": 3.5, "unit": "mg/dL"},
+               "pth": {"value": 40, "unit": "pg/mL"},
+               "creatinine": {"value": 0.9, "unit": "mg/dL"},
+               "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
+               "ck": {"value": 120, "unit": "U/L"}, "aldolase": {"value": 5, "unit": "U/L"}}
+
+
+def test_differential_follows_the_clinical_input(fake_detector):
+    spots = [(1, 5, 5), (1, 5, 15), (2, 14, 4), (2, 14, 16), (3, 9, 9)]
+    study = Study(volumes=[ct_volume("1.2.3.10", hu_with_spots((4, 20, 20), spots))])
+    normal = analyze_study(study, clinical=parse_clinical({"sex": "M", "labs": NORMAL_LABS}))
+    high_ca_p = dict(NORMAL_LABS, calcium={"value": 11.5, "unit": "mg/dL"},
+                     phosphate={"value": 7.0, "unit": "mg/dL"})
+    metastatic = analyze_study(study, clinical=parse_clinical({
+        "sex": "M", "labs": high_ca_p, "history": {"dialysis": True}}))
+    for result in (normal, metastatic):
+        differential = result.findings.differential
+        assert differential and differential == result.differential.to_json_list()
+        assert [d["score"] for d in differential] == sorted(
+            (d["score"] for d in differential), reverse=True)
+        findings_to_json(result.findings)  # the differential is schema-valid
+
+    def score(result, diagnosis):
+        return next(d["score"] for d in result.findings.differential
+                    if d["diagnosis"] == diagnosis)
+
+    assert score(metastatic, "metastatic_calcinosis_cutis") > score(
+        normal, "metastatic_calcinosis_cutis")
+    assert metastatic.findings.differential[0]["diagnosis"] == "metastatic_calcinosis_cutis"
+    unknown = analyze_study(study)  # no clinical input: labs are missing, never normal
+    assert "calcium" in " ".join(unknown.findings.differential[0]["missing"])
 
 
 def test_anonymize_findings(fake_detector):

@@ -116,6 +116,8 @@ def test_help_and_version(capsys):
     (["frobnicate"], ["frobnicate"]),
     (["analyze"], ["STUDY"]),
     (["analyze", "x.dcm", "--threshold-hu", "abc"], ["abc"]),
+    (["analyze", "x.dcm", "--threshold-hu", "nan"], ["--threshold-hu", "nan"]),
+    (["analyze", "x.dcm", "--threshold-hu", "-50"], ["--threshold-hu", "-50"]),
     (["analyze", "x.dcm", "--bogus"], ["--bogus"]),
     (["analyze", "x.dcm", "--formats", "json,xyz"], ["'xyz'", "html"]),
     (["analyze", "x.dcm", "--formats", "html"], ["'html'", "not available yet", "coming"]),
@@ -263,6 +265,88 @@ def test_anonymize_replaces_uids_and_scrubs_names(tmp_path, capsys):
             assert secret not in text, (path.name, secret)
 
 
+# -- end to end on the bundled sample study -------------------------------------------------
+
+SEED_CASE_CLINICAL = {  # the seed case: elderly man, normal labs, no relevant history
+    "age": 78, "sex": "M",
+    "labs": {"calcium": {"value": 9.4, "unit": "mg/dL"},
+             "phosphate": {"value": 1.1, "unit": "mmol/L"},
+             "pth": {"value": 40, "unit": "pg/mL"},
+             "creatinine": {"value": 0.9, "unit": "mg/dL"},
+             "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
+             "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
+             "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5}},
+    "history": {"connective_tissue_disease": "none", "chronic_kidney_disease": False,
+                "dialysis": False, "trauma_or_surgery": False, "injections": False,
+                "iv_calcium": False, "malignancy": False, "vitamin_d_excess": False,
+                "sarcoidosis": False, "pain_or_ulceration": False},
+}
+
+
+@pytest.fixture(scope="module")
+def generalized_sample() -> Path:
+    from napari_calcinosis.core.phantom import sample_study_path
+
+    return sample_study_path("generalized")
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_generalized_sample(generalized_sample, tmp_path, capsys):
+    truth = json.loads((generalized_sample / "truth.json").read_text(encoding="utf-8"))
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps(SEED_CASE_CLINICAL), encoding="utf-8")
+    status, out, err = run(["analyze", generalized_sample, "--out", tmp_path / "out",
+                            "--formats", "json", "--clinical", clinical, "--quiet"], capsys)
+    assert status == 0, err
+    assert err == "" and out.split() == [str(tmp_path / "out" / "findings.json")]
+    doc = load_valid(tmp_path / "out" / "findings.json")
+    summary = doc["summary"]
+    assert summary["source"] == "CT"
+    assert summary["extent"] == truth["expected"]["extent"] == "generalized"
+    assert summary["form"] == "universalis" and summary["lesion_count"] > 0
+    ct = next(s for s in doc["series"] if s["kind"] == "volume")
+    assert ct["series_instance_uid"] == truth["ct"]["series_instance_uid"]
+    assert ct["shape"] == truth["ct"]["shape"]
+    assert ct["spacing_mm"] == pytest.approx(truth["ct"]["spacing_zyx_mm"])
+    assert sorted(s["view"] for s in doc["series"] if s["kind"] == "radiograph") == [
+        "frontal", "lateral"]
+    ids = [lesion["id"] for lesion in doc["lesions"]]
+    assert len(ids) == len(set(ids)) and summary["lesion_count"] <= len(ids)
+    ct_lesions = [les for les in doc["lesions"]
+                  if les["series_instance_uid"] == ct["series_instance_uid"]]
+    assert all(les["centroid_mm"] is not None for les in ct_lesions)
+    assert any("5 mm thick" in w for w in doc["warnings"])
+    top = doc["differential"][0]
+    assert (top["diagnosis"], top["form"]) == ("idiopathic_calcinosis_cutis", "universalis")
+
+
+@pytest.mark.slow
+def test_demo_builds_and_analyses_the_sample(generalized_sample, tmp_path, capsys,
+                                            monkeypatch):
+    from napari_calcinosis.core import phantom_samples
+
+    asked = []
+
+    def recorded(name, **kwargs):  # the real one, which serves the module's cached build
+        asked.append(name)
+        return phantom_samples.sample_study_path(name, **kwargs)
+
+    import napari_calcinosis.core.phantom as phantom
+
+    monkeypatch.setattr(phantom, "sample_study_path", recorded, raising=False)
+    out_dir = tmp_path / "demo"
+    status, out, err = run(["demo", "--out", out_dir], capsys)
+    assert status == 0, err
+    assert asked == ["generalized"]
+    assert out.startswith("Sample study: ") and "generalized-" in out.splitlines()[0]
+    assert str(out_dir / "findings.json") in out and str(out_dir / "lesions.csv") in out
+    assert "[100%]" in err
+    doc = load_valid(out_dir / "findings.json")
+    assert doc["summary"]["extent"] == "generalized"
+    rows = (out_dir / "lesions.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + len(doc["lesions"])
+
+
 # -- atomic writes ---------------------------------------------------------------------------
 
 def _fail_midway(monkeypatch):
@@ -403,24 +487,35 @@ def test_view_in_a_real_viewer(testdata):
 
 # -- a real process ------------------------------------------------------------------------
 
-def _python_m(*args, cwd):
-    env = dict(os.environ, PYTHONWARNINGS="error::DeprecationWarning:napari_calcinosis")
-    return subprocess.run([sys.executable, "-m", "napari_calcinosis", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
-
-
 def test_subprocess_exit_codes(ct_small, tmp_path):
-    done = _python_m("analyze", ct_small, "--quiet", cwd=tmp_path)
-    assert done.returncode == 0 and done.stderr == ""
-    load_valid(tmp_path / "calcinosis-report" / "findings.json")  # default --out
+    """``python -m napari_calcinosis`` in real processes (run side by side): 0, 1, 2, 3."""
     junk = tmp_path / "junk.txt"
     junk.write_text("hello", encoding="utf-8")
-    done = _python_m("analyze", junk, cwd=tmp_path)
-    assert done.returncode == 3
-    assert_one_sentence(done.stderr, "junk.txt")
-    done = _python_m("analyze", ct_small, "--formats", "pdf", cwd=tmp_path)
-    assert done.returncode == 2
-    assert_one_sentence(done.stderr, "'pdf'")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    cases = {
+        0: ["analyze", ct_small, "--quiet"],
+        1: ["analyze", ct_small, "--out", blocker],
+        2: ["analyze", ct_small, "--formats", "pdf"],
+        3: ["analyze", junk],
+    }
+    procs = {code: subprocess.Popen([sys.executable, "-m", "napari_calcinosis",
+                                     *map(str, argv)], cwd=tmp_path, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for code, argv in cases.items()}
+    results = {}
+    for code, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        results[code] = (proc.returncode, out, err)
+    status, out, err = results[0]
+    assert status == 0 and err == "", err
+    assert out.split() == [str(Path("calcinosis-report", name))
+                           for name in ("findings.json", "lesions.csv")]
+    load_valid(tmp_path / "calcinosis-report" / "findings.json")  # default --out
+    for code, words in ((1, ["blocker"]), (2, ["'pdf'"]), (3, ["junk.txt"])):
+        status, out, err = results[code]
+        assert status == code, (code, err)
+        assert_one_sentence(err, *words)
 
 
 def test_console_script_is_installed():

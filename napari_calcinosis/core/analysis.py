@@ -2,8 +2,10 @@
 
 This is the one place that turns a :class:`~napari_calcinosis.core.model.Study` into the
 findings object that the command line, the panels and every exporter share. CT volumes go
-through CT detection; lesion ids are made unique across the study; the summary comes from the
-CT when there is one (``source = "CT"``), otherwise from the radiographs.
+through CT detection and radiographs through radiograph detection; lesion ids are made unique
+across the study; the summary comes from the CT when there is one (``source = "CT"``),
+otherwise from one radiograph; the differential comes from :func:`core.classify.classify`
+with the clinical input.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import napari_calcinosis
+from napari_calcinosis.core import detect_ct, detect_xray
+from napari_calcinosis.core.classify import Differential, classify
 from napari_calcinosis.core.clinical import ClinicalInput
 from napari_calcinosis.core.distribution import summarize
 from napari_calcinosis.core.errors import AnalysisError, NoImageSeriesError
@@ -51,13 +55,18 @@ class SeriesResult:
 
 @dataclass
 class AnalysisResult:
-    """What :func:`analyze_study` returns: the findings plus per-series detail."""
+    """What :func:`analyze_study` returns: the findings plus per-series detail.
+
+    ``differential`` is the classifier's full result (explanation parts, subtypes, every
+    rule's score); ``findings.differential`` holds its contract form.
+    """
 
     findings: Findings
     series: list[SeriesResult]
     study: Study
     clinical: ClinicalInput | None = None
     params: CTParams | None = None
+    differential: Differential | None = None
 
 
 @dataclass
@@ -112,7 +121,7 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
     params : CTParams, optional
         CT detection parameters (defaults: ``CTParams()``); recorded in the findings.
     clinical : ClinicalInput, optional
-        Labs and history, kept on the result for the differential.
+        Labs and history for the differential (``None``: all unknown); kept on the result.
     progress : callable, optional
         ``progress(fraction, message)`` with ``fraction`` in 0..1.
     xray_params : XrayParams, optional
@@ -148,8 +157,11 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         warnings=_unique(warnings),
         parameters=parameters,
     )
+    differential = classify(findings, clinical)
+    findings.differential = differential.to_json_list()
     (progress or _no_progress)(1.0, "Analysis finished")
-    return AnalysisResult(findings, series, study, clinical=clinical, params=params)
+    return AnalysisResult(findings, series, study, clinical=clinical, params=params,
+                          differential=differential)
 
 
 def _detect_all(series: list[SeriesResult], params: CTParams, xray_params: XrayParams,
@@ -181,16 +193,12 @@ def _detect_all(series: list[SeriesResult], params: CTParams, xray_params: XrayP
 def _detect_one(item: SeriesResult, params: CTParams, xray_params: XrayParams,
                 progress: Progress, warnings: list[str]) -> Any:
     if isinstance(item.image, Radiograph):
-        from napari_calcinosis.core import detect_xray
-
         try:
             item.xray = detect_xray.analyze_radiograph(item.image, params=xray_params,
                                                        progress=progress)
         except AnalysisError as exc:  # one unusable radiograph must not stop the study
             warnings.append(_label(item, f"not analysed: {exc}"))
         return item.xray
-    from napari_calcinosis.core import detect_ct
-
     warnings.extend(_thick_slice_warnings(item, params.thick_slice_mm))
     item.ct = detect_ct.analyze_volume(item.image, params=params, progress=progress)
     return item.ct
