@@ -151,8 +151,9 @@ class TruthLesion:
 class TruthLookalike:
     """A structure that must not be reported as calcinosis cutis.
 
-    ``kind``: ``costal_cartilage`` and ``vessel_wall`` (calcifications a report may list as
-    incidental), ``bone_island`` (dense focus in a vertebral body), ``nipple`` (soft-tissue
+    ``kind``: ``costal_cartilage``, ``vessel_wall`` and ``granuloma`` (calcifications a report
+    may list as incidental: cartilage, aortic wall, calcified lung granuloma), ``bone_island``
+    (dense focus in a vertebral body), ``lung_nodule`` (soft tissue), ``nipple`` (soft-tissue
     bump, a radiograph look-alike) and ``table`` (the CT table).
     """
 

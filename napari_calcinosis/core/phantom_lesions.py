@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .phantom_body import Z_OFFSET_MM, BodyModel
-from .phantom_parts import Parts, theta_of
+from .phantom_body import Z_OFFSET_MM, BodyModel, Tissue
+from .phantom_parts import Parts, in_lung, theta_of
 from .phantom_shapes import Ellipsoid
 
 #: region -> ((s_min, s_max), (phi_min, phi_max)) where the phantom places its deposits.
@@ -219,7 +219,7 @@ def plan_deep(body, rng, parts, count_scale: float = 1.0) -> list[Deposit]:
 class Lookalike:
     """A dense or deposit-like structure that is not calcinosis cutis."""
 
-    kind: str  # costal_cartilage, vessel_wall, bone_island, nipple, table
+    kind: str  # costal_cartilage, vessel_wall, bone_island, granuloma, lung_nodule, nipple
     shape: Ellipsoid | None
     layer: str
     side: str
@@ -309,8 +309,27 @@ def _nipples(body: BodyModel, skin_label: int) -> list[Lookalike]:
     return out
 
 
+def _lung_nodules(body: BodyModel, rng: np.random.Generator) -> list[Lookalike]:
+    """A calcified granuloma and a soft-tissue nodule, one in each lung."""
+    out = []
+    specs = [("granuloma", 2.0, 3.5, 650.0, None),
+             ("lung_nodule", 3.5, 5.0, 30.0, int(Tissue.VISCERA))]
+    for (kind, lo, hi, hu, label), side in zip(specs, rng.permutation([-1.0, 1.0])):
+        for _ in range(200):
+            center = np.array([body.xc + side * rng.uniform(60, 120) * body.size,
+                               body.yc + rng.uniform(-40, 50) * body.size,
+                               rng.uniform(380, 520) + Z_OFFSET_MM])
+            if in_lung(body, center, hi + 6.0):
+                break
+        shape = Ellipsoid(center, np.full(3, rng.uniform(lo, hi)), np.eye(3), hu, label or 0,
+                          supersample=3)
+        out.append(Lookalike(kind, shape, "visceral", _side_of(body, center[0]), label=label))
+    return out
+
+
 def plan_lookalikes(body: BodyModel, rng: np.random.Generator, parts: Parts,
                     levels: list[tuple[float, float]], skin_label: int) -> list[Lookalike]:
-    """Costal-cartilage and aortic-wall calcification, bone islands and nipples."""
+    """Costal-cartilage and aortic-wall calcification, bone islands, nipples, lung nodules."""
     return (_cartilage_calcifications(body, rng, parts, 6) + _aortic_plaques(body, rng, parts, 8)
-            + _bone_islands(body, rng, levels) + _nipples(body, skin_label))
+            + _bone_islands(body, rng, levels) + _nipples(body, skin_label)
+            + _lung_nodules(body, rng))

@@ -168,6 +168,41 @@ def _bowel_gas(body: BodyModel, rng: np.random.Generator, parts: Parts) -> None:
         parts.ellipsoids.append(Ellipsoid(center, axes, np.eye(3), TISSUE_HU[T.GAS], T.GAS))
 
 
+def in_lung(body: BodyModel, point: np.ndarray, margin_mm: float) -> bool:
+    """Whether an LPS point lies inside a lung, at least ``margin_mm`` from its edges."""
+    s = float(point[2] - Z_OFFSET_MM)
+    dx, dy = point[0] - body.xc, point[1] - body.yc
+    theta = np.array([np.arctan2(dy, dx)])
+    cavity = float(body.layers(theta, s)["cavity"][0])
+    dome = float(body.dome_s(np.array([point[0]]), np.array([point[1]]))[0])
+    lateral = abs(dx) - (30.0 + 26.0) * body.size  # mediastinum, heart and spine
+    return bool(np.hypot(dx, dy) < cavity - margin_mm and s > dome + margin_mm
+                and lateral > margin_mm and s < 575.0 - margin_mm)
+
+
+def _lung_vessels(body: BodyModel, rng: np.random.Generator, parts: Parts) -> None:
+    """Pulmonary vessels branching from each hilum: lung markings on both modalities."""
+    for side in (-1.0, 1.0):
+        stack = [(_pt(body, side * 62, 5, 455), np.array([side * 0.8, 0.0, 0.6]), 4.5, 0),
+                 (_pt(body, side * 62, 5, 425), np.array([side * 0.9, 0.0, 0.0]), 5.0, 0),
+                 (_pt(body, side * 62, 10, 405), np.array([side * 0.6, 0.2, -0.8]), 5.0, 0)]
+        while stack:
+            start, direction, radius, generation = stack.pop()
+            for _ in range(3 if generation < 4 else 0):
+                for _try in range(4):
+                    turn = direction + rng.normal(0.0, 0.6, 3)
+                    turn[0] = side * abs(turn[0])
+                    turn /= np.linalg.norm(turn)
+                    end = start + rng.uniform(18.0, 34.0) * turn
+                    if in_lung(body, end, radius + 2.0):
+                        break
+                else:
+                    continue
+                parts.tubes.append(Tube(np.array([start, end]), radius, TISSUE_HU[T.VESSEL],
+                                        T.VESSEL))
+                stack.append((end, turn, max(radius * 0.72, 1.0), generation + 1))
+
+
 def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     """All tubes and ellipsoids of one body (deterministic given ``rng``)."""
     parts = Parts()
@@ -184,4 +219,5 @@ def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     parts.ellipsoids.append(_bone_ellipsoid(_pt(body, 0, 52, 140), (48, 42, 12), sacrum))
     _aorta(body, parts)
     _bowel_gas(body, rng, parts)
+    _lung_vessels(body, rng, parts)
     return parts

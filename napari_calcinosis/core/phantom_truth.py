@@ -19,7 +19,6 @@ from .findings import SOFT_TISSUE_LAYERS
 from .phantom import LANDMARKS, REGION_BOXES, Z_OFFSET_MM, PhantomCT
 
 SCHEMA = "napari-calcinosis/phantom-truth/v1"
-_INCIDENTAL = {"costal_cartilage": "costal_cartilage", "vessel_wall": "vessel_wall"}
 
 
 def _extent(n_regions: int) -> tuple[str, str]:
@@ -64,7 +63,8 @@ def expected_summary(ct: PhantomCT) -> dict[str, Any]:
         "deep_involvement": {"muscle": layers.get("muscle", 0) > 0, "vessel": False,
                              "visceral": False},
         "incidental": {"costal_cartilage": kinds.get("costal_cartilage", 0),
-                       "vessel_wall": kinds.get("vessel_wall", 0), "visceral": 0},
+                       "vessel_wall": kinds.get("vessel_wall", 0),
+                       "visceral": kinds.get("granuloma", 0)},
     }
 
 

@@ -43,7 +43,7 @@ MU_WATER_PER_MM = 0.0206  # about 60 keV, the effective energy of a chest radiog
 # attenuation maps.
 CALCIUM_GAIN = 1.6
 _HOST_HU = {"skin": 45.0, "subcutaneous": -100.0, "muscle": 50.0, "cartilage": 110.0,
-            "vessel": 40.0, "bone": 200.0}
+            "vessel": 40.0, "bone": 200.0, "visceral": -850.0}
 _VIEWS = {"frontal": ("PA", ("L", "F")), "lateral": ("LL", ("P", "F"))}
 
 
