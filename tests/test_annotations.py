@@ -307,6 +307,15 @@ def test_corrupt_file_is_moved_aside_with_a_warning(tmp_path, content, reason):
     assert aside[0].read_bytes() == content
 
 
+def test_read_only_load_leaves_an_unusable_file_in_place(tmp_path):
+    store = AnnotationStore(tmp_path)
+    path = store.path_for(STUDY)
+    path.write_text("{", encoding="utf-8")
+    assert store.load(STUDY, set_aside=False) is None
+    assert "left as it is" in store.warnings[0] and path.read_text() == "{"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", path.name]
+
+
 def test_invalid_clinical_in_a_record_is_set_aside(tmp_path):
     record = AnnotationRecord(STUDY)
     doc = json.loads(record_to_json(record))
@@ -465,6 +474,9 @@ def test_rekey_follows_a_chain_of_reruns():
     # the orphan comes back when a later run finds its lesion again
     back, back_labels = detect(130.0)
     assert rekey(record, back, back_labels).orphaned == []
+    stamp = record.modified = "2000-01-01T00:00:00.000+00:00"
+    rekey(record, back, back_labels)  # the same run again: nothing changes
+    assert record.modified == stamp
 
 
 def test_radiograph_matching_by_index_with_spacing():

@@ -190,21 +190,26 @@ def rekey(record: AnnotationRecord, lesions: Sequence[Lesion],
     Returns
     -------
     MatchResult
+        ``modified`` of the record is stamped only when something changed, so re-opening
+        the same run does not make the record look edited.
     """
     match = match_decisions(record, lesions, lesion_labels, spacing_mm=spacing_mm,
                             params=params)
     by_id = {int(les.id): les for les in lesions}
     runs = series_runs(lesions, lesion_labels, {})
+    changed = False
     for decision in record.decisions:
+        before = (decision.orphaned, decision.key, decision.mask, dict(decision.auto))
         decision.orphaned = decision.uid not in match.matched
-        if decision.orphaned:
-            continue
-        lesion = by_id[match.matched[decision.uid]]
-        decision.key = LesionKey.of(lesion)
-        run = runs[lesion.series_instance_uid]
-        if run.item is not None:
-            decision.mask = run.mask(int(lesion.id) - run.item.id_offset)
-        for name in AUTO_FIELDS:
-            decision.auto.setdefault(name, getattr(lesion, name))
-    record.touch()
+        if not decision.orphaned:
+            lesion = by_id[match.matched[decision.uid]]
+            decision.key = LesionKey.of(lesion)
+            run = runs[lesion.series_instance_uid]
+            if run.item is not None:
+                decision.mask = run.mask(int(lesion.id) - run.item.id_offset)
+            for name in AUTO_FIELDS:
+                decision.auto.setdefault(name, getattr(lesion, name))
+        changed |= before != (decision.orphaned, decision.key, decision.mask, decision.auto)
+    if changed:
+        record.touch()
     return match

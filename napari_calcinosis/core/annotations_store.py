@@ -106,12 +106,14 @@ class AnnotationStore:
                 f"{path}: {exc.strerror or exc}.") from exc
         return path
 
-    def load(self, study_instance_uid: str) -> AnnotationRecord | None:
+    def load(self, study_instance_uid: str, *,
+             set_aside: bool = True) -> AnnotationRecord | None:
         """The saved record of a study, or ``None`` when there is none (or it was unusable).
 
         An unusable file (not JSON, invalid, another study's, from a newer version) is
-        renamed aside and a warning is added to :attr:`warnings`; :meth:`open` returns a
-        fresh record that carries the warning.
+        renamed aside (with ``set_aside=False``, for read-only users such as the command
+        line, it is left in place) and a warning is added to :attr:`warnings`; :meth:`open`
+        returns a fresh record that carries the warning.
         """
         path = self.path_for(study_instance_uid)
         if self.root.is_dir():
@@ -122,16 +124,16 @@ class AnnotationStore:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            self._set_aside(path, f"it cannot be read ({exc})")
+            self._unusable(path, f"it cannot be read ({exc})", set_aside)
             return None
         try:
             record = record_from_json(text, source=str(path))
         except AnnotationFileError as exc:
-            self._set_aside(path, str(exc))
+            self._unusable(path, str(exc), set_aside)
             return None
         if record.study_instance_uid != study_instance_uid:
-            self._set_aside(path, f"it belongs to another study "
-                                  f"({record.study_instance_uid!r})")
+            self._unusable(path, f"it belongs to another study "
+                                 f"({record.study_instance_uid!r})", set_aside)
             return None
         self.warnings.extend(record.warnings)
         return record
@@ -208,6 +210,13 @@ class AnnotationStore:
                    f"replaced by an imported file; the previous ones are kept as {kept}.")
         self.warnings.append(message)
         record.warnings.append(message)
+
+    def _unusable(self, path: Path, reason: str, set_aside: bool) -> None:
+        if set_aside:
+            self._set_aside(path, reason)
+        else:
+            self.warnings.append(f"Annotation file {path} is unusable ({reason}); it was "
+                                 "ignored and left as it is.")
 
     def _set_aside(self, path: Path, reason: str) -> None:
         aside = path.with_name(f"{path.stem}.corrupt-{_timestamp()}.json")
