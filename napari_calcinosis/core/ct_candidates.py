@@ -9,6 +9,7 @@ touches the whole volume more than once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 
@@ -22,16 +23,24 @@ FORWARD_OFFSETS = tuple(off for off in product((-1, 0, 1), repeat=3) if off > (0
 ALL_OFFSETS = tuple(off for off in product((-1, 0, 1), repeat=3) if off != (0, 0, 0))
 
 
-def threshold_indices(hu: np.ndarray, threshold_hu: float, *, workers: int = 2,
-                      slab: int = 16) -> np.ndarray:
-    """Sorted flat indices (``int64``) of voxels with ``hu >= threshold_hu``."""
+def threshold_indices(hu: np.ndarray, threshold_hu: float, *,
+                      allowed: Callable[[int, int], np.ndarray] | None = None,
+                      workers: int = 2, slab: int = 16) -> np.ndarray:
+    """Sorted flat indices (``int64``) of voxels with ``hu >= threshold_hu``.
+
+    ``allowed(k0, k1)``, when given, returns a boolean mask of slices ``k0:k1`` (or one that
+    broadcasts to them) outside which voxels are not wanted (bone, outside the body).
+    """
     nz = hu.shape[0]
     plane = int(np.prod(hu.shape[1:]))
     starts = list(range(0, nz, slab))
     cut = np.ceil(threshold_hu) if np.issubdtype(hu.dtype, np.integer) else threshold_hu
 
     def one(k0: int) -> np.ndarray:
-        mask = hu[k0:k0 + slab] >= cut
+        k1 = min(k0 + slab, nz)
+        mask = hu[k0:k1] >= cut
+        if allowed is not None:
+            mask &= allowed(k0, k1)
         return np.flatnonzero(mask) + k0 * plane
 
     if workers > 1 and len(starts) > 1:
@@ -99,18 +108,26 @@ def sparse_components(sorted_flat: np.ndarray, shape: tuple[int, int, int]
     return rank[labels], int(n)
 
 
-def touching_flags(sorted_all: np.ndarray, query_flat: np.ndarray, forbidden: np.ndarray,
-                   shape: tuple[int, int, int]) -> np.ndarray:
-    """For each query voxel: does a 26-neighbour in ``sorted_all`` have ``forbidden`` set?
+def touching_flags(hu: np.ndarray, query_flat: np.ndarray, threshold_hu: float,
+                   forbidden: Callable[[tuple[np.ndarray, ...]], np.ndarray]) -> np.ndarray:
+    """For each query voxel: is a 26-neighbour at/above the threshold in a forbidden place?
 
-    ``forbidden`` is a boolean per entry of ``sorted_all`` (e.g. "lies in bone").
+    ``forbidden(zyx)`` says, for voxel coordinates, whether they lie where candidates are not
+    allowed (bone, outside the body).
     """
     flags = np.zeros(len(query_flat), bool)
-    if len(query_flat) == 0 or not forbidden.any():
+    if len(query_flat) == 0:
         return flags
-    zyx = unravel(query_flat, shape)
-    for offset in ALL_OFFSETS:
-        pos = neighbour_positions(sorted_all, zyx, offset, shape)
-        hit = pos >= 0
-        flags[hit] |= forbidden[pos[hit]]
+    shape = hu.shape
+    z, y, x = unravel(query_flat, shape)
+    for dz, dy, dx in ALL_OFFSETS:
+        zz, yy, xx = z + dz, y + dy, x + dx
+        inside = ((zz >= 0) & (zz < shape[0]) & (yy >= 0) & (yy < shape[1]) & (xx >= 0)
+                  & (xx < shape[2]))
+        idx = np.flatnonzero(inside & ~flags)
+        if len(idx) == 0:
+            continue
+        nb = (zz[idx], yy[idx], xx[idx])
+        dense = hu[nb] >= threshold_hu
+        flags[idx[dense]] |= forbidden(tuple(c[dense] for c in nb))
     return flags

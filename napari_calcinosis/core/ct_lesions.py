@@ -19,7 +19,7 @@ Layer rules (design choices, in order):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -47,6 +47,16 @@ class LesionContext:
     anatomy: Anatomy
     params: CTParams
     soft: SoftTissue
+    _parts: dict = field(default_factory=dict, repr=False)
+
+    def body_parts(self, kc: int) -> tuple[np.ndarray, int]:
+        """Labelled pieces of the body in coarse slice ``kc`` and the largest one's label."""
+        if kc not in self._parts:
+            labels, n = ndi.label(self.tissue.body[kc])
+            sizes = np.bincount(labels.ravel(), minlength=n + 1)
+            sizes[0] = 0
+            self._parts[kc] = (labels, int(np.argmax(sizes)))
+        return self._parts[kc]
 
 
 @dataclass
@@ -57,7 +67,6 @@ class Surroundings:
     fat_fraction: float
     ring_upper_hu: float  # 75th percentile of the ring
     compartment: int
-    fascia_depth_mm: float
     superficial_fat_fraction: float | None  # share of the ring in fat joined to the skin
 
 
@@ -85,7 +94,7 @@ def build_lesions(ctx: LesionContext, kept, stats: ComponentStats, chosen: np.nd
         layer = layer_of(ctx, around, lps[n], float(phi[n]), extents[n], int(coarse_k[n]))
         side = _side(frame[n, 0], params.midline_tolerance_mm)
         region = region_of(ctx.anatomy, float(lps[n, 2]), float(phi[n]),
-                           separate_limb=_in_limb(ctx.tissue, centroids[n]))
+                           separate_limb=_in_limb(ctx, centroids[n]))
         lesions.append(Lesion(
             id=n + 1, series_instance_uid=vol.info.series_instance_uid,
             centroid_index=[round(float(v), 2) for v in centroids[n]],
@@ -118,17 +127,13 @@ def _side(distance_mm: float, tolerance_mm: float) -> str:
     return "left" if distance_mm > 0 else "right"
 
 
-def _in_limb(tm: TissueModel, centroid: np.ndarray) -> bool:
+def _in_limb(ctx: LesionContext, centroid: np.ndarray) -> bool:
     """True when the lesion's body part is a separate piece of its slice (an arm, a leg)."""
+    tm = ctx.tissue
     k, i, j = (int(v) for v in tm.grid.to_coarse(np.round(centroid).astype(int)))
-    k = min(k, tm.body.shape[0] - 1)
-    labels, n = ndi.label(tm.body[k])
-    if n < 2:
-        return False
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
+    labels, largest = ctx.body_parts(min(k, tm.body.shape[0] - 1))
     i, j = min(i, labels.shape[0] - 1), min(j, labels.shape[1] - 1)
-    return labels[i, j] != 0 and labels[i, j] != int(np.argmax(sizes))
+    return bool(labels[i, j] != 0 and labels[i, j] != largest)
 
 
 def _window(shape2: tuple[int, int], centre: np.ndarray, radius: tuple[int, int]):
@@ -159,20 +164,20 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     sub = hu[k][win].astype(np.float32)
     rows = np.arange(win[0].start, win[0].stop)[:, None].repeat(sub.shape[1], 1)
     cols = np.arange(win[1].start, win[1].stop)[None, :].repeat(sub.shape[0], 0)
-    outside = (sub < params.body_threshold_hu) & \
-        (_coarse_at(tm, tm.skin_depth_mm, k, rows, cols) <= 6.0)
+    outside = (sub < params.body_threshold_hu) & _coarse_at(tm, tm.surface, k, rows, cols)
     lesion = np.zeros(sub.shape, bool)
     in_k = z == k
     lesion[y[in_k] - win[0].start, x[in_k] - win[1].start] = True
-    compartment, fascia = _compartment(tm, k, centroid)
+    compartment = _compartment(tm, k, centroid)
     ring = _ring(lesion, sub, spacing, params)
     fat = _fat(sub, params)
     fat_fraction = float(fat[ring].mean()) if ring.any() else 0.0
     upper = float(np.percentile(sub[ring], 75)) if ring.any() else float("nan")
     if not outside.any():
-        depth = float(_coarse_at(tm, tm.skin_depth_mm, k, np.array([int(centroid[1])]),
-                                 np.array([int(centroid[2])]))[0])
-        return Surroundings(depth, fat_fraction, upper, compartment, fascia, None)
+        kc = min(k // tm.grid.factors[0], tm.labels.shape[0] - 1)
+        depth = float(_coarse_at(tm, tm.skin_depth_mm(kc)[None], 0,
+                                 np.array([int(centroid[1])]), np.array([int(centroid[2])]))[0])
+        return Surroundings(depth, fat_fraction, upper, compartment, None)
     depth_map = ndi.distance_transform_edt(~outside, sampling=spacing)
     cy, cx = centroid[1] - win[0].start, centroid[2] - win[1].start
     depth = float(ndi.map_coordinates(depth_map, [[cy], [cx]], order=1)[0])
@@ -180,7 +185,7 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     skin_zone = ~outside & (depth_map <= params.skin_thickness_mm + max(spacing))
     superficial_fat = _connected_to(fat & ~lesion, skin_zone)
     sup = float(superficial_fat[ring].mean()) if ring.any() else 0.0
-    return Surroundings(depth, fat_fraction, upper, compartment, fascia, sup)
+    return Surroundings(depth, fat_fraction, upper, compartment, sup)
 
 
 def _fat(sub: np.ndarray, params: CTParams) -> np.ndarray:
@@ -215,20 +220,17 @@ def _ring(lesion: np.ndarray, sub: np.ndarray, spacing: tuple[float, float],
     return far & ~near & (sub > params.body_threshold_hu)
 
 
-def _compartment(tm: TissueModel, k: int, centroid: np.ndarray) -> tuple[int, float]:
-    """Majority compartment (not outside/bone) of the 3x3 blocks at the lesion, and the
-    fascia depth (mm) at its block."""
+def _compartment(tm: TissueModel, k: int, centroid: np.ndarray) -> int:
+    """Majority compartment (not outside, not bone) of the 3x3 blocks at the lesion."""
     fz, fy, fx = tm.grid.factors
     kc = min(k // fz, tm.labels.shape[0] - 1)
-    i, j = int(centroid[1]) // fy, int(centroid[2]) // fx
+    i = min(int(centroid[1]) // fy, tm.labels.shape[1] - 1)
+    j = min(int(centroid[2]) // fx, tm.labels.shape[2] - 1)
     block = tm.labels[kc, max(0, i - 1):i + 2, max(0, j - 1):j + 2].ravel()
     block = block[(block != Compartment.OUTSIDE) & (block != Compartment.BONE)]
-    fascia = float(tm.fascia_depth_mm[kc, min(i, tm.labels.shape[1] - 1),
-                                      min(j, tm.labels.shape[2] - 1)])
     if len(block) == 0:
-        return int(tm.labels[kc, min(i, tm.labels.shape[1] - 1),
-                             min(j, tm.labels.shape[2] - 1)]), fascia
-    return int(np.bincount(block).argmax()), fascia
+        return int(tm.labels[kc, i, j])
+    return int(np.bincount(block).argmax())
 
 
 def layer_of(ctx: LesionContext, around: Surroundings, lps: np.ndarray, phi_deg: float,

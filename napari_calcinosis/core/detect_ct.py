@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .ct_anatomy import Anatomy, find_anatomy
 from .ct_candidates import sparse_components as _components
@@ -41,7 +42,8 @@ from .tissue import (
     body_mask,
     bone_mask,
     build_tissue_model,
-    coarse_mean_hu,
+    coarse_sample,
+    upsample_slab,
 )
 
 __all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume"]
@@ -120,21 +122,17 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     warnings: list[str] = []
     report(0.0, "Modelling the body")
     grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
-    hu_c = coarse_mean_hu(hu, grid, workers=workers)
+    hu_c, max_c = coarse_sample(hu, grid, workers=workers)
     body_c = body_mask(hu_c, params=params, workers=workers)
     soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
     threshold = _threshold(params, soft, warnings)
-    report(0.25, "Finding dense voxels")
-    flat = threshold_indices(hu, threshold, workers=workers)
-    values = hu.ravel()[flat]
-    block = _block_of(flat, grid)
-    bone_c = _bone(values, block, grid, body_c, volume, params, workers)
-    report(0.45, "Tissue compartments")
+    report(0.2, "Bone and tissue compartments")
+    bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers)
     tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
                             params=params, workers=workers)
     anatomy = find_anatomy(tm, volume)
-    report(0.6, "Separating calcifications from bone")
-    kept, stats = _candidates(flat, values, block, tm, hu, volume, params)
+    report(0.5, "Finding calcium outside bone")
+    kept, stats = _candidates(hu, tm, volume, params, threshold, workers)
     keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
     report(0.75, "Measuring lesions")
     ctx = LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=anatomy, params=params,
@@ -179,22 +177,6 @@ def _posterior_rc(volume: Volume) -> np.ndarray:
     return back / max(float(np.linalg.norm(back)), 1e-9)
 
 
-def _block_of(flat: np.ndarray, grid: CoarseGrid) -> np.ndarray:
-    z, y, x = unravel(flat, grid.shape)
-    fz, fy, fx = grid.factors
-    return np.ravel_multi_index((z // fz, y // fy, x // fx), grid.coarse_shape)
-
-
-def _bone(values, block, grid: CoarseGrid, body_c, volume: Volume, params: CTParams,
-          workers: int) -> np.ndarray:
-    n_blocks = int(np.prod(grid.coarse_shape))
-    dense = np.bincount(block[values >= params.bone_hu], minlength=n_blocks) > 0
-    voxel_mm3 = float(np.prod(volume.spacing_zyx_mm))
-    volume_mm3 = np.bincount(block, minlength=n_blocks) * voxel_mm3
-    return bone_mask(dense.reshape(grid.coarse_shape), volume_mm3.reshape(grid.coarse_shape),
-                     body_c, params=params, workers=workers)
-
-
 @dataclass
 class Kept:
     """The candidate voxels that may be calcification, and their components."""
@@ -206,21 +188,33 @@ class Kept:
     touches: np.ndarray  # per component: joined to bone or to something outside the body
 
 
-def _candidates(flat, values, block, tm: TissueModel, hu, volume: Volume,
-                params: CTParams) -> tuple[Kept, ComponentStats]:
-    """Dense voxels in the body and not in bone, grouped into components."""
-    from scipy import ndimage as ndi
+def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParams,
+                threshold: float, workers: int) -> tuple[Kept, ComponentStats]:
+    """Voxels at/above the threshold in the body and outside bone, grouped into components.
 
-    body_near = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool))
-    allowed = (body_near & ~tm.bone).ravel()
-    ok = allowed[block]
-    kept_flat = flat[ok]
-    touch = touching_flags(flat, kept_flat, ~ok, hu.shape)
-    comp, n = _components(kept_flat, hu.shape)
+    A component with a voxel next to a dense voxel in bone (or outside the body) is part of
+    that structure (cortex edge, table) and is flagged; only voxels in blocks next to such
+    blocks need that neighbour check.
+    """
+    grid = tm.grid
+    allowed_c = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool)) & ~tm.bone
+    border_c = ndi.binary_dilation(~allowed_c, structure=np.ones((3, 3, 3), bool)) & allowed_c
+    flat = threshold_indices(hu, threshold, workers=workers,
+                             allowed=lambda k0, k1: upsample_slab(allowed_c, grid, k0, k1))
+    values = hu.ravel()[flat]
+    zyx = unravel(flat, hu.shape)
+    at_border = border_c[tuple(c // f for c, f in zip(zyx, grid.factors))]
+    touch = np.zeros(len(flat), bool)
+
+    def forbidden(nb: tuple[np.ndarray, ...]) -> np.ndarray:
+        return ~allowed_c[tuple(c // f for c, f in zip(nb, grid.factors))]
+
+    touch[at_border] = touching_flags(hu, flat[at_border], threshold, forbidden)
+    comp, n = _components(flat, hu.shape)
     touches = np.zeros(n, bool)
-    np.logical_or.at(touches, comp[touch], True)
-    kept = Kept(kept_flat, values[ok], comp, n, touches)
-    stats = component_stats(kept_flat, comp, kept.values, n, hu.shape, volume.spacing_zyx_mm)
+    touches[comp[touch]] = True
+    kept = Kept(flat, values, comp, n, touches)
+    stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
     return kept, stats
 
 

@@ -17,7 +17,7 @@ components with their enclosed marrow).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -42,6 +42,7 @@ class Compartment(IntEnum):
 TISSUE_NAMES: dict[int, str] = {int(c): c.name.lower() for c in Compartment}
 
 _CLIP_HU = 100
+_SURFACE_MM = 6.0
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
 
@@ -80,37 +81,49 @@ class CoarseGrid:
         """Coarse block of full-resolution indices ``(..., 3)``."""
         return np.asarray(index_zyx) // np.asarray(self.factors)
 
-    def upsample_slab(self, coarse: np.ndarray, k0: int, k1: int) -> np.ndarray:
-        """Full-resolution slices ``k0:k1`` of a coarse array (nearest block)."""
-        fz, fy, fx = self.factors
-        _, ny, nx = self.shape
-        ks = np.arange(k0, k1) // fz
-        out = coarse[ks]
-        return out.repeat(fy, axis=1)[:, :ny].repeat(fx, axis=2)[:, :, :nx]
+
+def _block_offsets(f: int) -> list[int]:
+    """Two sample offsets per block axis (all of them for blocks of 1 or 2)."""
+    return sorted({f // 4, f - 1 - f // 4})
 
 
-def coarse_mean_hu(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2) -> np.ndarray:
-    """Block-mean HU (in-plane) of the sampled slices, ``float32`` on the coarse grid."""
+def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Block mean and block maximum HU of the sampled slices (2 x 2 samples per block).
+
+    For the mean, dense voxels are clipped at 100 HU first, so that a small deposit does not
+    turn the fat block it lies in into soft tissue; the maximum finds dense bone.
+
+    Returns
+    -------
+    mean_hu : numpy.ndarray
+        ``float32`` on the coarse grid.
+    max_hu : numpy.ndarray
+        Same dtype as ``hu``, on the coarse grid.
+    """
     _, fy, fx = grid.factors
     kz = grid.sample_slices()
-    out = np.zeros(grid.coarse_shape, np.float32)
+    mean = np.zeros(grid.coarse_shape, np.float32)
+    peak = np.full(grid.coarse_shape, np.iinfo(np.int16).min, dtype=hu.dtype)
 
     def one(chunk: np.ndarray) -> None:
         src = hu[kz[chunk]]
-        acc = np.zeros((len(chunk),) + out.shape[1:], np.int32)
-        cnt = np.zeros(out.shape[1:], np.int32)
-        for a in range(fy):
-            for b in range(fx):
-                # dense voxels (calcium, bone) are clipped so that a small deposit does not
-                # turn its fat block into soft tissue
-                part = np.minimum(src[:, a::fy, b::fx], _CLIP_HU)
-                acc[:, :part.shape[1], :part.shape[2]] += part
-                cnt[:part.shape[1], :part.shape[2]] += 1
-        out[chunk] = acc / cnt
+        acc = np.zeros((len(chunk),) + mean.shape[1:], np.int32)
+        top = peak[chunk]
+        cnt = np.zeros(mean.shape[1:], np.int32)
+        for a in _block_offsets(fy):
+            for b in _block_offsets(fx):
+                part = src[:, a::fy, b::fx]
+                ny, nx = part.shape[1:]
+                np.maximum(top[:, :ny, :nx], part, out=top[:, :ny, :nx])
+                acc[:, :ny, :nx] += np.minimum(part, _CLIP_HU)
+                cnt[:ny, :nx] += 1
+        mean[chunk] = acc / np.maximum(cnt, 1)
+        peak[chunk] = top
 
     chunks = np.array_split(np.arange(len(kz)), max(1, workers * 2))
     _run(one, [c for c in chunks if len(c)], workers)
-    return out
+    return mean, peak
 
 
 def _run(func, items, workers: int) -> list:
@@ -127,12 +140,7 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     so that nothing outside the patient joins the largest component through them.
     """
     above = hu_c > params.body_threshold_hu
-    opened = np.empty_like(above)
-
-    def open_slice(k: int) -> None:
-        opened[k] = ndi.binary_opening(above[k], _CROSS)
-
-    _run(open_slice, range(above.shape[0]), workers)
+    opened = ndi.binary_opening(above, _CROSS[None])
     labels, n = ndi.label(opened)
     if n == 0:
         return opened
@@ -151,47 +159,42 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     return body
 
 
-def bone_mask(dense_c: np.ndarray, dense_volume_mm3: np.ndarray, body_c: np.ndarray, *,
+def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
               params: CTParams, workers: int = 2) -> np.ndarray:
-    """Bone on the coarse grid: large 3-D components of dense blocks, marrow filled per slice.
+    """Bone on the coarse grid: large 3-D components of dense blocks with their marrow.
+
+    Holes of the dense mask are filled per slice first, so the marrow inside the cortex
+    counts toward a component's volume.
 
     Parameters
     ----------
-    dense_c : numpy.ndarray
-        Blocks that hold at least one voxel >= ``bone_hu``.
-    dense_volume_mm3 : numpy.ndarray
-        Volume of voxels >= the calcium threshold in each block (mm³): a component's size.
+    max_c : numpy.ndarray
+        Block maximum HU (:func:`coarse_sample`); blocks >= ``bone_hu`` are dense.
     body_c : numpy.ndarray
         Body mask; dense blocks outside it (table) are ignored.
+    grid : CoarseGrid
+        The coarse grid (block volume).
     params : CTParams
-        ``bone_min_volume_mm3``.
+        ``bone_hu`` and ``bone_min_volume_mm3``.
     workers : int
         Threads for the per-slice hole filling.
     """
-    dense = dense_c & ndi.binary_dilation(body_c, iterations=1)
+    dense = (max_c >= params.bone_hu) & ndi.binary_dilation(body_c, iterations=1)
+
+    def fill_slice(k: int) -> None:
+        if dense[k].any():
+            dense[k] = fill_holes_2d(dense[k])
+
+    # marrow enclosed by cortex belongs to the bone and to its volume
+    _run(fill_slice, range(dense.shape[0]), workers)
     labels, n = ndi.label(dense, structure=np.ones((3, 3, 3), bool))
     if n == 0:
         return np.zeros_like(dense)
-    volume = np.bincount(labels.ravel(), weights=dense_volume_mm3.ravel(), minlength=n + 1)
+    block_mm3 = float(np.prod(grid.coarse_spacing_mm))
+    volume = np.bincount(labels.ravel(), minlength=n + 1) * block_mm3
     keep = volume >= params.bone_min_volume_mm3
     keep[0] = False
-    bone = keep[labels]
-
-    def fill_slice(k: int) -> None:
-        if bone[k].any():
-            bone[k] = fill_holes_2d(bone[k])
-
-    _run(fill_slice, range(bone.shape[0]), workers)
-    return bone
-
-
-@dataclass
-class SliceTissue:
-    """Compartments of one coarse slice."""
-
-    labels: np.ndarray
-    skin_depth_mm: np.ndarray
-    fascia_depth_mm: np.ndarray
+    return keep[labels]
 
 
 def _edt_mm(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
@@ -201,13 +204,20 @@ def _edt_mm(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     return ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
 
 
+def _erode(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """Erosion by ``iterations`` pixels; the image border counts as inside (cut-off FOV)."""
+    if iterations <= 0:
+        return mask.copy()
+    return ndi.binary_erosion(mask, _SQUARE, iterations=iterations, border_value=1)
+
+
 def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """Components of ``mask`` (8-connected) that touch ``seeds``."""
     labels, n = ndi.label(mask, structure=_SQUARE)
     if n == 0:
         return mask
     hit = np.zeros(n + 1, bool)
-    hit[np.unique(labels[seeds & mask])] = True
+    hit[labels[seeds & mask]] = True
     hit[0] = False
     return hit[labels]
 
@@ -231,11 +241,11 @@ def _paraspinal(deep: np.ndarray, bone2: np.ndarray, centre: np.ndarray,
     The back muscles are thick; without this they would pass for cavity below
     ``muscle_wall_mm``.
     """
-    rel = np.stack(np.indices(deep.shape), axis=-1) - centre
-    rel_mm = rel * np.asarray(spacing)
-    dist = np.hypot(rel_mm[..., 0], rel_mm[..., 1])
-    along = rel_mm @ posterior
-    sector = along >= np.cos(np.radians(40.0)) * dist
+    rows = (np.arange(deep.shape[0], dtype=np.float32) - centre[0]) * spacing[0]
+    cols = (np.arange(deep.shape[1], dtype=np.float32) - centre[1]) * spacing[1]
+    along = rows[:, None] * posterior[0] + cols[None, :] * posterior[1]
+    across = np.abs(cols[None, :] * posterior[0] - rows[:, None] * posterior[1])
+    sector = along >= np.tan(np.radians(50.0)) * across
     spine = bone2 & sector
     if not spine.any():
         return np.zeros_like(deep)
@@ -244,28 +254,31 @@ def _paraspinal(deep: np.ndarray, bone2: np.ndarray, centre: np.ndarray,
 
 def slice_compartments(hu2: np.ndarray, body2: np.ndarray, bone2: np.ndarray,
                        spacing: tuple[float, float], posterior: np.ndarray,
-                       params: CTParams) -> SliceTissue:
-    """Compartments of one coarse slice (see the module docstring).
+                       params: CTParams) -> tuple[np.ndarray, np.ndarray]:
+    """Compartment labels and the surface band of one coarse slice (module docstring).
 
-    ``posterior`` is the unit vector toward the patient's back in (row, column) mm.
+    ``posterior`` is the unit vector toward the patient's back in (row, column) mm. The
+    surface band holds the body pixels within 6 mm of the outline: air there is outside
+    air, not lung.
     """
     labels = np.zeros(hu2.shape, np.uint8)
-    skin_depth = _edt_mm(body2, spacing)
     if not body2.any():
-        return SliceTissue(labels, skin_depth, skin_depth)
-    # edt measures to the centre of the first outside pixel; the surface is half a pixel in
-    skin = body2 & (skin_depth - 0.5 * min(spacing) <= params.skin_thickness_mm)
+        return labels, np.zeros_like(body2)
+    pixel = min(spacing)
+    n_skin = max(1, int(round(params.skin_thickness_mm / pixel)))
+    core = _erode(body2, n_skin)
+    skin = body2 & ~core
+    surface = body2 & ~_erode(core, max(0, int(round(_SURFACE_MM / pixel)) - n_skin))
     lo, hi = params.fat_range_hu
-    inner = body2 & ~skin & ~bone2
+    inner = core & ~bone2
     fat = inner & (hu2 >= lo - 60) & (hu2 <= hi)
     air = inner & (hu2 < params.body_threshold_hu)
     subcut = _touching(fat, ndi.binary_dilation(skin, _SQUARE))
     deep = inner & ~subcut
-    fascia_depth = _edt_mm(deep | bone2, spacing)
-    fascia_depth[~(deep | bone2)] = 0.0
+    beyond_wall = _erode(deep | bone2, int(round(params.muscle_wall_mm / pixel)))
     centre = np.array(ndi.center_of_mass(body2))
     back = _paraspinal(deep, bone2, centre, posterior, spacing)
-    cavity = deep & (air | ((fascia_depth > params.muscle_wall_mm) & ~back))
+    cavity = deep & (air | (beyond_wall & ~back))
     labels[body2] = Compartment.MUSCLE
     labels[skin] = Compartment.SKIN
     labels[subcut] = Compartment.SUBCUTANEOUS_FAT
@@ -273,23 +286,20 @@ def slice_compartments(hu2: np.ndarray, body2: np.ndarray, bone2: np.ndarray,
     labels[cavity] = Compartment.CAVITY
     labels[air] = Compartment.LUNG
     labels[bone2 & body2] = Compartment.BONE
-    return SliceTissue(labels, skin_depth, fascia_depth)
+    return labels, surface | ~body2
 
 
 @dataclass
 class TissueModel:
-    """Compartments and depth maps on the coarse grid.
+    """Compartments on the coarse grid.
 
     Attributes
     ----------
     grid : CoarseGrid
-        The coarse grid of ``hu_c``.
     labels : numpy.ndarray
         ``uint8`` :class:`Compartment` per coarse block.
-    skin_depth_mm : numpy.ndarray
-        Distance below the body outline (mm) per block (in-plane).
-    fascia_depth_mm : numpy.ndarray
-        Distance below the subcutaneous fat (mm) per block; 0 in skin and fat.
+    surface : numpy.ndarray
+        Blocks outside the body or within 6 mm of its outline (air there is outside air).
     body, bone : numpy.ndarray
         Boolean coarse masks.
     hu : numpy.ndarray
@@ -298,22 +308,48 @@ class TissueModel:
 
     grid: CoarseGrid
     labels: np.ndarray
-    skin_depth_mm: np.ndarray
-    fascia_depth_mm: np.ndarray
+    surface: np.ndarray
     body: np.ndarray
     bone: np.ndarray
     hu: np.ndarray
+    _depth_cache: dict = field(default_factory=dict, repr=False)
+
+    def skin_depth_mm(self, kc: int) -> np.ndarray:
+        """Distance below the body outline (mm) of every block of coarse slice ``kc``."""
+        if kc not in self._depth_cache:
+            self._depth_cache[kc] = _edt_mm(self.body[kc], self.grid.coarse_spacing_mm[1:])
+        return self._depth_cache[kc]
 
     def upsample_labels(self, *, workers: int = 2, slab: int = 32) -> np.ndarray:
         """Full-resolution ``uint8`` compartment labels (nearest block)."""
         out = np.empty(self.grid.shape, np.uint8)
 
         def one(k0: int) -> None:
-            k1 = min(k0 + slab, out.shape[0])
-            out[k0:k1] = self.grid.upsample_slab(self.labels, k0, k1)
+            _upsample_into(out, self.labels, self.grid, k0, min(k0 + slab, out.shape[0]))
 
         _run(one, list(range(0, out.shape[0], slab)), workers)
         return out
+
+
+def upsample_slab(coarse: np.ndarray, grid: CoarseGrid, k0: int, k1: int) -> np.ndarray:
+    """Full-resolution slices ``k0:k1`` of a coarse array (nearest block)."""
+    out = np.empty((k1 - k0,) + tuple(grid.shape[1:]), coarse.dtype)
+    _upsample_into(out, coarse, grid, k0, k1, offset=k0)
+    return out
+
+
+def _upsample_into(out: np.ndarray, coarse: np.ndarray, grid: CoarseGrid, k0: int,
+                   k1: int, offset: int = 0) -> None:
+    """Write slices ``k0:k1`` of the nearest-block upsampling of ``coarse`` into
+    ``out[k0 - offset:k1 - offset]``.
+
+    Columns are repeated on the small coarse array; rows are then gathered whole, which
+    copies contiguous rows instead of broadcasting over a short inner axis (much faster).
+    """
+    fz, fy, fx = grid.factors
+    _, ny, nx = grid.shape
+    wide = np.repeat(coarse[np.arange(k0, k1) // fz], fx, axis=2)[:, :, :nx]
+    np.take(wide, np.arange(ny) // fy, axis=1, out=out[k0 - offset:k1 - offset])
 
 
 def build_tissue_model(hu_c: np.ndarray, grid: CoarseGrid, bone_c: np.ndarray,
@@ -338,14 +374,11 @@ def build_tissue_model(hu_c: np.ndarray, grid: CoarseGrid, bone_c: np.ndarray,
     """
     spacing = grid.coarse_spacing_mm[1:]
     labels = np.zeros(hu_c.shape, np.uint8)
-    skin_depth = np.zeros(hu_c.shape, np.float32)
-    fascia_depth = np.zeros(hu_c.shape, np.float32)
+    surface = np.zeros(hu_c.shape, bool)
 
     def one(k: int) -> None:
-        res = slice_compartments(hu_c[k], body_c[k], bone_c[k], spacing, posterior_rc,
-                                 params)
-        labels[k], skin_depth[k], fascia_depth[k] = (res.labels, res.skin_depth_mm,
-                                                     res.fascia_depth_mm)
+        labels[k], surface[k] = slice_compartments(hu_c[k], body_c[k], bone_c[k], spacing,
+                                                   posterior_rc, params)
 
     _run(one, range(hu_c.shape[0]), workers)
-    return TissueModel(grid, labels, skin_depth, fascia_depth, body_c, bone_c, hu_c)
+    return TissueModel(grid, labels, surface, body_c, bone_c, hu_c)
