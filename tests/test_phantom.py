@@ -11,8 +11,8 @@ from napari_calcinosis.core.phantom_xray import XrayParams, project_radiograph
 LAYER_LABEL = {"skin": Tissue.SKIN, "subcutaneous": Tissue.SUBCUTANEOUS_FAT,
                "muscle": Tissue.MUSCLE}
 # A thin-slice chest block: fine enough that each centre's voxel lies in its own layer.
-THIN = dict(z_range_mm=(370.0, 430.0), slice_thickness_mm=1.0, pixel_spacing_mm=0.9,
-            fov_mm=430.0)
+THIN = dict(z_range_mm=(375.0, 425.0), slice_thickness_mm=1.0, pixel_spacing_mm=1.0,
+            fov_mm=420.0)
 COARSE = dict(pixel_spacing_mm=2.8, slice_thickness_mm=5.0)
 FAST_XRAY = XrayParams(pixel_spacing_mm=1.0, render_step_mm=3.0)
 
@@ -62,7 +62,7 @@ def test_same_seed_same_bytes_and_truth():
 
 
 def test_deposits_do_not_move_with_the_grid(thin_clean):
-    coarse_block = make_ct_phantom(PhantomSpec(seed=3, z_range_mm=(370.0, 430.0),
+    coarse_block = make_ct_phantom(PhantomSpec(seed=3, z_range_mm=(375.0, 425.0),
                                                slice_thickness_mm=5.0, pixel_spacing_mm=1.4))
     assert len(coarse_block.truth) > 0
     thin_centres = {lesion.center_lps_mm for lesion in thin_clean.truth}
@@ -156,9 +156,9 @@ def test_deep_scenario_has_muscle_deposits_in_muscle():
 
 
 def test_thick_slices_lower_small_deposit_peaks(thin_clean):
-    thick = make_ct_phantom(PhantomSpec(seed=3, noise_sd_hu=0.0, z_range_mm=(370.0, 430.0),
-                                        slice_thickness_mm=5.0, pixel_spacing_mm=0.9,
-                                        fov_mm=430.0))
+    thick = make_ct_phantom(PhantomSpec(seed=3, noise_sd_hu=0.0, z_range_mm=(375.0, 425.0),
+                                        slice_thickness_mm=5.0, pixel_spacing_mm=1.0,
+                                        fov_mm=420.0))
     thin_peaks = {lesion.center_lps_mm: lesion.peak_hu_expected for lesion in thin_clean.truth}
     small = [lesion for lesion in thick.truth if lesion.diameter_mm < 3.0]
     assert small
