@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import napari
 
 RESULT_KINDS = ("lesion_labels", "lesion_points", "tissue_labels")
+#: Private key of the CT layer's metadata holding its latest ``detect_ct.CTResult``.
+RESULT_KEY = "_calcinosis_ct_result"
 
 
 def _detect_steps(volume: Any, params: CTParams):
@@ -166,11 +168,14 @@ class DetectionWidget(Container):
         if image not in self._viewer.layers:
             return  # closed while detecting
         self._remove_results(image)
+        image.metadata[RESULT_KEY] = result  # for the other panels (annotation, report)
         for data, kwargs, kind in self._result_layers(image, result):
             new = Layer.create(data, kwargs, kind)
             self._viewer.layers.append(new)
             if kind == "points":
                 self._connect_points(new)
+        if self.show_tissue.value:
+            self._add_tissue(image)
         self.summary.value = summary_text(result.summary)
         threshold = getattr(result, "threshold_hu", None)
         used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
@@ -180,18 +185,23 @@ class DetectionWidget(Container):
 
     def _result_layers(self, image: Layer, result: Any) -> list:
         volume = image.metadata[VOLUME_KEY]
-        layers = []
+        return [lesion_labels_data(volume, result.lesion_labels, result.lesions,
+                                   name=f"{image.name} lesions"),
+                lesion_points_data(volume, result.lesions,
+                                   name=f"{image.name} lesion centroids")]
+
+    def _add_tissue(self, image: Layer) -> None:
+        """Add the tissue-compartment layer of ``image``'s result (made only when asked for:
+        a large Labels layer costs the main thread about half a second)."""
+        result = image.metadata.get(RESULT_KEY)
+        if result is None or getattr(result, "tissue_labels", None) is None:
+            return
         names = getattr(result, "tissue_names", None) or _tissue_names()
-        if getattr(result, "tissue_labels", None) is not None:
-            data, kwargs, kind = tissue_labels_data(volume, result.tissue_labels, names,
-                                                    name=f"{image.name} tissue")
-            kwargs["visible"] = bool(self.show_tissue.value)
-            layers.append((data, kwargs, kind))
-        layers.append(lesion_labels_data(volume, result.lesion_labels, result.lesions,
-                                         name=f"{image.name} lesions"))
-        layers.append(lesion_points_data(volume, result.lesions,
-                                         name=f"{image.name} lesion centroids"))
-        return layers
+        data, kwargs, kind = tissue_labels_data(image.metadata[VOLUME_KEY],
+                                                result.tissue_labels, names,
+                                                name=f"{image.name} tissue")
+        index = self._viewer.layers.index(image) + 1  # just above the CT, under the lesions
+        self._viewer.layers.insert(index, Layer.create(data, kwargs, kind))
 
     def _remove_results(self, image: Layer) -> None:
         uid = image.metadata["calcinosis"]["series_instance_uid"]
@@ -222,9 +232,16 @@ class DetectionWidget(Container):
         return False
 
     def _toggle_tissue(self, visible: bool) -> None:
+        shown = set()
         for layer in self._viewer.layers:
-            if layer.metadata.get(SOURCE_KEY, {}).get("kind") == "tissue_labels":
+            meta = layer.metadata.get(SOURCE_KEY, {})
+            if meta.get("kind") == "tissue_labels":
                 layer.visible = bool(visible)
+                shown.add(meta.get("series_instance_uid"))
+        if visible:
+            for image in [lyr for lyr in self._viewer.layers if RESULT_KEY in lyr.metadata]:
+                if image.metadata["calcinosis"]["series_instance_uid"] not in shown:
+                    self._add_tissue(image)
 
     def _show_table(self) -> None:
         self._viewer.window.add_plugin_dock_widget("napari", "Features table widget")

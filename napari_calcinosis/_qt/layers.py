@@ -79,7 +79,17 @@ def lesion_labels_data(volume: Volume, lesion_labels: np.ndarray, lesions: list[
     kwargs = {"name": name, "colormap": DirectLabelColormap(color_dict=colors),
               "features": features, "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
               **layer_geometry(volume)}
-    return (to_display(lesion_labels, volume), kwargs, "labels")
+    return (to_display(_compact(lesion_labels), volume), kwargs, "labels")
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """The label image as uint16 when its ids fit (less to upload than int32; uint8 would
+    leave too few ids for lesions added by hand)."""
+    top = int(labels.max(initial=0))
+    for dtype in (np.uint16,):
+        if top <= np.iinfo(dtype).max:
+            return labels.astype(dtype)
+    return labels
 
 
 def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> LayerDataTuple:
@@ -101,7 +111,7 @@ def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> L
 
 def tissue_labels_data(volume: Volume, tissue_labels: np.ndarray, names: dict[int, str], *,
                        name: str) -> LayerDataTuple:
-    """Labels layer of the tissue compartments (hidden at first: a check of the model)."""
+    """Labels layer of the tissue compartments (a check of the model, shown on request)."""
     meta = _meta(volume, "tissue_labels")
     meta[SOURCE_KEY]["names"] = {int(k): str(v) for k, v in names.items()}
     from napari.utils.colormaps import DirectLabelColormap
@@ -109,7 +119,7 @@ def tissue_labels_data(volume: Volume, tissue_labels: np.ndarray, names: dict[in
     features = pd.DataFrame({"index": list(names), "compartment": list(names.values())})
     colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
     colors.update({int(k): TISSUE_COLORS.get(v, "#bbbbbb") for k, v in names.items() if k})
-    kwargs = {"name": name, "opacity": 0.35, "visible": True, "metadata": meta,
+    kwargs = {"name": name, "opacity": 0.35, "metadata": meta,
               "colormap": DirectLabelColormap(color_dict=colors), "features": features,
               **layer_geometry(volume)}
     return (to_display(tissue_labels, volume), kwargs, "labels")

@@ -60,7 +60,7 @@ def test_opening_a_ct_starts_detection_in_the_background(make_napari_viewer, qtb
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(10)
-    qtbot.waitUntil(lambda: len(_results(viewer)) == 3, timeout=120_000)
+    qtbot.waitUntil(lambda: len(_results(viewer)) == 2, timeout=120_000)
     timer.stop()
     panel = _panel(viewer)
     assert seen["ticks_while_running"] >= 2  # the event loop kept turning: viewer responsive
@@ -73,7 +73,11 @@ def test_opening_a_ct_starts_detection_in_the_background(make_napari_viewer, qtb
     assert len(points.data) > 0
     assert set(points.features["layer"]) >= {"subcutaneous"}
     assert "Extent:" in panel.summary.value and "Symmetry: index" in panel.summary.value
-    assert not results["tissue_labels"].visible
+    assert "tissue_labels" not in results  # made only when asked for
+    panel.show_tissue.value = True
+    tissue = _results(viewer)["tissue_labels"]
+    np.testing.assert_allclose(tissue.scale, image.scale)
+    tissue.visible = False
 
     # the overlay changes what a person sees
     panel.go_to_lesion(int(points.features["id"].iloc[0]))
@@ -95,11 +99,11 @@ def test_rerun_with_a_higher_threshold_finds_fewer(make_napari_viewer, qtbot, ph
     for threshold in (130.0, 400.0):
         panel.threshold_hu.value = threshold
         panel.run_button.clicked.emit()
-        qtbot.waitUntil(lambda: not panel.is_running and len(_results(viewer)) == 3,
+        qtbot.waitUntil(lambda: not panel.is_running and len(_results(viewer)) == 2,
                         timeout=120_000)
         counts.append(len(_results(viewer)["lesion_points"].data))
         assert f"threshold {threshold:.0f} HU" in panel.status.value
-    assert len(_results(viewer)) == 3  # the re-run replaced the earlier result layers
+    assert len(_results(viewer)) == 2  # the re-run replaced the earlier result layers
     assert counts[1] < counts[0]
 
 

@@ -62,16 +62,19 @@ def _by_kind(viewer, kind):
 
 
 def test_overlays_share_the_image_geometry(shown):
-    viewer, image, _, volume, result = shown
+    viewer, image, widget, volume, result = shown
     labels = _by_kind(viewer, "lesion_labels")
     points = _by_kind(viewer, "lesion_points")
+    assert not any(lyr.metadata.get("calcinosis", {}).get("kind") == "tissue_labels"
+                   for lyr in viewer.layers)  # optional check of the model: made on request
+    widget.show_tissue.value = True
     tissue = _by_kind(viewer, "tissue_labels")
+    assert tissue.visible and viewer.layers.index(tissue) == viewer.layers.index(image) + 1
     for layer in (labels, points, tissue):
         np.testing.assert_allclose(layer.scale, image.scale)
         np.testing.assert_allclose(layer.translate, image.translate)
         np.testing.assert_allclose(layer.affine.affine_matrix, image.affine.affine_matrix)
     assert labels.data.shape == image.data.shape == tissue.data.shape
-    assert not tissue.visible  # optional check of the tissue model, off until asked for
     skin = int(Tissue.SKIN)  # the phantom's truth labels stand in for the detector's here
     assert tissue.features.set_index("index").loc[skin, "compartment"] == "skin"
     np.testing.assert_array_equal(labels.data, result.lesion_labels)  # axial: no transpose
@@ -149,3 +152,9 @@ def test_rerun_replaces_previous_results(shown):
     assert len(viewer.layers) == before
     widget.show_tissue.value = True
     assert _by_kind(viewer, "tissue_labels").visible
+    widget.show_tissue.value = False
+    assert not _by_kind(viewer, "tissue_labels").visible
+    widget._on_result(image, result)  # a re-run keeps the choice: no tissue layer now
+    assert not any(lyr.metadata.get("calcinosis", {}).get("kind") == "tissue_labels"
+                   for lyr in viewer.layers)
+    assert image.metadata["_calcinosis_ct_result"] is result
