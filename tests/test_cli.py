@@ -472,7 +472,9 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
 @pytest.mark.qt
 @pytest.mark.skipif(sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
                     reason="a real napari viewer needs a display (run under xvfb-run)")
-def test_view_in_a_real_viewer(testdata):
+def test_view_in_a_real_viewer(testdata, monkeypatch):
+    # Wiring only: no background detection racing the viewer's close at the end.
+    monkeypatch.setenv("NAPARI_CALCINOSIS_AUTODETECT", "0")
     viewer = cli.launch_viewer(testdata("CT_small.dcm"),
                                clinical=ClinicalInput(age_years=70), run=False)
     try:
