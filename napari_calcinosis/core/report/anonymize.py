@@ -22,7 +22,8 @@ from pydicom.uid import generate_uid
 
 from napari_calcinosis.core.model import SeriesInfo, Study
 
-__all__ = ["ANONYMOUS", "REMOVED", "anonymize_header", "anonymize_text", "identifying_values",
+__all__ = ["ANONYMOUS", "REMOVED", "anonymize_header", "anonymize_text",
+           "ensure_anonymous_findings", "identifying_values",
            "mapped_uid", "study_identifying_values"]
 
 ANONYMOUS = "ANONYMOUS"
@@ -178,3 +179,21 @@ def _scrub_value(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         return anonymize_text(str(value), secrets)
     return [anonymize_text(str(v), secrets) for v in value]
+
+
+def ensure_anonymous_findings(findings: Any, context: Any) -> Any:
+    """The findings as an anonymized export must show them.
+
+    The command line anonymizes the findings before calling the writers; a caller that did
+    not (a widget, a script) still gets new UIDs and scrubbed warnings here, mapped through
+    the same ``context.uid_map``. Without ``context.anonymize`` the findings are returned.
+    """
+    if not getattr(context, "anonymize", False):
+        return findings
+    uid_map = context.uid_map
+    if str(findings.study.get("study_instance_uid", "")) not in set(uid_map.values()):
+        from napari_calcinosis.core.analysis import anonymize_findings
+
+        study = getattr(getattr(context, "result", None), "study", None)
+        findings, _ = anonymize_findings(findings, study, uid_map=uid_map)
+    return findings

@@ -112,15 +112,25 @@ def _to_canonical(array: np.ndarray, order: list[int], flip: list[bool]) -> np.n
     return out
 
 
-def _square_pixels(rgb: np.ndarray, spacing_rc: tuple[float, float]) -> np.ndarray:
-    rows_mm, cols_mm = rgb.shape[0] * spacing_rc[0], rgb.shape[1] * spacing_rc[1]
+def _square_shape(shape: tuple[int, int], spacing_rc: tuple[float, float]) -> tuple[int, int]:
+    rows_mm, cols_mm = shape[0] * spacing_rc[0], shape[1] * spacing_rc[1]
     pixel = min(spacing_rc)
-    shape = [rows_mm / pixel, cols_mm / pixel]
-    scale = min(max(1.0, MIN_SIDE_PX / max(shape)), MAX_SIDE_PX / max(shape))
-    target = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
-    if target == rgb.shape[:2]:
-        return rgb
-    return resize(rgb, (*target, 3), order=1, preserve_range=True, anti_aliasing=False)
+    size = [rows_mm / pixel, cols_mm / pixel]
+    scale = min(max(1.0, MIN_SIDE_PX / max(size)), MAX_SIDE_PX / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _compose(hu_2d: np.ndarray, seg_2d: np.ndarray, spacing_rc: tuple[float, float],
+             layers: list[str], ring_px: float) -> np.ndarray:
+    """Window, make pixels square (and the image legible), overlay the segments, ring them."""
+    target = _square_shape(hu_2d.shape, spacing_rc)
+    hu = resize(hu_2d.astype(float), target, order=1, preserve_range=True,
+                anti_aliasing=False)
+    seg = resize(seg_2d, target, order=0, preserve_range=True,
+                 anti_aliasing=False).astype(seg_2d.dtype)
+    rgb = _overlay(_grey(hu, *CALCIUM_WINDOW_HU), seg, layers)
+    _ring_segments(rgb, seg, layers, radius=ring_px)
+    return rgb.astype(np.uint8)
 
 
 def ct_key_images(volume: Any, segment_index: np.ndarray, layers: list[str], *,
@@ -143,29 +153,27 @@ def ct_key_images(volume: Any, segment_index: np.ndarray, layers: list[str], *,
     seg = _to_canonical(np.asarray(segment_index), order, flip)
     spacing = np.asarray(volume.spacing_zyx_mm, dtype=float)[order]
     low, high = CALCIUM_WINDOW_HU
-    coronal = _grey(hu.max(axis=1)[::-1], low, high)
-    coronal = _overlay(coronal, seg.max(axis=1)[::-1], layers)
-    _ring_segments(coronal, seg.max(axis=1)[::-1], layers, radius=5)
+    coronal = _compose(hu.max(axis=1)[::-1], seg.max(axis=1)[::-1], (spacing[0], spacing[2]),
+                       layers, 8)
     images = [KeyImage(f"{prefix}_coronal_mip", "CT coronal MIP",
                        "Coronal maximum-intensity projection of the whole CT, seen from the "
                        "front (patient's right on the left), calcium window "
-                       f"{low:g} to {high:g} HU; lesion voxels coloured by tissue layer.",
-                       _square_pixels(coronal, (spacing[0], spacing[2])).astype(np.uint8))]
+                       f"{low:g} to {high:g} HU; rings mark the deposits in their tissue "
+                       "layer's colour.", coronal)]
     soft = [n for n, layer in enumerate(layers, start=1) if layer in SOFT_TISSUE_LAYERS]
     per_slice = np.isin(seg, soft).sum(axis=(1, 2)) if soft else (seg > 0).sum(axis=(1, 2))
     half = max(0, int(round(SLAB_MM / 2 / spacing[0])))
     window = np.convolve(per_slice, np.ones(2 * half + 1), mode="same")
     k = int(np.argmax(window))
     lo, hi = max(0, k - half), min(hu.shape[0], k + half + 1)
-    axial = _overlay(_grey(hu[lo:hi].max(axis=0), low, high), seg[lo:hi].max(axis=0), layers)
-    _ring_segments(axial, seg[lo:hi].max(axis=0), layers, radius=7)
+    axial = _compose(hu[lo:hi].max(axis=0), seg[lo:hi].max(axis=0), (spacing[1], spacing[2]),
+                     layers, 9)
     thickness = (hi - lo) * spacing[0]
     images.append(KeyImage(
         f"{prefix}_axial_slab", "CT axial slab MIP",
         f"Axial {thickness:g} mm slab MIP through the slices with the most soft-tissue lesion "
         "voxels, seen from the feet (patient's right on the left, anterior up), calcium "
-        "window; rings mark the deposits in their tissue layer's colour.",
-        _square_pixels(axial, (spacing[1], spacing[2])).astype(np.uint8)))
+        "window; rings mark the deposits in their tissue layer's colour.", axial))
     return images
 
 
