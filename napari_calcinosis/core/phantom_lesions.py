@@ -35,6 +35,8 @@ GENERALIZED_REGIONS = ("shoulder_girdle", "axilla", "chest_wall_anterior", "ches
                        "chest_wall_posterior", "abdominal_wall", "gluteal")
 LOCALIZED_CHOICES = ("gluteal", "chest_wall_lateral", "shoulder_girdle", "abdominal_wall")
 DEEP_MUSCLE_REGIONS = ("gluteal", "shoulder_girdle", "chest_wall_posterior")
+NIPPLE_PHI_S = (32.0, 395.0)
+MIN_GAP_MM = 6.0  # between deposit surfaces, so that each stays one component on 5 mm slices
 
 
 @dataclass
@@ -97,6 +99,8 @@ def make_deposit(body: BodyModel, rng: np.random.Generator, *, region: str, side
 
     ``like`` gives semi-axes to copy (within +-15 %) for the mirror partner of a pair.
     """
+    if abs(phi - NIPPLE_PHI_S[0]) < 8.0 and abs(s - NIPPLE_PHI_S[1]) < 12.0:
+        return None  # keep the nipple look-alike free of deposits
     radii = _local_layers(body, side, phi, s)
     skin = radii["outline"] - radii["skin_inner"]
     fat = radii["skin_inner"] - radii["fascia"]
@@ -160,7 +164,7 @@ def _place(body, rng, parts, placed, *, region, side, layer, near=None, spread=(
         s, phi = _random_position(rng, region, near, spread)
         dep = make_deposit(body, rng, region=region, side=side, phi=phi, s=s, layer=layer,
                            morphology=morphology, allow_elongated=allow_elongated, like=like)
-        if dep is not None and _clear(dep, placed, parts, 3.0):
+        if dep is not None and _clear(dep, placed, parts, MIN_GAP_MM):
             placed.append(dep)
             return dep
     return None
@@ -297,9 +301,10 @@ def _bone_islands(body, rng, levels: list[tuple[float, float]]) -> list[Lookalik
 def _nipples(body: BodyModel, skin_label: int) -> list[Lookalike]:
     out = []
     for side in (-1.0, 1.0):
-        radii = _local_layers(body, side, 32.0, 395.0)
-        normal, tangent = _frame(body, side, 32.0)
-        center = np.array([body.xc, body.yc, 395.0 + Z_OFFSET_MM]) \
+        phi, s = NIPPLE_PHI_S
+        radii = _local_layers(body, side, phi, s)
+        normal, tangent = _frame(body, side, phi)
+        center = np.array([body.xc, body.yc, s + Z_OFFSET_MM]) \
             + (radii["outline"] + 1.5) * normal
         shape = Ellipsoid(center, np.array([5.0, 5.0, 4.0]),
                           np.column_stack([tangent, [0.0, 0.0, 1.0], normal]), 40.0, skin_label,
