@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                               f"{','.join(CONTRACT_FORMATS)})")
     analyze.add_argument("--anonymize", action="store_true",
                          help="new UIDs and no identifying values in the outputs")
+    analyze.add_argument("--ignore-annotations", action="store_true",
+                         help="analyse without the reader's saved marks of this study")
     _add_common(analyze)
     view = sub.add_parser("view", help="open napari with the study and the panels docked")
     view.add_argument("study", metavar="STUDY", type=Path)
@@ -179,10 +181,15 @@ class ProgressPrinter:
 
         return report
 
+    def warn(self, message: str) -> None:
+        """A warning: printed even with ``--quiet`` (it is not progress)."""
+        print(f"warning: {message}", file=self.stream, flush=True)
+
 
 def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
                  clinical_path: Path | None = None, series_uids: Sequence[str] = (),
                  threshold_hu: float | None = None, anonymize: bool = False,
+                 use_annotations: bool = True,
                  progress: ProgressPrinter | None = None) -> list[Path]:
     """Load, analyse and write: the body of ``analyze`` (and of ``demo``).
 
@@ -209,13 +216,29 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     from napari_calcinosis.core.params import CTParams
 
     params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
-    result = analyze_study(study, params=params, clinical=clinical,
+    record = _saved_annotations(study, progress) if use_annotations else None
+    result = analyze_study(study, params=params, clinical=clinical, annotations=record,
                            progress=progress.stage(0.3, 0.9, "Analysing: "))
     context = ExportContext(result=result, anonymize=anonymize, progress=progress)
     findings = result.findings
     if anonymize:
         findings, context.uid_map = anonymize_findings(findings, study)
     return _write_outputs(findings, out_dir, formats, context, progress)
+
+
+def _saved_annotations(study, progress: ProgressPrinter):
+    """The reader's saved record of this study (what the viewer saved), or ``None``."""
+    from napari_calcinosis.core.annotations import default_store
+
+    store = default_store()
+    # Read-only here: an unusable file is reported, never moved (the viewer handles it).
+    record = store.load(study.study_instance_uid, set_aside=False)
+    for warning in store.warnings:
+        progress.warn(warning)
+    if record is not None:
+        progress(0.3, "Using the reader's saved annotations of this study "
+                      "(--ignore-annotations to analyse without them)")
+    return record
 
 
 def _check_series(study, study_path: Path, series_uids: Sequence[str]) -> None:
@@ -266,7 +289,7 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     written = run_analysis(
         args.study, args.out, formats=formats, clinical_path=args.clinical,
         series_uids=args.series, threshold_hu=args.threshold_hu, anonymize=args.anonymize,
-        progress=ProgressPrinter(quiet=args.quiet))
+        use_annotations=not args.ignore_annotations, progress=ProgressPrinter(quiet=args.quiet))
     for path in written:
         print(path, file=out)
     return EXIT_OK

@@ -17,6 +17,13 @@ from typing import Any
 
 import napari_calcinosis
 from napari_calcinosis.core import detect_ct, detect_xray
+from napari_calcinosis.core.annotations import (
+    AnnotationRecord,
+    AppliedAnnotations,
+    SeriesLabels,
+    apply_to_findings,
+    to_reader_marks,
+)
 from napari_calcinosis.core.classify import Differential, classify
 from napari_calcinosis.core.clinical import ClinicalInput
 from napari_calcinosis.core.distribution import summarize
@@ -58,7 +65,9 @@ class AnalysisResult:
     """What :func:`analyze_study` returns: the findings plus per-series detail.
 
     ``differential`` is the classifier's full result (explanation parts, subtypes, every
-    rule's score); ``findings.differential`` holds its contract form.
+    rule's score); ``findings.differential`` holds its contract form. ``applied`` is set when
+    a reader's annotation record was applied: its ``lesion_labels`` (rejected lesions cleared,
+    painted ones drawn in) are what exporters of masks must use.
     """
 
     findings: Findings
@@ -67,6 +76,7 @@ class AnalysisResult:
     clinical: ClinicalInput | None = None
     params: CTParams | None = None
     differential: Differential | None = None
+    applied: AppliedAnnotations | None = None
 
 
 @dataclass
@@ -106,7 +116,8 @@ def series_entry(image: Volume | Radiograph) -> SeriesEntry:
 def analyze_study(study: Study, *, params: CTParams | None = None,
                   clinical: ClinicalInput | None = None,
                   progress: Progress | None = None,
-                  xray_params: XrayParams | None = None) -> AnalysisResult:
+                  xray_params: XrayParams | None = None,
+                  annotations: AnnotationRecord | None = None) -> AnalysisResult:
     """Analyse every usable series of a study and assemble the findings.
 
     CT volumes go through CT detection, radiographs through radiograph detection; other
@@ -126,6 +137,10 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         ``progress(fraction, message)`` with ``fraction`` in 0..1.
     xray_params : XrayParams, optional
         Radiograph detection parameters (defaults: ``XrayParams()``).
+    annotations : AnnotationRecord, optional
+        The reader's saved decisions on this study: rejected lesions are dropped, layer and
+        morphology marks and summary overrides win, manual lesions are added, and the
+        differential reads them. Its clinical input is used when ``clinical`` is ``None``.
 
     Returns
     -------
@@ -157,11 +172,33 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         warnings=_unique(warnings),
         parameters=parameters,
     )
-    differential = classify(findings, clinical)
+    applied = None
+    if annotations is None:
+        differential = classify(findings, clinical)
+    else:
+        if clinical is None:
+            clinical = annotations.clinical_input()
+        labels = _series_labels(series)
+        # The classifier reads the automatic findings plus the marks; the effective findings
+        # are built apart, so rejected and manual lesions are never counted twice.
+        marks = to_reader_marks(annotations, findings.lesions, labels, spacing_mm={
+            s.series_instance_uid: s.spacing_mm for s in findings.series})
+        differential = classify(findings, clinical, marks=marks)
+        findings, applied = apply_to_findings(findings, annotations, lesion_labels=labels)
     findings.differential = differential.to_json_list()
     (progress or _no_progress)(1.0, "Analysis finished")
     return AnalysisResult(findings, series, study, clinical=clinical, params=params,
-                          differential=differential)
+                          differential=differential, applied=applied)
+
+
+def _series_labels(series: list[SeriesResult]) -> dict[str, SeriesLabels]:
+    labels = {}
+    for item in series:
+        result = item.ct if item.ct is not None else item.xray
+        if result is not None:
+            labels[item.entry.series_instance_uid] = SeriesLabels(result.lesion_labels,
+                                                                  item.id_offset)
+    return labels
 
 
 def _detect_all(series: list[SeriesResult], params: CTParams, xray_params: XrayParams,

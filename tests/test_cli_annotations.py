@@ -1,0 +1,60 @@
+"""``analyze`` reads the reader's saved annotations of a study, so CLI and viewer agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from napari_calcinosis import cli
+from napari_calcinosis.core.annotations import AnnotationRecord, default_store
+from napari_calcinosis.core.findings import Lesion
+
+
+@pytest.fixture(scope="module")
+def localized_sample() -> Path:
+    from napari_calcinosis.core.phantom import sample_study_path
+
+    return sample_study_path("localized")
+
+
+def analyze(study: Path, out: Path, *extra: str) -> dict:
+    status = cli.main(["analyze", str(study), "--out", str(out), "--formats", "json",
+                       "--quiet", *extra])
+    assert status == 0
+    return json.loads((out / "findings.json").read_text(encoding="utf-8"))
+
+
+def lesion_from_json(doc: dict) -> Lesion:
+    fields = {k: doc[k] for k in ("id", "series_instance_uid", "centroid_index", "layer",
+                                  "side", "region", "morphology", "source", "centroid_mm",
+                                  "volume_mm3", "area_mm2", "peak_hu", "max_diameter_mm")}
+    return Lesion(**fields)
+
+
+@pytest.mark.slow
+def test_analyze_applies_saved_marks_and_can_ignore_them(localized_sample, tmp_path):
+    auto = analyze(localized_sample, tmp_path / "auto")
+    soft = [les for les in auto["lesions"] if les["layer"] in ("skin", "subcutaneous")]
+    assert len(soft) >= 3, "the localized sample should give several soft-tissue lesions"
+    rejected, marked = lesion_from_json(soft[0]), lesion_from_json(soft[1])
+
+    record = AnnotationRecord(auto["study"]["study_instance_uid"])
+    record.reject(rejected)
+    record.edit(marked, layer="muscle")
+    record.set_clinical({"age": 70, "labs": {"calcium": {"value": 2.3, "unit": "mmol/L"}}})
+    default_store().save(record)
+
+    marked_run = analyze(localized_sample, tmp_path / "marked")
+    by_id = {les["id"]: les for les in marked_run["lesions"]}
+    assert rejected.id not in by_id
+    assert by_id[marked.id]["layer"] == "muscle" and by_id[marked.id]["source"] == "manual"
+    assert marked_run["summary"]["lesion_count"] == auto["summary"]["lesion_count"] - 1
+    assert marked_run["summary"]["deep_involvement"]["muscle"] is True
+    # The saved clinical input reached the differential: calcium is no longer missing.
+    assert all("calcium" not in item["missing"] for item in marked_run["differential"])
+
+    ignored = analyze(localized_sample, tmp_path / "ignored", "--ignore-annotations")
+    assert ignored["lesions"] == auto["lesions"]
+    assert ignored["summary"] == auto["summary"]
