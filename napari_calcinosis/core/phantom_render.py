@@ -114,17 +114,30 @@ def _covered(grid: Grid, z_mm: float) -> bool:
     return bool(grid.z_mm[0] - 1e-6 <= z_mm <= grid.z_mm[-1] + 1e-6)
 
 
-def _noise(spec: PhantomSpec, shape: tuple[int, int, int]) -> np.ndarray:
+_SLAB = 32  # slices per chunk of the in-plane filters, to bound the memory of thin phantoms
+
+
+def _blur_in_plane(hu: np.ndarray, sigma_px: float) -> None:
+    for k in range(0, hu.shape[0], _SLAB):
+        hu[k:k + _SLAB] = ndimage.gaussian_filter(hu[k:k + _SLAB], (0, sigma_px, sigma_px))
+
+
+def _add_noise(spec: PhantomSpec, hu: np.ndarray) -> None:
+    """Gaussian noise of SD ``noise_sd_hu``, correlated in-plane over ``noise_correlation_px``."""
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 104729]))
-    white = rng.standard_normal(shape, dtype=np.float32)
     sigma = spec.noise_correlation_px
+    gain = 1.0
     if sigma > 0:
-        white = ndimage.gaussian_filter(white, (0, sigma, sigma))
         delta = np.zeros((1, 31, 31), np.float32)
         delta[0, 15, 15] = 1.0
         gain = float(np.sqrt((ndimage.gaussian_filter(delta, (0, sigma, sigma)) ** 2).sum()))
-        white /= gain
-    return white * np.float32(spec.noise_sd_hu)
+    scale = np.float32(spec.noise_sd_hu / gain)
+    for k in range(0, hu.shape[0], _SLAB):
+        white = rng.standard_normal(hu[k:k + _SLAB].shape, dtype=np.float32)
+        if sigma > 0:
+            white = ndimage.gaussian_filter(white, (0, sigma, sigma))
+        white *= scale
+        hu[k:k + _SLAB] += white
 
 
 def _peak(clean: np.ndarray, rendered) -> float | None:
@@ -175,11 +188,14 @@ def render_phantom(spec: PhantomSpec, *, progress=None) -> PhantomCT:
         progress(0.8, "blurring and adding noise")
     if spec.kernel_fwhm_mm > 0:
         sigma = spec.kernel_fwhm_mm / 2.3548 / grid.pixel_mm
-        hu = ndimage.gaussian_filter(hu, (0, sigma, sigma))
+        _blur_in_plane(hu, sigma)
     truth, mask = _truth(grid, deps, model.deposits, hu)
     lookalikes = _lookalike_truth(grid, model, looks, hu)
-    hu += _noise(spec, grid.shape)
-    out = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    _add_noise(spec, hu)
+    np.rint(hu, out=hu)
+    np.clip(hu, -1024, 3071, out=hu)
+    out = hu.astype(np.int16)
+    del hu
     origin = np.array([grid.x_mm[0], grid.y_mm[0], grid.z_mm[0]])
     spacing = (spec.spacing_z_mm, float(spec.pixel_spacing_mm), float(spec.pixel_spacing_mm))
     if progress is not None:
@@ -190,7 +206,7 @@ def render_phantom(spec: PhantomSpec, *, progress=None) -> PhantomCT:
 
 def _truth(grid: Grid, deps, planned: list[Deposit],
            clean: np.ndarray) -> tuple[list[TruthLesion], np.ndarray]:
-    mask = np.zeros(grid.shape, np.uint16)
+    mask = np.zeros(grid.shape, np.uint8 if len(deps) < 256 else np.uint16)
     truth: list[TruthLesion] = []
     ids = {id(dep): n + 1 for n, (dep, _) in enumerate(deps)}
     for n, (dep, rendered) in enumerate(deps):
