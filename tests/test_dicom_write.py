@@ -20,8 +20,12 @@ from napari_calcinosis.core.phantom_xray import XrayParams, project_radiograph
 SMALL = PhantomSpec(seed=21, z_range_mm=(380.0, 440.0), slice_thickness_mm=5.0,
                     pixel_spacing_mm=2.0)
 XRAY = XrayParams(pixel_spacing_mm=1.0, z_range_mm=(380.0, 440.0))
-DCIODVFY = shutil.which("dciodvfy") or ("/usr/bin/dciodvfy"
-                                        if Path("/usr/bin/dciodvfy").exists() else None)
+def _tool(name: str) -> str | None:
+    found = shutil.which(name)
+    return found or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+
+
+DCIODVFY, DCENTVFY = _tool("dciodvfy"), _tool("dcentvfy")
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +152,14 @@ def test_dciodvfy_reports_no_errors(study, tmp_path, small_ct):
         errors = [line for line in (result.stdout + result.stderr).splitlines()
                   if line.startswith("Error")]
         assert not errors, (path, errors)
+
+
+@pytest.mark.skipif(DCENTVFY is None, reason="dcentvfy (dicom3tools) is not installed")
+def test_dcentvfy_finds_the_study_consistent(study):
+    files = sorted(str(p) for p in study.rglob("*.dcm"))
+    result = subprocess.run([DCENTVFY, *files], capture_output=True, text=True, timeout=120)
+    report = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and "Error" not in report, report
 
 
 # --- sample studies --------------------------------------------------------------------------
