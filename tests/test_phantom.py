@@ -229,3 +229,20 @@ def test_monochrome1_is_the_inverse_and_lateral_runs_front_to_back(chest):
     back = [s for s in m2.truth if by_id[s.id].region == "chest_wall_posterior"]
     assert front and back
     assert max(s.col for s in front) < min(s.col for s in back)
+
+
+def test_arms_down_are_separate_limbs_beside_the_body():
+    from scipy import ndimage
+
+    ct = make_ct_phantom(PhantomSpec(arms="down", seed=3, z_range_mm=(400.0, 420.0),
+                                     pixel_spacing_mm=2.5))
+    assert ct.shape[2] * 2.5 >= 600.0  # the field widened to hold the arms
+    body = (ct.tissue_labels[2] != Tissue.AIR) & (ct.tissue_labels[2] != Tissue.TABLE)
+    labels, count = ndimage.label(body)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert count == 3 and sorted(sizes)[0] > 300  # torso and two arms
+    arm_row = np.nonzero(labels == np.argsort(sizes)[0] + 1)
+    assert {Tissue.SKIN, Tissue.SUBCUTANEOUS_FAT, Tissue.MUSCLE, Tissue.BONE_CORTEX} <= set(
+        np.unique(ct.tissue_labels[2][arm_row]).tolist())
+    with pytest.raises(ValueError, match="arms"):
+        PhantomSpec(arms="akimbo")

@@ -80,6 +80,9 @@ class PhantomSpec:
         Vertebral trabecular bone HU (overlaps calcification on purpose).
     body_offset_x_mm : float
         x of the patient's mid-sagittal plane (the image centre is x = 0).
+    arms : str
+        ``'raised'`` (out of the field, the default) or ``'down'`` (beside the body, each arm a
+        separate skin-fat-muscle-bone component; the field of view widens to at least 600 mm).
     deposit_count_scale : float
         Multiplies the number of deposits of the scenario.
     localized_region, localized_side : str or None
@@ -102,6 +105,7 @@ class PhantomSpec:
     skin_thickness_mm: float = 2.0
     trabecular_hu: float = 180.0
     body_offset_x_mm: float = 6.0
+    arms: str = "raised"
     deposit_count_scale: float = 1.0
     localized_region: str | None = None
     localized_side: str | None = None
@@ -113,6 +117,8 @@ class PhantomSpec:
         if self.localized_region is not None and self.localized_region not in REGION_BOXES:
             raise ValueError(f"unknown region {self.localized_region!r} for a localized "
                              f"phantom; use one of {', '.join(REGION_BOXES)}")
+        if self.arms not in ("raised", "down"):
+            raise ValueError(f"arms must be 'raised' or 'down', not {self.arms!r}")
         if self.slice_thickness_mm <= 0 or self.pixel_spacing_mm <= 0:
             raise ValueError("slice thickness and pixel spacing must be positive")
 

@@ -129,6 +129,7 @@ class BodyModel:
     skin_mm: float
     trabecular_hu: float
     fat_wobble: np.ndarray  # (n, 5): amplitude, angular order, phase, wavelength, phase
+    arms: bool = False  # arms down beside the body (else raised out of the field)
 
     # --- outline and layers -------------------------------------------------------------
     def outline(self, theta: np.ndarray, s: float) -> np.ndarray:
@@ -209,12 +210,26 @@ class BodyModel:
         return z_mm - Z_OFFSET_MM
 
 
+    # --- arms ---------------------------------------------------------------------------
+    def arm_radius(self, s: float) -> float:
+        """Outer radius of the arm at height ``s`` (upper arm above the elbow at 330)."""
+        return self.size * (44.0 if s > 330.0 else 36.0)
+
+    def arm_axis_x(self, s: float) -> float:
+        """Distance of the arm's axis from the midline: beside the torso, 10 mm of air apart."""
+        return self.size * _interp(s, _S, _A) + 10.0 + self.arm_radius(s)
+
+    def table_half_width(self) -> float:
+        return (self.arm_axis_x(420.0) + self.arm_radius(420.0) + 15.0) if self.arms else 215.0
+
+
 def make_body_model(rng: np.random.Generator, *, xc: float, yc: float, size: float,
-                    fat_mm: float, skin_mm: float, trabecular_hu: float) -> BodyModel:
+                    fat_mm: float, skin_mm: float, trabecular_hu: float,
+                    arms: bool = False) -> BodyModel:
     """Draw the seeded shape variations of one body."""
     n = 6
     wobble = np.column_stack([
         rng.uniform(0.04, 0.09, n), rng.integers(1, 5, n), rng.uniform(0, 2 * np.pi, n),
         rng.uniform(150, 450, n), rng.uniform(0, 2 * np.pi, n)])
     return BodyModel(xc=xc, yc=yc, size=size, fat_mm=fat_mm, skin_mm=skin_mm,
-                     trabecular_hu=trabecular_hu, fat_wobble=wobble)
+                     trabecular_hu=trabecular_hu, fat_wobble=wobble, arms=arms)

@@ -203,6 +203,29 @@ def _lung_vessels(body: BodyModel, rng: np.random.Generator, parts: Parts) -> No
                 stack.append((end, turn, max(radius * 0.72, 1.0), generation + 1))
 
 
+def _arm(body: BodyModel, side: float, parts: Parts) -> None:
+    """An arm down beside the body: skin, fat, muscle and bone as concentric tubes.
+
+    Each arm is its own body component, apart from the torso by a few mm of air; its top is a
+    rounded stump below the shoulder (a simplification: the shoulder itself is the torso's).
+    Layers are painted outside-in over both segments so the elbow stays one limb.
+    """
+    y = body.table_contact_y() - body.arm_radius(420.0)
+    segments = [np.array([[body.xc + side * body.arm_axis_x(s), y, s + Z_OFFSET_MM]
+                          for s in heights])
+                for heights in ((505.0, 420.0, 330.0), (330.0, 225.0, 120.0))]
+    outers = [body.arm_radius(420.0), body.arm_radius(225.0)]
+    fat = 0.8 * body.fat_mm
+    layers = [(0.0, TISSUE_HU[T.SKIN], T.SKIN),
+              (body.skin_mm, TISSUE_HU[T.SUBCUTANEOUS_FAT], T.SUBCUTANEOUS_FAT),
+              (body.skin_mm + fat, TISSUE_HU[T.MUSCLE], T.MUSCLE)]
+    for depth, hu, label in layers:
+        for path, outer in zip(segments, outers):
+            parts.tubes.append(Tube(path, outer - depth, hu, label))
+    for path, bone_r in zip(segments, (11.0, 8.0)):
+        parts.tubes.append(_bone_tube(path, bone_r * body.size, marrow_hu=40.0, cortex_mm=3.0))
+
+
 def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     """All tubes and ellipsoids of one body (deterministic given ``rng``)."""
     parts = Parts()
@@ -220,4 +243,7 @@ def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     _aorta(body, parts)
     _bowel_gas(body, rng, parts)
     _lung_vessels(body, rng, parts)
+    if body.arms:
+        for side in (-1.0, 1.0):
+            _arm(body, side, parts)
     return parts

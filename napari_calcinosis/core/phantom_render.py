@@ -57,7 +57,8 @@ def make_grid(spec: PhantomSpec) -> Grid:
         nz, ny, nx = spec.shape_zyx
     else:
         nz = int(np.floor((s1 - s0) / spec.spacing_z_mm + 1e-6)) + 1
-        ny = nx = int(round(spec.fov_mm / px))
+        fov = max(spec.fov_mm, 600.0 * spec.body_size) if spec.arms == "down" else spec.fov_mm
+        ny = nx = int(round(fov / px))
     z = s0 + Z_OFFSET_MM + spec.spacing_z_mm * np.arange(nz)
     y = _FOV_CENTER_Y_MM + px * (np.arange(ny) - (ny - 1) / 2)
     x = px * (np.arange(nx) - (nx - 1) / 2)
@@ -70,7 +71,8 @@ def plan_model(spec: PhantomSpec) -> PhantomModel:
     rng_body, rng_parts, rng_dep, rng_look = (np.random.default_rng(s) for s in seeds)
     body = make_body_model(rng_body, xc=spec.body_offset_x_mm, yc=_BODY_CENTER_Y_MM,
                            size=spec.body_size, fat_mm=spec.fat_thickness_mm,
-                           skin_mm=spec.skin_thickness_mm, trabecular_hu=spec.trabecular_hu)
+                           skin_mm=spec.skin_thickness_mm, trabecular_hu=spec.trabecular_hu,
+                           arms=spec.arms == "down")
     parts = build_parts(body, rng_parts)
     scale = spec.deposit_count_scale
     if spec.scenario == "generalized":

@@ -106,7 +106,7 @@ def _table(grid: Grid, body: BodyModel, x: np.ndarray, y: np.ndarray):
     w = grid.pixel_mm
     top = body.table_contact_y() + 8.0 - (x - body.xc) ** 2 / 1800.0
     depth = y - top
-    edge = _ramp(215.0 - np.abs(x - body.xc), w)
+    edge = _ramp(body.table_half_width() - np.abs(x - body.xc), w)
     shell = (_ramp(depth, w) - _ramp(depth - 3.0, w)) + (_ramp(depth - 33.0, w)
                                                          - _ramp(depth - 36.0, w))
     core = _ramp(depth - 3.0, w) - _ramp(depth - 33.0, w)
