@@ -36,7 +36,8 @@ SAMPLE_STUDIES: dict[str, str] = {name: entry[0] for name, entry in _SAMPLES.ite
 
 _GENERATOR_MODULES = ("phantom.py", "phantom_body.py", "phantom_slice.py", "phantom_shapes.py",
                       "phantom_parts.py", "phantom_lesions.py", "phantom_render.py",
-                      "phantom_xray.py", "phantom_truth.py", "phantom_samples.py",
+                      "phantom_xray.py", "phantom_xray_image.py", "phantom_truth.py",
+                      "phantom_samples.py",
                       "dicom_write.py")
 
 
