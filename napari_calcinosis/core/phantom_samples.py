@@ -34,19 +34,12 @@ _SAMPLES: dict[str, tuple[str, PhantomSpec, tuple[str, ...]]] = {
 }
 SAMPLE_STUDIES: dict[str, str] = {name: entry[0] for name, entry in _SAMPLES.items()}
 
-_GENERATOR_MODULES = ("phantom.py", "phantom_body.py", "phantom_slice.py", "phantom_shapes.py",
-                      "phantom_parts.py", "phantom_lesions.py", "phantom_render.py",
-                      "phantom_xray.py", "phantom_xray_image.py", "phantom_truth.py",
-                      "phantom_samples.py",
-                      "dicom_write.py")
-
-
 def generator_hash(name: str) -> str:
     """Short hash of a sample's parameters and of the generator's source code."""
     digest = hashlib.sha256(repr(_SAMPLES[name][1:]).encode())
     here = Path(__file__).parent
-    for module in _GENERATOR_MODULES:
-        digest.update((here / module).read_bytes())
+    for module in [*sorted(here.glob("phantom*.py")), here / "dicom_write.py"]:
+        digest.update(module.read_bytes())
     return digest.hexdigest()[:12]
 
 
