@@ -57,45 +57,21 @@ def napari_get_reader(path: PathOrPaths) -> ReaderFunction | None:
     return read_dicom
 
 
-def _load(path: str | os.PathLike, progress: Callable[[float, str], None]) -> Study:
+def _load_all(paths: list[str | os.PathLike]) -> Study:
+    """Load all paths as one study (files selected together group into series together)."""
+    from napari.utils import progress as napari_progress
+
     # Imported here so that napari's plugin discovery stays cheap.
     from .core.dicom import load_study
 
-    return load_study(path, progress=progress)
+    with napari_progress(total=100, desc="Reading DICOM") as bar:
 
+        def report(fraction: float, message: str) -> None:
+            bar.n = int(100 * min(max(fraction, 0.0), 1.0))
+            bar.set_description(message or "Reading DICOM")
+            bar.refresh()
 
-def _merge(studies: list[Study]) -> Study:
-    merged = Study()
-    for study in studies:
-        merged.volumes += study.volumes
-        merged.radiographs += study.radiographs
-        merged.set_aside += study.set_aside
-        merged.warnings += study.warnings
-    return merged
-
-
-def _load_all(paths: list[str | os.PathLike]) -> Study:
-    """Load every path (a ``CalcinosisError`` of one path becomes a warning when others load)."""
-    from napari.utils import progress as napari_progress
-
-    studies, errors = [], []
-    with napari_progress(total=100 * len(paths), desc="Reading DICOM") as bar:
-        for number, path in enumerate(paths):
-
-            def report(fraction: float, message: str, _n: int = number) -> None:
-                bar.n = int(100 * (_n + min(max(fraction, 0.0), 1.0)))
-                bar.set_description(message or "Reading DICOM")
-                bar.refresh()
-
-            try:
-                studies.append(_load(path, report))
-            except CalcinosisError as exc:
-                if len(paths) == 1:
-                    raise
-                errors.append(str(exc))
-    study = _merge(studies)
-    study.warnings[:0] = errors
-    return study
+        return load_study(paths, progress=report)
 
 
 def read_dicom(path: PathOrPaths, *, expected_files: Sequence[str] = ()) -> list[Any]:

@@ -8,6 +8,7 @@ import pytest
 from test_dicom_helpers import AXIAL, known_stack, read_position, write_series
 
 from napari_calcinosis.core.dicom import load_study
+from napari_calcinosis.core.errors import DicomReadError
 
 
 def _expected_lps(vol, path, i, j):
@@ -301,3 +302,15 @@ def test_undecodable_compressed_slice_left_blank(tmp_path):
     np.testing.assert_array_equal(vol.hu[[0, 1, 3, 4]],
                                   stored[[0, 1, 3, 4]].astype(np.int32) - 1024)
     assert any("slice2.dcm: pixel data unreadable" in w for w in vol.warnings), vol.warnings
+
+
+def test_a_list_of_files_is_one_study(tmp_path):
+    # napari passes the files a user selected together as a list: one series, one volume.
+    stored = known_stack()
+    written = write_series(tmp_path, stored, rng=np.random.default_rng(5))
+    study = load_study(list(reversed(written.paths)))
+    (vol,) = study.volumes
+    np.testing.assert_array_equal(vol.hu, stored.astype(np.int32) - 1024)
+    _check_geometry(vol)
+    with pytest.raises(DicomReadError):
+        load_study([])

@@ -12,12 +12,13 @@ and frames), :mod:`.dicom_series` (sorting, geometry, volumes), :mod:`.dicom_pix
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dicom_find import find_dicom_files, is_dicom_file, opened, scan
+from .dicom_find import ScanResult, find_dicom_files, is_dicom_file, opened, scan
 from .dicom_header import (
     FileHeader,
     Frame,
@@ -114,14 +115,17 @@ def _report_scan(study: Study, skipped: list[str], non_dicom: list[Path],
                               f"{'s' if len(non_dicom) > 1 else ''}: {examples}{more}")
 
 
-def load_study(path: str | os.PathLike[str], *, series_uids: Collection[str] | None = None,
+def load_study(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+               series_uids: Collection[str] | None = None,
                progress: ProgressFn | None = None) -> Study:
-    """Read every usable image series under a path.
+    """Read every usable image series under a path (or several).
 
     Parameters
     ----------
-    path : str or path-like
-        A DICOM file (any name), a folder (recursive), a DICOMDIR, or a ``.zip`` of those.
+    path : str, path-like, or sequence of them
+        A DICOM file (any name), a folder (recursive), a DICOMDIR, or a ``.zip`` of those;
+        or several such paths (napari passes the files a user selected together), whose
+        files are grouped into series together.
     series_uids : collection of str, optional
         Decode only these SeriesInstanceUIDs (default: all).
     progress : callable, optional
@@ -136,25 +140,25 @@ def load_study(path: str | os.PathLike[str], *, series_uids: Collection[str] | N
     Raises
     ------
     DicomReadError
-        When ``path`` does not exist or is not readable, or a single file given is not DICOM.
+        When a path does not exist or is not readable, or a single file given is not DICOM.
     """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise DicomReadError("no file or folder was given")
     study = Study()
-    with opened(path) as (root, archive):
-        def name(p: Path) -> str:
-            return str(archive / p.relative_to(root)) if archive is not None else str(p)
-
-        found = scan(root)
-        single = archive is None and root.is_file()
-        if single and not found.files:
-            reason = "empty file" if root.stat().st_size == 0 else "not a DICOM file"
-            raise DicomReadError(f"{root}: {reason}")
-        if single and len(found.files) == 1 and found.files[0] == root:
-            headers = [read_header(root)]  # a lone bad file is an error, not a warning
+    with contextlib.ExitStack() as stack:
+        found, names = _scan_all(paths, stack)
+        lone = Path(paths[0]) if len(paths) == 1 else None
+        if lone is not None and lone.is_file() and lone not in names and not found.files:
+            reason = "empty file" if lone.stat().st_size == 0 else "not a DICOM file"
+            raise DicomReadError(f"{lone}: {reason}")
+        if lone is not None and found.files == [lone]:
+            headers = [read_header(lone)]  # a lone bad file is an error, not a warning
         else:
-            _report_scan(study, found.skipped, found.non_dicom, name)
+            _report_scan(study, found.skipped, found.non_dicom, lambda p: names.get(p, str(p)))
             study.warnings.extend(found.warnings)
-            headers = _read_headers(found.files, [name(p) for p in found.files], study,
-                                    progress)
+            headers = _read_headers(found.files, [names.get(p, str(p)) for p in found.files],
+                                    study, progress)
         sorted_ = _Sorted()
         for header in headers:
             _classify(header, study, sorted_)
@@ -162,6 +166,24 @@ def load_study(path: str | os.PathLike[str], *, series_uids: Collection[str] | N
     if progress is not None:
         progress(1.0, "done")
     return study
+
+
+def _scan_all(paths: list, stack: contextlib.ExitStack) -> tuple[ScanResult, dict[Path, str]]:
+    """Scan every path into one result; files extracted from a ``.zip`` get display names."""
+    found = ScanResult()
+    names: dict[Path, str] = {}
+    for item in paths:
+        root, archive = stack.enter_context(opened(item))
+        part = scan(root)
+        if archive is not None:
+            for f in [*part.files, *part.non_dicom]:
+                names[f] = str(archive / f.relative_to(root))
+        seen = set(found.files)
+        found.files.extend(f for f in part.files if f not in seen)
+        found.skipped.extend(part.skipped)
+        found.non_dicom.extend(part.non_dicom)
+        found.warnings.extend(part.warnings)
+    return found, names
 
 
 def _wanted(uid: str, series_uids: Collection[str] | None) -> bool:
