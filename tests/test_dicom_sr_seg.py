@@ -213,3 +213,25 @@ def test_interrupted_write_leaves_no_file(result, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_seg(findings, tmp_path, context)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_applied_annotation_labels_win(result):
+    """A reader's applied label image (a lesion cleared, one painted) is what the SEG holds."""
+    from types import SimpleNamespace
+
+    from napari_calcinosis.core.annotations_match import SeriesLabels
+
+    findings, context = export_context(result)
+    item = _ct_item(result)
+    labels = item.ct.lesion_labels.copy()
+    cleared = int(labels[labels > 0][0])
+    labels[labels == cleared] = 0
+    painted = np.zeros_like(labels, dtype=bool)
+    painted[0, :2, :2] = True  # a painted manual lesion at the corner of slice 0
+    labels[painted] = cleared
+    applied = SimpleNamespace(lesion_labels={
+        item.entry.series_instance_uid: SeriesLabels(labels, item.id_offset)})
+    context.result = dataclasses.replace(result, applied=applied)
+    plan = plan_segmentations(findings, context)[0]
+    assert np.array_equal(plan.segment_index > 0, labels > 0)
+    assert plan.segment_index[0, 0, 0] > 0

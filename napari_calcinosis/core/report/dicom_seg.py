@@ -39,7 +39,8 @@ from napari_calcinosis.core.report.dicom_codes import CALCIFIED_STRUCTURE, CATEG
 from napari_calcinosis.core.report.key_images import LAYER_COLORS
 
 __all__ = ["SEG_FILENAME", "SEG_SERIES_NUMBER", "SegmentPlan", "build_segmentation",
-           "plan_segmentations", "segment_file_name", "source_headers", "write_seg"]
+           "plan_segmentations", "segment_file_name", "series_lesion_labels", "source_headers",
+           "write_seg"]
 
 SEG_FILENAME = "seg.dcm"
 SEG_SERIES_NUMBER = 901
@@ -106,17 +107,33 @@ def plan_segmentations(findings: Findings, context: Any) -> list[SegmentPlan]:
     for item in result.series:
         if item.ct is None:
             continue
-        plan = _plan_one(item, by_id, anonymize, uid_map, len(plans) + 1)
+        labels, offset = series_lesion_labels(result, item)
+        plan = _plan_one(item, labels, offset, by_id, anonymize, uid_map, len(plans) + 1)
         if plan is not None:
             plans.append(plan)
     return plans
 
 
-def _plan_one(item: Any, by_id: dict, anonymize: bool, uid_map: dict[str, str],
-              number: int) -> SegmentPlan | None:
-    labels = np.asarray(item.ct.lesion_labels)
+def series_lesion_labels(result: Any, item: Any) -> tuple[np.ndarray, int]:
+    """The lesion label image of a CT series and its id offset (label ``v`` = id ``v + off``).
+
+    When the reader's annotations were applied, their label image wins (rejected lesions
+    cleared, painted manual lesions drawn in); otherwise the detector's.
+    """
+    applied = getattr(getattr(result, "applied", None), "lesion_labels", None)
+    if isinstance(applied, dict):
+        entry = applied.get(item.entry.series_instance_uid)
+        if entry is not None and hasattr(entry, "labels"):
+            return np.asarray(entry.labels), int(getattr(entry, "id_offset", 0))
+        if entry is not None:
+            return np.asarray(entry), item.id_offset
+    return np.asarray(item.ct.lesion_labels), item.id_offset
+
+
+def _plan_one(item: Any, labels: np.ndarray, offset: int, by_id: dict, anonymize: bool,
+              uid_map: dict[str, str], number: int) -> SegmentPlan | None:
     ids = np.unique(labels[labels > 0])
-    listed = [int(v) + item.id_offset for v in ids if int(v) + item.id_offset in by_id]
+    listed = [int(v) + offset for v in ids if int(v) + offset in by_id]
     if not listed:
         return None
     layers = [layer for layer in LAYERS if any(by_id[i].layer == layer for i in listed)]
@@ -124,7 +141,7 @@ def _plan_one(item: Any, by_id: dict, anonymize: bool, uid_map: dict[str, str],
     lesion_ids: dict[str, list[int]] = {layer: [] for layer in layers}
     for lesion_id in listed:
         layer = by_id[lesion_id].layer
-        lut[lesion_id - item.id_offset] = layers.index(layer) + 1
+        lut[lesion_id - offset] = layers.index(layer) + 1
         lesion_ids[layer].append(lesion_id)
     segment_index = lut[labels]
     ct_uid = item.image.info.series_instance_uid
