@@ -74,7 +74,10 @@ def test_incidental_layers_never_count():
     assert summary.by_side == {"left": 1}
     assert summary.extent == "localized" and summary.form == "circumscripta"
     assert summary.incidental == {"costal_cartilage": 1, "vessel_wall": 2, "visceral": 1}
-    assert summary.deep_involvement == {"muscle": False, "vessel": False, "visceral": True}
+    # one visceral calcification (a granuloma) is incidental, not visceral involvement
+    assert summary.deep_involvement == {"muscle": False, "vessel": False, "visceral": False}
+    more = lesions + [lesion(6 + i, "unknown", "left", layer="visceral") for i in range(2)]
+    assert summarize(more).deep_involvement["visceral"] is True
     assert summary.symmetry.call == "insufficient"
 
 

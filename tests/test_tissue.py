@@ -48,9 +48,9 @@ def cylinder_body(nz=14, n=120, pixel=1.0, *, table=True, seed=0, noise=5.0):
 def model(hu, spacing=(2.0, 1.0, 1.0), params=None):
     params = params or CTParams()
     grid = CoarseGrid.for_volume(hu.shape, spacing, params.tissue_grid_mm)
-    mean_c, max_c = coarse_sample(hu, grid)
+    mean_c, max_c, dense_c = coarse_sample(hu, grid, dense_mean=True)
     body = body_mask(mean_c, params=params)
-    bone = bone_mask(max_c, body, grid, params=params)
+    bone = bone_mask(max_c, body, grid, params=params, dense_mean_c=dense_c)
     tm = build_tissue_model(mean_c, grid, bone, body, posterior_rc=np.array([1.0, 0.0]),
                             params=params)
     return grid, tm
@@ -74,6 +74,8 @@ def test_coarse_sample_mean_clips_dense_and_max_keeps_them():
     mean, peak = coarse_sample(hu, grid, workers=1)
     assert mean.shape == peak.shape == (2, 3, 3)
     assert mean[0, 0, 0] == pytest.approx((100 - 300) / 4)  # 900 clipped to 100
+    unclipped = coarse_sample(hu, grid, workers=1, dense_mean=True)[2]
+    assert unclipped[0, 0, 0] == pytest.approx((900 - 300) / 4)
     assert peak[0, 0, 0] == 900 and peak[0, 1, 1] == -100
 
 

@@ -46,13 +46,14 @@ class Anatomy:
     spine_front_lps: np.ndarray  # (coarse slices, 3) front of the vertebral body or NaN
     levels: dict[str, float | None] = field(default_factory=dict)
     head_only: bool = False
+    truncated: bool = False  # the body is cut by the field of view
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"midplane": self.midplane.to_dict(),
                 "levels_z_mm": {k: (None if v is None else round(float(v), 2))
                                 for k, v in self.levels.items()},
-                "head_only": self.head_only}
+                "head_only": self.head_only, "truncated": self.truncated}
 
 
 def _rc_axes(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
@@ -155,10 +156,19 @@ def _levels(anatomy: Anatomy, tm: TissueModel, volume: Volume) -> None:
         levels["lung_base"] = float(z[up][lungs[up]].min())
         levels["carina"] = _carina(anatomy, tm, volume, air, pixel_cm2, levels["lung_base"])
         levels["sternal_notch"] = _sternal_notch(anatomy, tm, volume, levels["lung_base"])
-    levels["iliac_crest"] = _iliac_crest(anatomy, tm, volume, levels["lung_base"])
-    anatomy.levels = levels
-    anatomy.head_only = (levels["lung_base"] is None and levels["iliac_crest"] is None
+    anatomy.truncated = _truncated(tm.body)
+    anatomy.head_only = (levels["lung_base"] is None and not anatomy.truncated
                          and float(body_area.max()) < HEAD_MAX_AREA_CM2)
+    if not anatomy.head_only:  # the skull is lateral bone too, but not a pelvis
+        levels["iliac_crest"] = _iliac_crest(anatomy, tm, volume, levels["lung_base"])
+    anatomy.levels = levels
+
+
+def _truncated(body: np.ndarray) -> bool:
+    """True when more than 5 % of the image border of some slice lies in the body."""
+    edges = np.concatenate([body[:, 0, :], body[:, -1, :], body[:, :, 0], body[:, :, -1]],
+                           axis=1)
+    return bool(edges.mean(axis=1).max() > 0.05) if edges.size else False
 
 
 def _lateral_mm(anatomy: Anatomy, tm: TissueModel, volume: Volume, k: int,
@@ -246,6 +256,8 @@ def region_of(anatomy: Anatomy, z_mm: float, phi_deg: float, *,
     if anatomy.head_only:
         return "head_neck"
     lung_base, crest = lv.get("lung_base"), lv.get("iliac_crest")
+    if anatomy.truncated and lung_base is None and crest is None:
+        return "unknown"  # a cut-off field of view with no landmark: the level is unknown
     gluteal_top = None if crest is None else crest - GLUTEAL_BELOW_CREST_MM
     if separate_limb:
         return "upper_limb" if lung_base is not None and z_mm >= lung_base else (

@@ -7,11 +7,12 @@ from the coarse tissue model.
 Layer rules (design choices, in order):
 
 1. centre within ``skin_thickness_mm`` of the body surface -> ``skin``;
-2. in the cavity (deep to the muscle wall, lungs) -> ``vessel`` in the vascular corridor
-   (mediastinum, within ``vessel_corridor_mm`` of the front of the spine, the pelvic side
-   walls), else ``visceral``;
+2. in the cavity (deep to the muscle wall, lungs) -> ``visceral`` when aerated lung
+   surrounds it, ``vessel`` in the vascular corridor (mediastinum, within
+   ``vessel_corridor_mm`` of the front of the spine, the pelvic side walls), else
+   ``visceral``;
 3. deep to the subcutaneous fat, in the front of the chest, in tissue of cartilage density
-   -> ``cartilage``;
+   or against the lung -> ``cartilage``;
 4. a quarter or more of the surrounding ring is fat connected to the skin (the
    subcutaneous fat, traced at full resolution in the lesion's window) -> ``subcutaneous``;
 5. deeper: mostly fat around -> ``fascia`` (intermuscular fat planes), else ``muscle``.
@@ -67,6 +68,7 @@ class Surroundings:
     fat_fraction: float
     ring_upper_hu: float  # 75th percentile of the ring
     compartment: int
+    air_fraction: float  # share of the ring that is air (lung when deep)
     superficial_fat_fraction: float | None  # share of the ring in fat joined to the skin
 
 
@@ -136,11 +138,11 @@ def _in_limb(ctx: LesionContext, centroid: np.ndarray) -> bool:
     return bool(labels[i, j] != 0 and labels[i, j] != largest)
 
 
-def _window(shape2: tuple[int, int], centre: np.ndarray, radius: tuple[int, int]):
-    y0 = max(0, int(centre[0]) - radius[0])
-    x0 = max(0, int(centre[1]) - radius[1])
-    return (slice(y0, min(shape2[0], int(centre[0]) + radius[0] + 1)),
-            slice(x0, min(shape2[1], int(centre[1]) + radius[1] + 1)))
+def _window(shape2: tuple[int, int], box: tuple[int, int, int, int],
+            radius: tuple[int, int]) -> tuple[slice, slice]:
+    """In-plane window around a (row0, col0, row1, col1) box, ``radius`` pixels wider."""
+    return (slice(max(0, int(box[0]) - radius[0]), min(shape2[0], int(box[2]) + radius[0] + 1)),
+            slice(max(0, int(box[1]) - radius[1]), min(shape2[1], int(box[3]) + radius[1] + 1)))
 
 
 def _coarse_at(tm: TissueModel, arr: np.ndarray, k: int, rows: np.ndarray,
@@ -159,17 +161,18 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     if not np.any(z == k):
         k = int(np.bincount(z).argmax())
     spacing = tuple(float(v) for v in ctx.volume.spacing_zyx_mm[1:])
-    radius = (int(np.ceil(_WINDOW_MM / spacing[0])), int(np.ceil(_WINDOW_MM / spacing[1])))
-    win = _window(hu.shape[1:], centroid[1:], radius)
+    in_k = z == k
+    win = _window(hu.shape[1:], (y[in_k].min(), x[in_k].min(), y[in_k].max(), x[in_k].max()),
+                  (int(np.ceil(_WINDOW_MM / spacing[0])), int(np.ceil(_WINDOW_MM / spacing[1]))))
     sub = hu[k][win].astype(np.float32)
     rows = np.arange(win[0].start, win[0].stop)[:, None].repeat(sub.shape[1], 1)
     cols = np.arange(win[1].start, win[1].stop)[None, :].repeat(sub.shape[0], 0)
     outside = (sub < params.body_threshold_hu) & _coarse_at(tm, tm.surface, k, rows, cols)
     lesion = np.zeros(sub.shape, bool)
-    in_k = z == k
     lesion[y[in_k] - win[0].start, x[in_k] - win[1].start] = True
     compartment = _compartment(tm, k, centroid)
-    ring = _ring(lesion, sub, spacing, params)
+    ring, ring_all = _ring(lesion, sub, spacing, params)
+    air = float((sub[ring_all] < params.body_threshold_hu).mean()) if ring_all.any() else 0.0
     fat = _fat(sub, params)
     fat_fraction = float(fat[ring].mean()) if ring.any() else 0.0
     upper = float(np.percentile(sub[ring], 75)) if ring.any() else float("nan")
@@ -177,7 +180,7 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
         kc = min(k // tm.grid.factors[0], tm.labels.shape[0] - 1)
         depth = float(_coarse_at(tm, tm.skin_depth_mm(kc)[None], 0,
                                  np.array([int(centroid[1])]), np.array([int(centroid[2])]))[0])
-        return Surroundings(depth, fat_fraction, upper, compartment, None)
+        return Surroundings(depth, fat_fraction, upper, compartment, air, None)
     depth_map = ndi.distance_transform_edt(~outside, sampling=spacing)
     cy, cx = centroid[1] - win[0].start, centroid[2] - win[1].start
     depth = float(ndi.map_coordinates(depth_map, [[cy], [cx]], order=1)[0])
@@ -185,7 +188,7 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     skin_zone = ~outside & (depth_map <= params.skin_thickness_mm + max(spacing))
     superficial_fat = _connected_to(fat & ~lesion, skin_zone)
     sup = float(superficial_fat[ring].mean()) if ring.any() else 0.0
-    return Surroundings(depth, fat_fraction, upper, compartment, sup)
+    return Surroundings(depth, fat_fraction, upper, compartment, air, sup)
 
 
 def _fat(sub: np.ndarray, params: CTParams) -> np.ndarray:
@@ -207,8 +210,8 @@ def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def _ring(lesion: np.ndarray, sub: np.ndarray, spacing: tuple[float, float],
-          params: CTParams) -> np.ndarray:
-    """Pixels 1-2.5 mm around the lesion, in the body.
+          params: CTParams) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels 1-2.5 mm around the lesion: those in the body, and all of them.
 
     Pixels above the calcium threshold stay in: in noisy cartilage many are, and leaving them
     out would bias the ring toward lower HU.
@@ -216,8 +219,8 @@ def _ring(lesion: np.ndarray, sub: np.ndarray, spacing: tuple[float, float],
     inner = max(1, int(round(1.0 / min(spacing))))
     outer = max(inner + 1, int(round(2.5 / min(spacing))))
     near = ndi.binary_dilation(lesion, iterations=inner)
-    far = ndi.binary_dilation(near, iterations=outer - inner)
-    return far & ~near & (sub > params.body_threshold_hu)
+    ring = ndi.binary_dilation(near, iterations=outer - inner) & ~near
+    return ring & (sub > params.body_threshold_hu), ring
 
 
 def _compartment(tm: TissueModel, k: int, centroid: np.ndarray) -> int:
@@ -240,6 +243,8 @@ def layer_of(ctx: LesionContext, around: Surroundings, lps: np.ndarray, phi_deg:
     if around.depth_mm <= params.skin_thickness_mm:
         return "skin"
     if around.compartment in _DEEP_CAVITY:
+        if around.air_fraction >= 0.6:  # in aerated lung: a granuloma, not a vessel wall
+            return "visceral"
         return "vessel" if in_vascular_corridor(ctx.anatomy, lps, coarse_k, params) \
             else "visceral"
     if around.superficial_fat_fraction is None:  # no body surface near: trust the model
@@ -255,7 +260,7 @@ def layer_of(ctx: LesionContext, around: Surroundings, lps: np.ndarray, phi_deg:
 
 def _cartilage_like(ctx: LesionContext, around: Surroundings, lps: np.ndarray,
                     phi_deg: float) -> bool:
-    """Front of the chest, deep to the fat, in tissue denser than muscle (cartilage)."""
+    """Front of the chest, deep to the fat, in tissue denser than muscle or on the lung."""
     lung_base = ctx.anatomy.levels.get("lung_base")
     notch = ctx.anatomy.levels.get("sternal_notch")
     if lung_base is None or lps[2] < lung_base - 60.0:
@@ -263,7 +268,8 @@ def _cartilage_like(ctx: LesionContext, around: Surroundings, lps: np.ndarray,
     if notch is not None and lps[2] > notch:
         return False
     dense = around.ring_upper_hu >= ctx.soft.median_hu + ctx.params.cartilage_excess_hu
-    return bool(phi_deg < 75.0 and dense)
+    on_pleura = around.air_fraction >= 0.1  # costal cartilage lies on the lung
+    return bool(phi_deg < 75.0 and (dense or on_pleura))
 
 
 def in_vascular_corridor(anatomy: Anatomy, lps: np.ndarray, coarse_k: int,

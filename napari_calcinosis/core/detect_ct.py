@@ -41,14 +41,17 @@ from .tissue import (
     TissueModel,
     body_mask,
     bone_mask,
+    bone_min_volume_mm3,
     build_tissue_model,
     coarse_sample,
+    thin_stack,
     upsample_slab,
 )
 
 __all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume"]
 
 Progress = Callable[[float, str], None]
+_THIN_BONE_REACH_MM = 10.0
 
 
 @dataclass
@@ -122,18 +125,21 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     warnings: list[str] = []
     report(0.0, "Modelling the body")
     grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
-    hu_c, max_c = coarse_sample(hu, grid, workers=workers)
+    hu_c, max_c, dense_mean_c = coarse_sample(hu, grid, workers=workers, dense_mean=True)
     body_c = body_mask(hu_c, params=params, workers=workers)
     soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
-    threshold = _threshold(params, soft, warnings)
+    threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
     report(0.2, "Bone and tissue compartments")
-    bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers)
+    bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers,
+                       dense_mean_c=dense_mean_c)
     tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
                             params=params, workers=workers)
     anatomy = find_anatomy(tm, volume)
     report(0.5, "Finding calcium outside bone")
     kept, stats = _candidates(hu, tm, volume, params, threshold, workers)
     keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
+    keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
+    keep &= _not_bone_slab(stats, grid, volume, params)
     report(0.75, "Measuring lesions")
     ctx = LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=anatomy, params=params,
                         soft=soft)
@@ -159,8 +165,13 @@ def _checked_hu(volume: Volume) -> np.ndarray:
     return hu
 
 
-def _threshold(params: CTParams, soft: SoftTissue, warnings: list[str]) -> float:
+def _threshold(params: CTParams, soft: SoftTissue, warnings: list[str],
+               contrast: str = "") -> float:
     if not params.adaptive:
+        if contrast:
+            warnings.append(f"Contrast-enhanced series ({contrast}): enhancing vessels and "
+                            f"organs above {params.threshold_hu:g} HU may be counted as "
+                            "calcification; the adaptive threshold is advised.")
         return float(params.threshold_hu)
     adaptive = soft.median_hu + params.adaptive_k * soft.spread_hu
     if adaptive > params.threshold_hu:
@@ -197,7 +208,8 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
     blocks need that neighbour check.
     """
     grid = tm.grid
-    allowed_c = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool)) & ~tm.bone
+    allowed_c = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool)) & \
+        ~_skeleton_zone(tm)
     border_c = ndi.binary_dilation(~allowed_c, structure=np.ones((3, 3, 3), bool)) & allowed_c
     flat = threshold_indices(hu, threshold, workers=workers,
                              allowed=lambda k0, k1: upsample_slab(allowed_c, grid, k0, k1))
@@ -237,6 +249,49 @@ def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, volume
         cnr[idx] = (stats.peak_hu[idx] - host) / max(soft.noise_sd_hu, 1e-6)
     keep &= cnr >= params.min_cnr
     return keep, cnr
+
+
+def _inside_field(stats: ComponentStats, shape, warnings: list[str], *,
+                  check_z: bool) -> np.ndarray:
+    """False for components cut by the edge of the image or, with ``check_z``, by the first
+    or last slice (a bone or deposit only partly scanned cannot be told apart)."""
+    lo, hi = stats.bbox_lo, stats.bbox_hi
+    cut = (lo[:, 1] == 0) | (lo[:, 2] == 0) | (hi[:, 1] == shape[1] - 1) | \
+        (hi[:, 2] == shape[2] - 1)
+    if check_z:
+        cut |= (lo[:, 0] == 0) | (hi[:, 0] == shape[0] - 1)
+    if cut.any():
+        warnings.append(f"{int(cut.sum())} dense structure(s) cut by the edge of the scanned "
+                        "field were not assessed (bone and calcification cannot be told "
+                        "apart without their whole shape).")
+    return ~cut
+
+
+def _skeleton_zone(tm: TissueModel) -> np.ndarray:
+    """Bone; in a thin stack also the blocks within ``_THIN_BONE_REACH_MM`` of it in-plane.
+
+    With a few slices the pieces of a bone (a rib beside its vertebra, a process) are not
+    joined in 3-D, and nothing tells them from calcification but their nearness to bone.
+    """
+    if not thin_stack(tm.grid) or not tm.bone.any():
+        return tm.bone
+    reach = int(np.ceil(_THIN_BONE_REACH_MM / min(tm.grid.coarse_spacing_mm[1:])))
+    disk = np.hypot(*np.mgrid[-reach:reach + 1, -reach:reach + 1]) <= reach
+    return ndi.binary_dilation(tm.bone, structure=disk[None])
+
+
+def _not_bone_slab(stats: ComponentStats, grid: CoarseGrid, volume: Volume,
+                   params: CTParams) -> np.ndarray:
+    """In a thin stack, dense components as large as a slab of bone are bone.
+
+    With only a few slices, bones fall apart into pieces that the 3-D size rule of the
+    coarse bone mask cannot see whole (a rib next to its vertebra); their candidates are
+    held to the same scaled size rule.
+    """
+    if not thin_stack(grid):
+        return np.ones(stats.n, bool)
+    volume_mm3 = stats.count * float(np.prod(volume.spacing_zyx_mm))
+    return volume_mm3 < bone_min_volume_mm3(grid, params)
 
 
 def _lesion_labels(shape, kept: Kept, stats: ComponentStats, chosen: np.ndarray

@@ -42,6 +42,9 @@ for _a, _b in _ADJACENCY_PAIRS:
     ADJACENT_REGIONS[_a] = ADJACENT_REGIONS.get(_a, frozenset()) | {_b}
     ADJACENT_REGIONS[_b] = ADJACENT_REGIONS.get(_b, frozenset()) | {_a}
 
+#: Visceral calcifications needed before the viscera count as involved (design choice).
+VISCERAL_MIN = 3
+
 INCIDENTAL_LAYERS = {"cartilage": "costal_cartilage", "vessel": "vessel_wall",
                      "visceral": "visceral"}
 
@@ -83,6 +86,8 @@ def deep_involvement(lesions: Sequence[Lesion]) -> dict[str, bool]:
     ``vessel`` is true only for soft-tissue calcification that follows vessels: lesions
     flagged ``extra["follows_vessel"]`` or net-like (``reticular``) in skin or fat, the
     pattern of calciphylaxis. Aortic plaque (layer ``vessel``) is incidental, not this.
+    ``visceral`` needs at least :data:`VISCERAL_MIN` visceral calcifications: a single
+    calcified granuloma is an incidental finding, many point to metastatic calcification.
     """
     soft = [les for les in lesions if les.is_soft_tissue]
     vessel = any(les.extra.get("follows_vessel") or
@@ -90,7 +95,7 @@ def deep_involvement(lesions: Sequence[Lesion]) -> dict[str, bool]:
                  for les in soft)
     return {"muscle": any(les.layer == "muscle" for les in soft),
             "vessel": bool(vessel),
-            "visceral": any(les.layer == "visceral" for les in lesions)}
+            "visceral": sum(les.layer == "visceral" for les in lesions) >= VISCERAL_MIN}
 
 
 def summarize(lesions: Sequence[Lesion], *, params: CTParams | None = None,

@@ -53,7 +53,8 @@ class CTParams:
     cartilage_excess_hu : float
         A calcification deep to the fat in the front of the chest whose surrounding tissue
         (upper quartile of a 1-2.5 mm ring) is at least this much denser than soft tissue
-        (hyaline cartilage ~100-120 HU against muscle ~50 HU) lies in costal cartilage.
+        (hyaline cartilage ~100-120 HU against muscle ~50 HU), or that touches the lung,
+        lies in costal cartilage.
     vessel_corridor_mm : float
         A calcification in the cavity within this distance of the spine (or of the midline in
         the chest) lies on the aorta or its branches (``vessel``), else it is ``visceral``.
@@ -93,7 +94,7 @@ class CTParams:
     bone_min_volume_mm3: float = 4000.0
     bone_margin_mm: float = 1.5
     muscle_wall_mm: float = 15.0
-    cartilage_excess_hu: float = 40.0
+    cartilage_excess_hu: float = 35.0
     vessel_corridor_mm: float = 60.0
     midline_tolerance_mm: float = 5.0
     symmetry_partner_mm: float = 15.0

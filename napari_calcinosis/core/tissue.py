@@ -43,6 +43,8 @@ TISSUE_NAMES: dict[int, str] = {int(c): c.name.lower() for c in Compartment}
 
 _CLIP_HU = 100
 _SURFACE_MM = 6.0
+_BONE_REF_Z_MM = 80.0
+_TRABECULAR_BELOW_HU = 100.0
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
 
@@ -87,8 +89,8 @@ def _block_offsets(f: int) -> list[int]:
     return sorted({f // 4, f - 1 - f // 4})
 
 
-def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2,
+                  dense_mean: bool = False) -> tuple[np.ndarray, ...]:
     """Block mean and block maximum HU of the sampled slices (2 x 2 samples per block).
 
     For the mean, dense voxels are clipped at 100 HU first, so that a small deposit does not
@@ -96,34 +98,39 @@ def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2
 
     Returns
     -------
-    mean_hu : numpy.ndarray
-        ``float32`` on the coarse grid.
-    max_hu : numpy.ndarray
-        Same dtype as ``hu``, on the coarse grid.
+    tuple
+        ``(mean_hu, max_hu)`` (``float32``; the dtype of ``hu``), plus the unclipped mean
+        (``float32``, which finds trabecular bone with a thin cortex) when ``dense_mean``.
     """
     _, fy, fx = grid.factors
     kz = grid.sample_slices()
     mean = np.zeros(grid.coarse_shape, np.float32)
     peak = np.full(grid.coarse_shape, np.iinfo(np.int16).min, dtype=hu.dtype)
+    unclipped = np.zeros(grid.coarse_shape, np.float32)
 
     def one(chunk: np.ndarray) -> None:
         src = hu[kz[chunk]]
-        acc = np.zeros((len(chunk),) + mean.shape[1:], np.int32)
+        shape = (len(chunk),) + mean.shape[1:]
+        acc, raw = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
         top = peak[chunk]
-        cnt = np.zeros(mean.shape[1:], np.int32)
+        cnt = np.zeros(shape[1:], np.int32)
         for a in _block_offsets(fy):
             for b in _block_offsets(fx):
                 part = src[:, a::fy, b::fx]
                 ny, nx = part.shape[1:]
                 np.maximum(top[:, :ny, :nx], part, out=top[:, :ny, :nx])
                 acc[:, :ny, :nx] += np.minimum(part, _CLIP_HU)
+                if dense_mean:
+                    raw[:, :ny, :nx] += part
                 cnt[:ny, :nx] += 1
-        mean[chunk] = acc / np.maximum(cnt, 1)
+        cnt = np.maximum(cnt, 1)
+        mean[chunk] = acc / cnt
+        unclipped[chunk] = raw / cnt
         peak[chunk] = top
 
     chunks = np.array_split(np.arange(len(kz)), max(1, workers * 2))
     _run(one, [c for c in chunks if len(c)], workers)
-    return mean, peak
+    return (mean, peak, unclipped) if dense_mean else (mean, peak)
 
 
 def _run(func, items, workers: int) -> list:
@@ -159,17 +166,30 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     return body
 
 
+def bone_min_volume_mm3(grid: CoarseGrid, params: CTParams) -> float:
+    """Smallest bone, scaled down for stacks thinner than 80 mm (a slab of each bone)."""
+    z_cover = grid.shape[0] * grid.spacing_zyx_mm[0]
+    return params.bone_min_volume_mm3 * min(1.0, z_cover / _BONE_REF_Z_MM)
+
+
+def thin_stack(grid: CoarseGrid) -> bool:
+    """True when the volume covers less than 80 mm along z (3-D bone shape not seen)."""
+    return grid.shape[0] * grid.spacing_zyx_mm[0] < _BONE_REF_Z_MM
+
+
 def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
-              params: CTParams, workers: int = 2) -> np.ndarray:
+              params: CTParams, workers: int = 2,
+              dense_mean_c: np.ndarray | None = None) -> np.ndarray:
     """Bone on the coarse grid: large 3-D components of dense blocks with their marrow.
 
     Holes of the dense mask are filled per slice first, so the marrow inside the cortex
-    counts toward a component's volume.
+    counts toward a component's volume. When the volume covers less than 80 mm along z,
+    the size rule is scaled down in proportion (a single slice shows only a slab of bone).
 
     Parameters
     ----------
     max_c : numpy.ndarray
-        Block maximum HU (:func:`coarse_sample`); blocks >= ``bone_hu`` are dense.
+        Block maximum HU (:func:`coarse_sample`); blocks >= ``bone_hu`` are dense (cortex).
     body_c : numpy.ndarray
         Body mask; dense blocks outside it (table) are ignored.
     grid : CoarseGrid
@@ -178,8 +198,14 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
         ``bone_hu`` and ``bone_min_volume_mm3``.
     workers : int
         Threads for the per-slice hole filling.
+    dense_mean_c : numpy.ndarray, optional
+        Unclipped block mean; blocks whose mean reaches ``bone_hu - 100`` are dense too
+        (trabecular bone with a thin cortex, as in ribs).
     """
-    dense = (max_c >= params.bone_hu) & ndi.binary_dilation(body_c, iterations=1)
+    dense = max_c >= params.bone_hu
+    if dense_mean_c is not None:
+        dense |= dense_mean_c >= params.bone_hu - _TRABECULAR_BELOW_HU
+    dense &= ndi.binary_dilation(body_c, iterations=1)
 
     def fill_slice(k: int) -> None:
         if dense[k].any():
@@ -192,7 +218,7 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
         return np.zeros_like(dense)
     block_mm3 = float(np.prod(grid.coarse_spacing_mm))
     volume = np.bincount(labels.ravel(), minlength=n + 1) * block_mm3
-    keep = volume >= params.bone_min_volume_mm3
+    keep = volume >= bone_min_volume_mm3(grid, params)
     keep[0] = False
     return keep[labels]
 
