@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .ct_anatomy import Anatomy, find_anatomy
+from .ct_anatomy import find_anatomy
 from .ct_candidates import sparse_components as _components
 from .ct_candidates import threshold_indices, touching_flags, unravel
 from .ct_lesions import LesionContext, build_lesions
@@ -48,7 +48,7 @@ from .tissue import (
     upsample_slab,
 )
 
-__all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume"]
+__all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume", "build_context"]
 
 Progress = Callable[[float, str], None]
 _THIN_BONE_REACH_MM = 10.0
@@ -120,40 +120,67 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     """
     params = params or CTParams()
     report = progress or _no_progress
-    hu = _checked_hu(volume)
-    workers = max(1, int(params.workers))
     warnings: list[str] = []
     report(0.0, "Modelling the body")
+    ctx = build_context(volume, params=params, progress=report)
+    hu, tm, soft, grid = ctx.hu, ctx.tissue, ctx.soft, ctx.tissue.grid
+    threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
+    report(0.5, "Finding calcium outside bone")
+    kept, stats = _candidates(hu, tm, volume, params, threshold, max(1, int(params.workers)))
+    keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
+    keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
+    keep &= _not_bone_slab(stats, grid, volume, params)
+    report(0.75, "Measuring lesions")
+    lesions = build_lesions(ctx, kept, stats, np.flatnonzero(keep), cnr)
+    labels = _lesion_labels(hu.shape, kept, stats, np.flatnonzero(keep))
+    report(0.9, "Summarising")
+    summary = summarize(lesions, params=params, source="CT")
+    tissue_labels = tm.upsample_labels(workers=max(1, int(params.workers)))
+    warnings.extend(ctx.anatomy.warnings)
+    report(1.0, "CT analysis finished")
+    return CTResult(lesions=lesions, lesion_labels=labels, tissue_labels=tissue_labels,
+                    summary=summary, warnings=warnings, params=params,
+                    midline=ctx.anatomy.to_dict(), threshold_hu=float(threshold),
+                    noise_sd_hu=float(soft.noise_sd_hu))
+
+
+def build_context(volume: Volume, *, params: CTParams | None = None,
+                  progress: Progress | None = None) -> LesionContext:
+    """The tissue model, anatomy and noise that describing lesions needs.
+
+    These are the detector's first steps; a lesion drawn by hand is described with the same
+    context (call this once per volume, then :func:`.ct_lesions.build_lesions`).
+
+    Parameters
+    ----------
+    volume : model.Volume
+        HU volume with its geometry.
+    params : CTParams, optional
+        The parameters of the run.
+    progress : callable, optional
+        ``progress(fraction, message)``, called with fractions 0.2 and 0.45 of a full run.
+
+    Raises
+    ------
+    AnalysisError
+        When the volume is not a 3-D array.
+    """
+    params = params or CTParams()
+    report = progress or _no_progress
+    hu = _checked_hu(volume)
+    workers = max(1, int(params.workers))
     grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
     hu_c, max_c, dense_mean_c = coarse_sample(hu, grid, workers=workers, dense_mean=True)
     body_c = body_mask(hu_c, params=params, workers=workers)
     soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
-    threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
     report(0.2, "Bone and tissue compartments")
     bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers,
                        dense_mean_c=dense_mean_c)
     tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
                             params=params, workers=workers)
-    anatomy = find_anatomy(tm, volume)
-    report(0.5, "Finding calcium outside bone")
-    kept, stats = _candidates(hu, tm, volume, params, threshold, workers)
-    keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
-    keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
-    keep &= _not_bone_slab(stats, grid, volume, params)
-    report(0.75, "Measuring lesions")
-    ctx = LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=anatomy, params=params,
-                        soft=soft)
-    lesions = build_lesions(ctx, kept, stats, np.flatnonzero(keep), cnr)
-    labels = _lesion_labels(hu.shape, kept, stats, np.flatnonzero(keep))
-    report(0.9, "Summarising")
-    summary = summarize(lesions, params=params, source="CT")
-    tissue_labels = tm.upsample_labels(workers=workers)
-    warnings.extend(anatomy.warnings)
-    report(1.0, "CT analysis finished")
-    return CTResult(lesions=lesions, lesion_labels=labels, tissue_labels=tissue_labels,
-                    summary=summary, warnings=warnings, params=params,
-                    midline=anatomy.to_dict(), threshold_hu=float(threshold),
-                    noise_sd_hu=float(soft.noise_sd_hu))
+    report(0.45, "Anatomy")
+    return LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=find_anatomy(tm, volume),
+                         params=params, soft=soft)
 
 
 def _checked_hu(volume: Volume) -> np.ndarray:
@@ -306,4 +333,3 @@ def _lesion_labels(shape, kept: Kept, stats: ComponentStats, chosen: np.ndarray
     return labels
 
 
-__all__ += ["Anatomy"]
