@@ -1,0 +1,144 @@
+"""Distribution and symmetry: regions x sides with counts and burden, the automatic symmetry
+index and call per region and overall, and the reader's calls beside them.
+
+Each call has a combo box whose first entry is ``auto (<automatic value>)``; choosing
+another value stores the reader's override (saved at once), shown in bold amber, and the
+automatic value stays visible beside it.
+"""
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import ComboBox, Container, Label
+
+from ..core.findings import EXTENTS, FORMS, SYMMETRY_CALLS
+from .session import get_session
+
+if TYPE_CHECKING:
+    import napari
+
+AUTO = "auto"
+OVERRIDE_STYLE = "font-weight: bold; color: #e8a33d"
+_WIDTHS = (118, 74, 74, 36, 80, 112)
+_HEADER = ("Region", "Left n · mm³", "Right n · mm³", "SI", "Automatic", "Reader")
+_OVERALL = {"symmetry_call": ("Symmetry call", SYMMETRY_CALLS),
+            "extent": ("Extent", EXTENTS), "form": ("Form", FORMS)}
+
+
+def _cell(text: str, width: int, *, bold: bool = False) -> Label:
+    label = Label(value=text)
+    label.native.setFixedWidth(width)
+    if bold:
+        label.native.setStyleSheet("font-weight: bold")
+    return label
+
+
+def _row(cells: list) -> Container:
+    row = Container(widgets=cells, layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+class DistributionWidget(Container):
+    """The region table and overall calls with the reader's overrides."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        super().__init__(labels=False)
+        self.session = get_session(viewer)
+        self._updating = False
+        self.title = Label(value="")
+        self.title.native.setWordWrap(True)
+        self.table = Container(labels=False)
+        self.index = Label(value="")
+        self.overall = Container(labels=False)
+        self.note = Label(value="Per-region call: symmetric when SI ≥ 0.7 with at least two "
+                                "lateral deposits; midline deposits are not paired. Bold "
+                                "amber: the reader's call (the automatic one stays beside).")
+        self.note.native.setWordWrap(True)
+        self.extend([self.title, self.table, self.index, self.overall, self.note])
+        self.max_width = 540
+        self.region_combos: dict[str, ComboBox] = {}
+        self._region_cells: dict[str, list[Label]] = {}
+        self.overall_combos: dict[str, ComboBox] = {}
+        self._overall_cells: dict[str, list[Label]] = {}
+        self._build_overall()
+        self.session.changed.connect(self.refresh)
+        self.refresh()
+
+    # -- building ----------------------------------------------------------------------------
+    def _combo(self, values: tuple[str, ...], width: int, on_change) -> ComboBox:
+        combo = ComboBox(choices=[AUTO, *values], value=AUTO)
+        combo.native.setFixedWidth(width)
+        combo.changed.connect(lambda v: None if self._updating else on_change(v))
+        return combo
+
+    def _build_overall(self) -> None:
+        self.overall.append(_row([_cell(t, w, bold=True) for t, w in
+                                  (("Overall", 110), ("Automatic", 96), ("Reader", 150))]))
+        for name, (title, values) in _OVERALL.items():
+            combo = self._combo(values, 150, lambda v, n=name: self._overall_changed(n, v))
+            cells = [_cell(title, 110), _cell("", 96)]
+            self.overall_combos[name], self._overall_cells[name] = combo, cells
+            self.overall.append(_row([*cells, combo]))
+
+    def _build_regions(self, regions: list[str]) -> None:
+        self.table.clear()
+        self.region_combos, self._region_cells = {}, {}
+        self.table.append(_row([_cell(t, w, bold=True) for t, w in zip(_HEADER, _WIDTHS)]))
+        for region in regions:
+            combo = self._combo(SYMMETRY_CALLS, _WIDTHS[5],
+                                lambda v, r=region: self._region_changed(r, v))
+            cells = [_cell("", w) for w in _WIDTHS[:5]]
+            self.region_combos[region], self._region_cells[region] = combo, cells
+            self.table.append(_row([*cells, combo]))
+
+    # -- showing -----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Show the session's effective findings (rows rebuilt only when regions change)."""
+        review = self.session.review
+        has_runs = review is not None and bool(review.runs)
+        self.table.visible = self.overall.visible = has_runs
+        if not has_runs:
+            self.title.value = "No detection results for the current study yet."
+            self.index.value = ""
+            return
+        rows = review.region_rows()
+        if [r.region for r in rows] != list(self.region_combos):
+            self._build_regions([r.region for r in rows])
+        summary = review.effective.summary
+        self.title.value = (f"{summary.lesion_count} soft-tissue lesions in {len(rows)} "
+                            f"regions (from the {summary.source})")
+        self._updating = True
+        try:
+            for row in rows:
+                mid = f" +{row.midline_count} mid" if row.midline_count else ""
+                texts = (row.region.replace("_", " ") + mid,
+                         f"{row.left_count} · {row.left_burden:.0f}",
+                         f"{row.right_count} · {row.right_burden:.0f}",
+                         "–" if row.index is None else f"{row.index:.2f}", row.auto_call)
+                for cell, text in zip(self._region_cells[row.region], texts):
+                    cell.value = text
+                self._show_call(self.region_combos[row.region], row.auto_call, row.reader_call)
+            for item in review.overall_rows():
+                self._overall_cells[item.name][1].value = item.auto
+                self._show_call(self.overall_combos[item.name], item.auto, item.reader)
+                if item.reader is None and item.value != item.auto:  # form follows extent
+                    self._overall_cells[item.name][1].value = f"{item.auto} → {item.value}"
+        finally:
+            self._updating = False
+        sym = summary.symmetry
+        index = "n/a" if sym.index is None else f"{sym.index:.2f}"
+        matched = "" if sym.matched_fraction is None else \
+            f"; lesions with a mirrored partner {100 * sym.matched_fraction:.0f}%"
+        self.index.value = f"Overall symmetry index {index}{matched}"
+
+    @staticmethod
+    def _show_call(combo: ComboBox, auto: str, reader: str | None) -> None:
+        combo.native.setItemText(0, f"{AUTO} ({auto})")
+        combo.value = reader or AUTO
+        combo.native.setStyleSheet(OVERRIDE_STYLE if reader else "")
+
+    def _region_changed(self, region: str, value: str) -> None:
+        self.session.override_region(region, None if value == AUTO else value)
+
+    def _overall_changed(self, name: str, value: str) -> None:
+        self.session.override_summary(name, None if value == AUTO else value)

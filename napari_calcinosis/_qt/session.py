@@ -1,0 +1,334 @@
+"""One study session per viewer: the reader's review shared by every panel.
+
+:func:`get_session` gives the viewer's :class:`StudySession` (made on first use). It follows
+the viewer's layers: the study of the last opened calcinosis image is the current study (its
+annotation record is opened from the store, so work comes back when the study is opened
+again); when the detection panel adds result layers (their metadata names the series, the
+CT layer holds the ``CTResult``), the run joins the study's
+:class:`~napari_calcinosis.core.session_logic.StudyReview`. Every edit goes through the
+session: the review changes the record, saves it, recomputes the effective findings and the
+differential; then the overlay is redrawn (rejected lesions leave the points and the
+labels, colours follow the reader's layers) and :attr:`StudySession.changed` fires.
+
+The reader may also edit the overlay directly: a point added in the centroid layer is a
+lesion added by clicking, a deleted point is a rejected lesion, and painting a new label
+value into the lesion labels adds a painted lesion (painting or erasing a manual lesion
+re-measures it).
+"""
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.layers import Labels, Points
+from napari.utils.notifications import show_error, show_warning
+from psygnal import Signal
+from qtpy.QtCore import QTimer
+
+from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
+from ..core.analysis import series_entry
+from ..core.errors import CalcinosisError
+from ..core.session_logic import StudyReview
+from .detection_widget import RESULT_KEY
+from .layers import SOURCE_KEY, center_on
+from .session_overlay import LayerPair, draw_labels, draw_points, from_display
+
+if TYPE_CHECKING:
+    import napari
+
+IMAGE_KINDS = ("volume", "radiograph")
+_SESSIONS: "weakref.WeakKeyDictionary[Any, StudySession]" = weakref.WeakKeyDictionary()
+
+
+def get_session(viewer: "napari.viewer.Viewer") -> "StudySession":
+    """The viewer's study session (created and bound to the viewer on first use)."""
+    session = _SESSIONS.get(viewer)
+    if session is None:
+        session = _SESSIONS[viewer] = StudySession(viewer)
+    return session
+
+
+def _meta(layer: Any) -> dict:
+    return layer.metadata.get(SOURCE_KEY, {}) if hasattr(layer, "metadata") else {}
+
+
+class StudySession:
+    """The current study of a viewer, its review, and the result layers that show it.
+
+    Attributes
+    ----------
+    changed : psygnal.Signal
+        Emitted after anything changed (study, run, record): panels re-read the session.
+    selection_changed : psygnal.Signal
+        Emitted when the selected lesion points change.
+    review : StudyReview or None
+        The current study's review (``None`` without a calcinosis image).
+    """
+
+    changed = Signal()
+    selection_changed = Signal()
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        self._viewer_ref = weakref.ref(viewer)
+        self.review: StudyReview | None = None
+        self._pairs: dict[str, LayerPair] = {}
+        self._syncing = False
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._on_removed)
+        for layer in list(viewer.layers):
+            self._adopt(layer)
+
+    @property
+    def viewer(self) -> "napari.viewer.Viewer | None":
+        return self._viewer_ref()
+
+    @property
+    def study_uid(self) -> str | None:
+        return None if self.review is None else self.review.study_instance_uid
+
+    # -- edits (every one is saved, redrawn and announced) -----------------------------------
+    def run(self, action: Callable[[StudyReview], Any], *, redraw: bool = True) -> Any:
+        """Apply ``action(review)``; errors of the calcinosis family become a notification."""
+        if self.review is None:
+            show_error("Open a study with napari-calcinosis first.")
+            return None
+        try:
+            result = action(self.review)
+        except CalcinosisError as exc:
+            show_error(str(exc))
+            return None
+        if redraw:
+            self.redraw()
+        self.changed.emit()
+        return result
+
+    def edit(self, lesion_ids: Iterable[int], **values: str) -> None:
+        """Set the tissue layer / morphology of lesions."""
+        ids = list(lesion_ids)
+        self.run(lambda r: r.edit(ids, **values))
+
+    def set_state(self, lesion_ids: Iterable[int], state: str) -> None:
+        """Accept, reject or reset lesions."""
+        ids = list(lesion_ids)
+        self.run(lambda r: r.set_state(ids, state))
+
+    def restore(self, lesions: list) -> None:
+        """Bring rejected lesions back."""
+        self.run(lambda r: r.restore(lesions))
+
+    def override_summary(self, name: str, value: str | None) -> None:
+        """The reader's overall extent, form or symmetry call (``None`` clears)."""
+        self.run(lambda r: r.override_summary(name, value))
+
+    def override_region(self, region: str, call: str | None) -> None:
+        """The reader's symmetry call of one region (``None`` clears)."""
+        self.run(lambda r: r.override_region(region, call))
+
+    def set_clinical(self, clinical: Any) -> None:
+        """Store the clinical input (a ``ClinicalInput`` or ``None``)."""
+        self.run(lambda r: r.set_clinical(clinical), redraw=False)
+
+    def add_manual(self, series_uid: str, mask: np.ndarray) -> Any:
+        """Add a lesion from a voxel mask (storage layout of the series' volume)."""
+        return self.run(lambda r: r.add_manual(series_uid, mask))
+
+    def add_by_click(self, series_uid: str, world: np.ndarray) -> Any:
+        """Add the deposit under a clicked world point (grown from the clicked voxel)."""
+        from ..core.manual_measure import mask_from_click
+
+        pair, review = self._pairs.get(series_uid), self.review
+        if pair is None or review is None or series_uid not in review.runs:
+            return None
+        run = review.runs[series_uid]
+        index = pair.world_to_index(world)
+        mask = mask_from_click(run.volume, index, threshold_hu=float(
+            getattr(run.result, "threshold_hu", 130.0)))
+        return self.add_manual(series_uid, mask)
+
+    # -- selection and navigation ------------------------------------------------------------
+    def layer_pairs(self) -> list[LayerPair]:
+        """The image and result layers of each series of the current study."""
+        study = self.study_uid
+        return [p for p in self._pairs.values()
+                if p.image is not None and _study_of(p.image) == study]
+
+    def selected_ids(self) -> list[int]:
+        """Ids of the lesions selected in the centroid layers."""
+        ids: list[int] = []
+        for pair in self.layer_pairs():
+            ids += pair.selected_ids()
+        return ids
+
+    def select(self, lesion_ids: Iterable[int], *, center: bool = True) -> None:
+        """Select lesions' points (and centre the view on the first one)."""
+        wanted = {int(i) for i in lesion_ids}
+        for pair in self.layer_pairs():
+            rows = pair.select(wanted)
+            viewer = self.viewer
+            if rows and center and viewer is not None:
+                viewer.layers.selection.active = pair.points
+                center_on(viewer, pair.row_world(rows[0]))
+                center = False
+
+    def ordered_ids(self) -> list[int]:
+        """Ids of the effective lesions that have a point, in id order."""
+        return sorted(i for pair in self.layer_pairs() for i in pair.row_ids)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Show the effective lesions in every result layer of the study."""
+        if self.review is None:
+            return
+        self._syncing = True
+        try:
+            for uid, pair in self._pairs.items():
+                if uid in self.review.runs:
+                    draw_points(pair, self.review, uid)
+                    draw_labels(pair, self.review, uid)
+        finally:
+            self._syncing = False
+
+    # -- following the viewer's layers ------------------------------------------------------
+    def _on_inserted(self, event: Any) -> None:
+        self._adopt(event.value)
+
+    def _on_removed(self, event: Any) -> None:
+        layer, meta = event.value, _meta(event.value)
+        uid = meta.get("series_instance_uid")
+        pair = self._pairs.get(uid)
+        if pair is not None and pair.forget(layer) and pair.is_empty:
+            self._pairs.pop(uid, None)
+        if meta.get("kind") in IMAGE_KINDS and self.review is not None:
+            viewer = self.viewer
+            left = [lyr for lyr in (viewer.layers if viewer is not None else [])
+                    if _meta(lyr).get("kind") in IMAGE_KINDS
+                    and _study_of(lyr) == self.review.study_instance_uid]
+            self.review.remove_series(uid)
+            if not left:
+                self.review = None
+            self.changed.emit()
+
+    def _adopt(self, layer: Any) -> None:
+        meta = _meta(layer)
+        kind, uid = meta.get("kind"), meta.get("series_instance_uid")
+        if kind in IMAGE_KINDS:
+            self._open_image(layer)
+        elif kind in ("lesion_points", "lesion_labels") and uid:
+            pair = self._pairs.setdefault(uid, LayerPair(uid))
+            if isinstance(layer, Points):
+                pair.points = layer
+                layer.events.data.connect(lambda e, p=pair: self._on_points_data(p, e))
+                layer.selected_data.events.items_changed.connect(self._on_selection)
+            elif isinstance(layer, Labels):
+                pair.labels = layer
+                layer.events.paint.connect(lambda e, p=pair: self._defer(self._on_paint, p))
+            self._take_run(uid)
+
+    def _open_image(self, layer: Any) -> None:
+        study = _study_of(layer)
+        if self.review is None or self.review.study_instance_uid != study:
+            try:
+                self.review = StudyReview(study)
+            except CalcinosisError as exc:
+                show_error(str(exc))
+                return
+            for message in self.review.warnings:
+                show_warning(message)
+        image = layer.metadata.get(VOLUME_KEY) or layer.metadata.get(RADIOGRAPH_KEY)
+        if image is not None:
+            self.review.add_series(series_entry(image))
+        uid = _meta(layer)["series_instance_uid"]
+        self._pairs.setdefault(uid, LayerPair(uid)).image = layer
+        self._take_run(uid)
+
+    def _take_run(self, uid: str) -> None:
+        """Join the detection result of series ``uid`` to the review (once per result)."""
+        pair = self._pairs.get(uid)
+        if pair is None or pair.image is None or self.review is None:
+            return
+        if RESULT_KEY not in pair.image.metadata:  # the same series may be open twice
+            viewer = self.viewer
+            pair.image = next((lyr for lyr in (viewer.layers if viewer else [])
+                               if _meta(lyr).get("series_instance_uid") == uid
+                               and RESULT_KEY in lyr.metadata), pair.image)
+        result = pair.image.metadata.get(RESULT_KEY)
+        volume = pair.image.metadata.get(VOLUME_KEY)
+        if _study_of(pair.image) != self.review.study_instance_uid:
+            return
+        if result is not None and volume is not None:
+            run = self.review.runs.get(uid)
+            if run is None or run.result is not result:
+                try:
+                    self.review.set_run(series_entry(volume), volume, result)
+                except CalcinosisError as exc:
+                    show_error(str(exc))
+                    return
+        self.redraw()
+        self.changed.emit()
+
+    # -- the reader's edits on the overlay ----------------------------------------------------
+    def _on_selection(self, *_: Any) -> None:
+        if not self._syncing:
+            self.selection_changed.emit()
+
+    def _defer(self, handler: Callable[[LayerPair], None], pair: LayerPair) -> None:
+        # Layer events arrive in the middle of napari's own edit; act once it is done.
+        if not self._syncing:
+            QTimer.singleShot(0, lambda: handler(pair))
+
+    def _on_points_data(self, pair: LayerPair, event: Any) -> None:
+        if self._syncing:
+            return
+        action = str(getattr(getattr(event, "action", ""), "value", ""))
+        if action == "added":
+            rows = [i % len(pair.points.data) for i in event.data_indices]
+            worlds = [pair.points.data_to_world(pair.points.data[i]) for i in rows]
+            QTimer.singleShot(0, lambda: self._added_points(pair, worlds))
+        elif action == "removed":
+            ids = [pair.row_ids[i] for i in event.data_indices if 0 <= i < len(pair.row_ids)]
+            QTimer.singleShot(0, lambda: self.set_state(ids, "rejected"))
+        elif action == "changed" and len(pair.points.data) == len(pair.row_ids):
+            QTimer.singleShot(0, self.redraw)  # a moved point snaps back to its lesion
+
+    def _added_points(self, pair: LayerPair, worlds: list) -> None:
+        for world in worlds:
+            self.add_by_click(pair.uid, np.asarray(world))
+        if not worlds:
+            self.redraw()
+
+    def _on_paint(self, pair: LayerPair) -> None:
+        review = self.review
+        if review is None or pair.labels is None or pair.uid not in review.runs:
+            return
+        current = from_display(np.asarray(pair.labels.data), pair)
+        expected = review.effective_labels(pair.uid)
+        if expected is None or current.shape != expected.shape:
+            return
+        self.run(lambda r: _apply_painting(r, pair.uid, current, expected))
+
+
+def _apply_painting(review: StudyReview, uid: str, current: np.ndarray,
+                    expected: np.ndarray) -> None:
+    """Turn what the reader painted into manual lesions (new value: new lesion)."""
+    diff = current != expected
+    values = set(np.unique(current[diff]).tolist()) | set(np.unique(expected[diff]).tolist())
+    values.discard(0)
+    offset = review.runs[uid].id_offset
+    by_id = {les.id: les for les in review.lesions_of(uid)}
+    for value in sorted(values):
+        lesion = by_id.get(value + offset)
+        mask = current == value
+        if lesion is not None and "annotation_uid" in lesion.extra:
+            review.update_manual(lesion.extra["annotation_uid"], mask)
+        elif lesion is None and mask.any():
+            review.add_manual(uid, mask)
+        elif lesion is not None and not mask.any():
+            review.set_state([lesion.id], "rejected")  # an automatic lesion erased whole
+        # partial strokes over automatic lesions are undone by the redraw
+
+
+def _study_of(layer: Any) -> str:
+    meta = layer.metadata
+    return str(meta.get("study_instance_uid") or "") or \
+        f"series:{_meta(layer).get('series_instance_uid', '')}"

@@ -1,0 +1,74 @@
+"""Shared helpers of the review-panel viewer tests: a small phantom study and detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from napari_calcinosis._qt.session import get_session
+from napari_calcinosis.core.dicom_write import write_ct_series
+from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+
+PLUGIN = "napari-calcinosis"
+SMALL_SPEC = PhantomSpec(scenario="generalized", seed=3, pixel_spacing_mm=2.0, fov_mm=460.0,
+                         slice_thickness_mm=5.0, z_range_mm=(150.0, 560.0))
+SEED_LABS = {
+    "calcium": {"value": 9.4, "unit": "mg/dL"},
+    "phosphate": {"value": 1.1, "unit": "mmol/L"},
+    "pth": {"value": 40, "unit": "pg/mL"},
+    "creatinine": {"value": 0.9, "unit": "mg/dL"},
+    "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
+    "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
+    "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
+}
+SEED_HISTORY = {"connective_tissue_disease": "none", "chronic_kidney_disease": False,
+                "dialysis": False, "trauma_or_surgery": False, "injections": False,
+                "iv_calcium": False, "malignancy": False, "vitamin_d_excess": False,
+                "sarcoidosis": False, "pain_or_ulceration": False}
+
+
+def write_small_study(folder: Path) -> Path:
+    """The small generalized phantom as a DICOM CT series (about 80 slices of 230²)."""
+    write_ct_series(make_ct_phantom(SMALL_SPEC), folder, patient_name="PHANTOM^REVIEW",
+                    patient_id="REVIEW1")
+    return folder
+
+
+def result_layer(viewer, kind: str):
+    found = [layer for layer in viewer.layers
+             if layer.metadata.get("calcinosis", {}).get("kind") == kind]
+    return found[0] if found else None
+
+
+def open_and_detect(viewer, qtbot, folder: Path | None):
+    """Open the study with the plugin (unless ``folder`` is None: already open) and run
+    detection on its CT through the detection panel."""
+    if folder is not None:
+        viewer.open(folder, plugin=PLUGIN)
+    session = get_session(viewer)
+    _, detection = viewer.window.add_plugin_dock_widget(PLUGIN, "Calcinosis detection")
+    detection.run(viewer.layers[0])
+    qtbot.waitUntil(lambda: not detection.is_running and result_layer(viewer, "lesion_points")
+                    is not None and session.review is not None and bool(session.review.runs),
+                    timeout=60_000)
+    return session
+
+
+def dock(viewer, name: str):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+
+
+def empty_body_voxel(session) -> np.ndarray:
+    """A fat voxel in the middle slice far from every lesion (storage index z, y, x)."""
+    (run,) = session.review.runs.values()
+    hu, labels = run.volume.hu, run.result.lesion_labels
+    k = hu.shape[0] // 2
+    fat = (hu[k] > -150) & (hu[k] < -60) & (labels[k] == 0)
+    near = np.zeros_like(fat)
+    for les in run.result.lesions:
+        z, y, x = (int(round(v)) for v in les.centroid_index)
+        if abs(z - k) < 3:
+            near[max(0, y - 8):y + 9, max(0, x - 8):x + 9] = True
+    ys, xs = np.nonzero(fat & ~near)
+    return np.array([k, ys[len(ys) // 2], xs[len(xs) // 2]])
