@@ -14,7 +14,6 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -24,55 +23,15 @@ from napari_calcinosis.core.errors import (
     DicomReadError,
     NoImageSeriesError,
 )
+from napari_calcinosis.core.report.formats import CONTRACT_FORMATS, WRITERS, default_formats
 
 PROG = "napari-calcinosis"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_SERIES = 0, 1, 2, 3
 DEFAULT_OUT = Path("calcinosis-report")
 MAX_THRESHOLD_HU = 3000.0
 
-#: Every format the contract names, in the order they are written.
-CONTRACT_FORMATS = ("json", "csv", "html", "pdf", "sr", "seg", "png")
-
-
 class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
-
-
-@dataclass(frozen=True)
-class FormatWriter:
-    """One output format: ``write(findings, out_dir, context) -> list of paths written``.
-
-    ``files`` names what it writes, for messages (``"findings.json"``, ``"key images (PNG)"``).
-    """
-
-    name: str
-    write: Callable
-    files: str
-    description: str
-
-
-def _write_json(findings, out_dir: Path, context) -> list[Path]:
-    from napari_calcinosis.core.report.json_report import write_findings_json
-
-    return [write_findings_json(findings, out_dir)]
-
-
-def _write_csv(findings, out_dir: Path, context) -> list[Path]:
-    from napari_calcinosis.core.report.csv_report import write_lesions_csv
-
-    return [write_lesions_csv(findings, out_dir)]
-
-
-#: Format name -> writer. Issue 7 adds html, pdf, sr, seg and png here.
-WRITERS: dict[str, FormatWriter] = {
-    "json": FormatWriter("json", _write_json, "findings.json", "the findings, schema-validated"),
-    "csv": FormatWriter("csv", _write_csv, "lesions.csv", "one row per lesion"),
-}
-
-
-def default_formats() -> list[str]:
-    """The formats written when ``--formats`` is not given: all that are available."""
-    return [name for name in CONTRACT_FORMATS if name in WRITERS]
 
 
 def parse_formats(text: str) -> list[str]:
@@ -81,19 +40,15 @@ def parse_formats(text: str) -> list[str]:
     Raises
     ------
     UsageError
-        Naming an unknown format, or one the contract lists that is not available yet.
+        Naming an unknown format.
     """
     names = [part.strip().lower() for part in text.split(",")]
     if not any(names):
         raise UsageError("--formats needs at least one format name.")
-    coming = [n for n in CONTRACT_FORMATS if n not in WRITERS]
     for name in names:
-        if name not in CONTRACT_FORMATS:
+        if name not in WRITERS:
             raise UsageError(f"Unknown format {name!r} in --formats; choose from "
                              f"{', '.join(CONTRACT_FORMATS)}.")
-        if name not in WRITERS:
-            raise UsageError(f"Format {name!r} is not available yet (coming: "
-                             f"{', '.join(coming)}); available now: {', '.join(WRITERS)}.")
     return [n for n in CONTRACT_FORMATS if n in names or n == "json"]
 
 

@@ -120,7 +120,6 @@ def test_help_and_version(capsys):
     (["analyze", "x.dcm", "--threshold-hu", "-50"], ["--threshold-hu", "-50"]),
     (["analyze", "x.dcm", "--bogus"], ["--bogus"]),
     (["analyze", "x.dcm", "--formats", "json,xyz"], ["'xyz'", "html"]),
-    (["analyze", "x.dcm", "--formats", "html"], ["'html'", "not available yet", "coming"]),
     (["analyze", "x.dcm", "--formats", ","], ["--formats"]),
     (["analyze", "does-not-exist.dcm"], ["does-not-exist.dcm", "does not exist"]),
 ])
@@ -131,7 +130,7 @@ def test_bad_usage_exits_2_with_one_sentence(argv, words, capsys):
 
 
 def test_format_registry_defaults():
-    assert cli.default_formats() == ["json", "csv"]
+    assert cli.default_formats() == list(cli.CONTRACT_FORMATS)
     assert cli.parse_formats("csv") == ["json", "csv"]  # findings.json is always written
     assert cli.parse_formats(" CSV , json ") == ["json", "csv"]
     assert set(cli.WRITERS) <= set(cli.CONTRACT_FORMATS)
@@ -174,7 +173,11 @@ def test_radiograph_study(radiograph, tmp_path, capsys):
     out_dir = tmp_path / "out"
     status, out, err = run(["analyze", radiograph, "--out", out_dir], capsys)
     assert status == 0, err
-    assert out.split() == [str(out_dir / "findings.json"), str(out_dir / "lesions.csv")]
+    written = [Path(p).name for p in out.split()]
+    # Every default format, but SR and SEG only describe CT (no CT here: none written).
+    assert written[:4] == ["findings.json", "lesions.csv", "report.html", "report.pdf"]
+    assert "key_radiograph_frontal.png" in written
+    assert not {"sr.dcm", "seg.dcm"} & set(written)
     assert "[100%]" in err and "error" not in err
     doc = load_valid(out_dir / "findings.json")
     ds = pydicom.dcmread(radiograph, stop_before_pixels=True)
@@ -258,11 +261,12 @@ def test_anonymize_replaces_uids_and_scrubs_names(tmp_path, capsys):
     assert doc["series"][0]["series_instance_uid"] != uid
     assert doc["study"]["study_instance_uid"] != "1.2.840.99999.4.1"
     assert any("non-DICOM" in w for w in doc["warnings"])  # the warning stays, scrubbed
-    for path in out_dir.iterdir():
-        text = path.read_text(encoding="utf-8")
+    for path in out_dir.iterdir():  # every format, binary ones (PDF, DICOM, PNG) too
+        data = path.read_bytes()
         for secret in (uid, "1.2.840.99999.4.1", "DOE", "JANE", "PID-4711",
                        "19470203"):
-            assert secret not in text, (path.name, secret)
+            assert secret.encode() not in data, (path.name, secret)
+            assert secret not in path.name
 
 
 # -- end to end on the bundled sample study -------------------------------------------------
@@ -496,9 +500,9 @@ def test_subprocess_exit_codes(ct_small, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder", encoding="utf-8")
     cases = {
-        0: ["analyze", ct_small, "--quiet"],
+        0: ["analyze", ct_small, "--quiet", "--formats", "json,csv"],
         1: ["analyze", ct_small, "--out", blocker],
-        2: ["analyze", ct_small, "--formats", "pdf"],
+        2: ["analyze", ct_small, "--formats", "json,docx"],
         3: ["analyze", junk],
     }
     procs = {code: subprocess.Popen([sys.executable, "-m", "napari_calcinosis",
@@ -514,7 +518,7 @@ def test_subprocess_exit_codes(ct_small, tmp_path):
     assert out.split() == [str(Path("calcinosis-report", name))
                            for name in ("findings.json", "lesions.csv")]
     load_valid(tmp_path / "calcinosis-report" / "findings.json")  # default --out
-    for code, words in ((1, ["blocker"]), (2, ["'pdf'"]), (3, ["junk.txt"])):
+    for code, words in ((1, ["blocker"]), (2, ["'docx'"]), (3, ["junk.txt"])):
         status, out, err = results[code]
         assert status == code, (code, err)
         assert_one_sentence(err, *words)

@@ -15,6 +15,7 @@ all UIDs come from the shared ``context.uid_map``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,11 +165,29 @@ def source_headers(volume: Volume, *, anonymize: bool = False,
     for header in volume.headers:
         if header is not None and str(header.SOPInstanceUID) not in seen:
             seen[str(header.SOPInstanceUID)] = header
-    headers = list(seen.values())
+    headers = [_with_type2_attributes(h) for h in seen.values()]
     if anonymize:
         uid_map = {} if uid_map is None else uid_map
         headers = [anonymize_header(h, uid_map, secrets=secrets or []) for h in headers]
     return headers
+
+
+#: Type 2 attributes of the Patient and General Study modules that highdicom copies from the
+#: source images into SR and SEG: required to be present, but they may be empty.
+_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                        "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
+                        "AccessionNumber")
+
+
+def _with_type2_attributes(header: Dataset) -> Dataset:
+    """A header that lacks some of them (real files do) gets them empty, in a copy."""
+    missing = [name for name in _TYPE2_PATIENT_STUDY if name not in header]
+    if not missing:
+        return header
+    header = copy.copy(header)
+    for name in missing:
+        setattr(header, name, "")
+    return header
 
 
 def build_segmentation(plan: SegmentPlan, *, software_version: str, anonymize: bool = False,
