@@ -11,25 +11,12 @@ import numpy as np
 import pandas as pd
 
 from .._layers import LayerDataTuple, display_axes, layer_geometry, to_display
-from ..core.findings import Lesion, Summary
+from ..core.findings import LAYER_COLORS, Lesion, Summary
 from ..core.model import Volume
 
 if TYPE_CHECKING:
     import napari
 
-#: Display colour of each tissue layer (contract words), chosen to read on a grey CT.
-LAYER_COLORS: dict[str, str] = {
-    "skin": "#ff7f0e",
-    "subcutaneous": "#ffd500",
-    "fascia": "#2ca02c",
-    "muscle": "#d62728",
-    "tendon": "#e377c2",
-    "periarticular": "#9467bd",
-    "cartilage": "#17becf",
-    "vessel": "#1f77b4",
-    "visceral": "#8c8c8c",
-    "unknown": "#ffffff",
-}
 #: Colours of the tissue compartments (core.tissue names); same hues as the layers they hold.
 TISSUE_COLORS: dict[str, str] = {
     "outside": "transparent",

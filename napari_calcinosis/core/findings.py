@@ -27,6 +27,13 @@ REGIONS = (
     "chest_wall_posterior", "breast", "abdominal_wall", "flank", "lower_back", "gluteal",
     "pelvis", "upper_limb", "lower_limb", "hand", "foot", "unknown",
 )
+#: Display colour of each tissue layer, shared by the napari overlays, key images, the HTML
+#: report and the DICOM SEG segments, chosen to read on a grey CT.
+LAYER_COLORS: dict[str, str] = {
+    "skin": "#ff7f0e", "subcutaneous": "#ffd500", "fascia": "#2ca02c", "muscle": "#d62728",
+    "tendon": "#e377c2", "periarticular": "#9467bd", "cartilage": "#17becf",
+    "vessel": "#1f77b4", "visceral": "#8c8c8c", "unknown": "#ffffff",
+}
 EXTENTS = ("none", "localized", "regional", "generalized")
 FORMS = ("none", "circumscripta", "universalis")
 SYMMETRY_CALLS = ("symmetric", "asymmetric", "insufficient")

@@ -21,18 +21,12 @@ import numpy as np
 from skimage.draw import circle_perimeter
 from skimage.transform import resize
 
-from napari_calcinosis.core.findings import SOFT_TISSUE_LAYERS, Findings, Lesion
+from napari_calcinosis.core.findings import LAYER_COLORS, SOFT_TISSUE_LAYERS, Findings, Lesion
 from napari_calcinosis.core.io_utils import atomic_write_bytes
 
 __all__ = ["CALCIUM_WINDOW_HU", "LAYER_COLORS", "KeyImage", "ct_key_images", "key_images",
            "png_bytes", "radiograph_key_image", "write_png"]
 
-#: Display colour of each tissue layer: the same as the napari result layers (_qt.layers).
-LAYER_COLORS: dict[str, str] = {
-    "skin": "#ff7f0e", "subcutaneous": "#ffd500", "fascia": "#2ca02c", "muscle": "#d62728",
-    "tendon": "#e377c2", "periarticular": "#9467bd", "cartilage": "#17becf",
-    "vessel": "#1f77b4", "visceral": "#8c8c8c", "unknown": "#ffffff",
-}
 #: Window (low, high) in HU that shows calcium against soft tissue and bone.
 CALCIUM_WINDOW_HU = (-250.0, 950.0)
 SLAB_MM = 20.0
