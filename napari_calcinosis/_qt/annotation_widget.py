@@ -12,7 +12,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, Select, Tex
 
 from ..core.findings import LAYERS, MORPHOLOGIES
 from .layers import summary_text
-from .session import get_session
+from .session import follow, get_session
 
 if TYPE_CHECKING:
     import napari
@@ -64,6 +64,10 @@ class LesionReviewWidget(Container):
         self._connect(viewer)
         self.refresh()
 
+    def reset_choices(self, *_: Any) -> None:
+        """Choices here are fixed; napari's reset on every layer change must not re-emit
+        the current values (that would store them again as the reader's)."""
+
     def _connect(self, viewer: "napari.viewer.Viewer") -> None:
         self.layer.changed.connect(lambda v: self._set("layer", v))
         self.morphology.changed.connect(lambda v: self._set("morphology", v))
@@ -74,8 +78,8 @@ class LesionReviewWidget(Container):
         self.click_button.changed.connect(self.start_clicking)
         self.next_button.changed.connect(lambda: self.step(1))
         self.previous_button.changed.connect(lambda: self.step(-1))
-        self.session.changed.connect(self.refresh)
-        self.session.selection_changed.connect(self._show_selection)
+        follow(self, self.session.changed, self.refresh)
+        follow(self, self.session.selection_changed, self._show_selection)
         viewer.bind_key(NEXT_KEY, lambda _v: self.step(1), overwrite=True)
         viewer.bind_key(PREVIOUS_KEY, lambda _v: self.step(-1), overwrite=True)
 

@@ -10,7 +10,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
 from ..core.classify import DISCLAIMER, PART_TITLES, input_label
 from ..core.clinical import HISTORY_KEYS, LAB_NAMES
-from .session import get_session
+from .session import follow, get_session
 
 if TYPE_CHECKING:
     import napari
@@ -21,9 +21,30 @@ CLICKABLE = (*LAB_NAMES, *HISTORY_KEYS, "age", "sex")
 SHOW, HIDE = "Reasons ▸", "Reasons ▾"
 
 
+MISSING_PER_ROW = 3
+TEXT_WIDTH = 400
+
+
+def _set_text(label: Label, text: str) -> None:
+    """Set a wrapped label's text and reserve its height (see :func:`_fit`)."""
+    label.value = text
+    _fit(label)
+
+
+def _fit(label: Label) -> None:
+    """Reserve the height a wrapped label needs: in a scroll area it is otherwise given less
+    and clipped. Polished first, so that the viewer's (larger) font is measured."""
+    native = label.native
+    native.ensurePolished()
+    width = min(native.width(), TEXT_WIDTH) if native.isVisible() else TEXT_WIDTH
+    native.setMinimumHeight(native.heightForWidth(width) if label.value else 0)
+
+
 def _wrapped(text: str = "", style: str = "") -> Label:
     label = Label(value=text)
     label.native.setWordWrap(True)
+    # A wrapped label asks for little width; without a floor it wraps after a few words.
+    label.native.setMinimumWidth(TEXT_WIDTH)
     if style:
         label.native.setStyleSheet(style)
     return label
@@ -41,7 +62,7 @@ class ConclusionView(Container):
         self.note = _wrapped(style="color: #e8a33d")
         self.toggle = PushButton(text=SHOW)
         self.reasons = _wrapped()
-        self.missing = Container(layout="horizontal", labels=False)
+        self.missing = Container(labels=False)
         self.details = Container(widgets=[self.reasons], labels=False)
         self.details.visible = False
         self.extend([self.title, self.bar, self.note, self.toggle, self.details,
@@ -50,16 +71,14 @@ class ConclusionView(Container):
 
     def show_conclusion(self, rank: int, conclusion: Any, expanded: bool) -> None:
         self.diagnosis = conclusion.diagnosis
-        subtype = f" — {conclusion.subtype}" if conclusion.subtype else ""
-        form = f" ({conclusion.form})" if conclusion.form and conclusion.form != "none" else ""
-        self.title.value = f"{rank}. {conclusion.title}{subtype}{form}"
+        form = f", {conclusion.form}" if conclusion.form and conclusion.form != "none" else ""
+        _set_text(self.title, f"{rank}. {conclusion.title}{form}")
         self.bar.value = int(round(100 * conclusion.score))
         self.bar.native.setFormat(f"score {conclusion.score:.2f}")
-        self.note.value = ("Rests on the reader's override (automatic score "
-                           f"{conclusion.automatic_score:.2f})."
-                           if conclusion.rests_on_override else "")
+        _set_text(self.note, "Rests on the reader's override (automatic score "
+                  f"{conclusion.automatic_score:.2f})." if conclusion.rests_on_override else "")
         self.note.visible = conclusion.rests_on_override
-        self.reasons.value = _reasons_text(conclusion)
+        _set_text(self.reasons, _reasons_text(conclusion))
         self._set_expanded(expanded)
         self._show_missing(conclusion.missing)
 
@@ -70,15 +89,26 @@ class ConclusionView(Container):
             self.missing.visible = False
             return
         self.missing.visible = True
-        self.missing.append(Label(value="Missing:"))
-        for key in keys:
-            button = PushButton(text=input_label(key))
-            button.tooltip = f"Go to {input_label(key)} in the clinical form"
-            button.changed.connect(lambda _=None, k=key: self._panel.jump_to(k))
-            self.missing.append(button)
+        self.missing.append(Label(value="Missing (click to fill in):"))
+        for start in range(0, len(keys), MISSING_PER_ROW):
+            row = Container(layout="horizontal", labels=False)
+            row.margins = (0, 0, 0, 0)
+            for key in keys[start:start + MISSING_PER_ROW]:
+                button = PushButton(text=input_label(key))
+                button.tooltip = f"Go to {input_label(key)} in the clinical form"
+                button.changed.connect(lambda _=None, k=key: self._panel.jump_to(k))
+                row.append(button)
+            self.missing.append(row)
+
+    def missing_buttons(self) -> dict[str, PushButton]:
+        """The clickable missing inputs shown, by their label."""
+        rows = [w for w in self.missing if isinstance(w, Container)]
+        return {button.text: button for row in rows for button in row}
 
     def _set_expanded(self, expanded: bool) -> None:
         self.details.visible = expanded
+        if expanded:
+            _fit(self.reasons)
         self.toggle.text = HIDE if expanded else SHOW
 
     def _toggle(self) -> None:
@@ -112,9 +142,11 @@ class ClassificationPanel(Container):
         self.list = Container(labels=False)
         self.views: list[ConclusionView] = []
         self.disclaimer = _wrapped(DISCLAIMER, "color: #9a9a9a; font-style: italic")
-        self.extend([self.heading, self.status, self.list, self.disclaimer])
-        self.max_width = 460
-        self.session.changed.connect(self.refresh)
+        self.extend([self.heading, self.status, self.disclaimer])
+        self._scroll = _scroll_area(self.list)
+        self.native.layout().insertWidget(2, self._scroll, 1)
+        self.min_width = TEXT_WIDTH + 60
+        follow(self, self.session.changed, self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -148,6 +180,21 @@ class ClassificationPanel(Container):
         dock.show()
         dock.raise_()
         return bool(widget.focus_field(key))
+
+
+def _scroll_area(content: Container) -> Any:
+    """A vertical scroll area around a container (napari docks a magicgui ``Container``'s
+    inner widget, so ``scrollable=True`` would lose its scroll bars)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(content.native)
+    scroll.setMinimumWidth(TEXT_WIDTH + 40)
+    return scroll
 
 
 def _heading(review: Any) -> tuple[str, str]:

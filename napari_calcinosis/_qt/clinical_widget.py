@@ -32,7 +32,7 @@ from ..core.clinical_form import (
 )
 from ..core.errors import CalcinosisError
 from ..core.io_utils import atomic_write_text
-from .session import get_session
+from .session import follow, get_session
 
 if TYPE_CHECKING:
     import napari
@@ -52,6 +52,23 @@ def _sized(widget: Any, width: int, placeholder: str = "") -> Any:
     return widget
 
 
+def _row(widgets: list) -> Container:
+    row = Container(widgets=widgets, layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    row.native.layout().addStretch(1)  # keep fixed-width cells at the left, aligned
+    return row
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _heading(text: str) -> Label:
+    label = Label(value=text)
+    label.native.setStyleSheet("font-weight: bold")
+    return label
+
+
 class LabRow(Container):
     """One lab: value, unit, the lab's own low/high limits and the status flag."""
 
@@ -60,13 +77,13 @@ class LabRow(Container):
         self.name = name
         self.title = _sized(Label(value=LAB_LABELS[name]), 78)
         self.value = _sized(LineEdit(), 58, "value")
-        self.unit = _sized(ComboBox(choices=display_units(name)), 112)
+        self.unit = _sized(ComboBox(choices=display_units(name)), 132)
         self.lower = _sized(LineEdit(), 44, "low")
         self.upper = _sized(LineEdit(), 44, "high")
-        self.flag = Label(value="unknown")
-        self.flag.native.setMinimumWidth(110)
+        self.flag = _sized(Label(value="unknown"), 150)
         self.extend([self.title, self.value, self.unit, self.lower, self.upper, self.flag])
         self.margins = (0, 0, 0, 0)
+        self.native.layout().addStretch(1)
 
     def fields(self) -> LabFields:
         return LabFields(self.value.value, self.unit.value, self.lower.value, self.upper.value)
@@ -87,36 +104,40 @@ class ClinicalWidget(Container):
         self._updating = False
         self._shown_study: Any = object()
         self.focused_key: str | None = None
-        self.age = _sized(LineEdit(label="Age (years)"), 70, "unknown")
-        self.sex = ComboBox(label="Sex", choices=[UNKNOWN, "M", "F"])
+        self.age = _sized(LineEdit(), 58, "unknown")
+        self.sex = _sized(ComboBox(choices=[UNKNOWN, "M", "F"]), 122)
         self.labs = {name: LabRow(name) for name in LAB_NAMES}
         self.history = {"connective_tissue_disease": ComboBox(
-            label=HISTORY_LABELS["connective_tissue_disease"],
             choices=[UNKNOWN, *CONNECTIVE_TISSUE_DISEASES])}
-        self.history.update({key: ComboBox(label=HISTORY_LABELS[key], choices=list(TRI_STATE))
-                             for key in HISTORY_FLAGS})
+        self.history.update({key: ComboBox(choices=list(TRI_STATE)) for key in HISTORY_FLAGS})
         self.message = Label(value="")
         self.message.native.setWordWrap(True)
         self.load_button = PushButton(text="Load clinical file…")
         self.save_button = PushButton(text="Save clinical file…")
         self.clear_button = PushButton(text="Clear")
         self.extend([
-            Container(widgets=[self.age, self.sex], labels=True),
-            Label(value="Labs (empty = unknown; low/high: the lab's own range)"),
+            _row([_sized(Label(value="Age (years)"), 92), self.age,
+                  _sized(Label(value="Sex"), 44), self.sex]),
+            _heading("Labs (empty = unknown; low/high: the lab's own range)"),
             *self.labs.values(),
-            Label(value="History"),
-            Container(widgets=list(self.history.values()), labels=True),
+            _heading("History (unknown until answered)"),
+            *[_row([_sized(Label(value=_first_upper(HISTORY_LABELS[key])), 190),
+                    _sized(combo, 170)]) for key, combo in self.history.items()],
             self.message,
             Container(widgets=[self.load_button, self.save_button, self.clear_button],
                       layout="horizontal")])
-        self.max_width = 520
+        self.min_width = 560
         for widget in self._inputs():
             widget.changed.connect(self._edited)
         self.load_button.changed.connect(self._choose_load)
         self.save_button.changed.connect(self._choose_save)
         self.clear_button.changed.connect(self.clear)
-        self.session.changed.connect(self._study_maybe_changed)
+        follow(self, self.session.changed, self._study_maybe_changed)
         self._study_maybe_changed()
+
+    def reset_choices(self, *_: Any) -> None:
+        """Choices here are fixed; napari's reset on every layer change must not re-emit
+        the current values (that would store them again as the reader's)."""
 
     def _inputs(self) -> list[Any]:
         rows = [w for row in self.labs.values()

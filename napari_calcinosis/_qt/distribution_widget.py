@@ -6,20 +6,20 @@ another value stores the reader's override (saved at once), shown in bold amber,
 automatic value stays visible beside it.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label
 
 from ..core.findings import EXTENTS, FORMS, SYMMETRY_CALLS
-from .session import get_session
+from .session import follow, get_session
 
 if TYPE_CHECKING:
     import napari
 
 AUTO = "auto"
 OVERRIDE_STYLE = "font-weight: bold; color: #e8a33d"
-_WIDTHS = (118, 74, 74, 36, 80, 112)
-_HEADER = ("Region", "Left n · mm³", "Right n · mm³", "SI", "Automatic", "Reader")
+_WIDTHS = (150, 76, 76, 36, 84, 156)
+_HEADER = ("Region", "L n · mm³", "R n · mm³", "SI", "Automatic", "Reader")
 _OVERALL = {"symmetry_call": ("Symmetry call", SYMMETRY_CALLS),
             "extent": ("Extent", EXTENTS), "form": ("Form", FORMS)}
 
@@ -35,6 +35,7 @@ def _cell(text: str, width: int, *, bold: bool = False) -> Label:
 def _row(cells: list) -> Container:
     row = Container(widgets=cells, layout="horizontal", labels=False)
     row.margins = (0, 0, 0, 0)
+    row.native.layout().addStretch(1)  # fixed-width cells stay aligned at the left
     return row
 
 
@@ -46,25 +47,29 @@ class DistributionWidget(Container):
         self.session = get_session(viewer)
         self._updating = False
         self.title = Label(value="")
-        self.title.native.setWordWrap(True)
         self.table = Container(labels=False)
         self.index = Label(value="")
         self.overall = Container(labels=False)
+        self.table.margins = self.overall.margins = (0, 0, 0, 0)
         self.note = Label(value="Per-region call: symmetric when SI ≥ 0.7 with at least two "
                                 "lateral deposits; midline deposits are not paired. Bold "
                                 "amber: the reader's call (the automatic one stays beside).")
         self.note.native.setWordWrap(True)
         self.extend([self.title, self.table, self.index, self.overall, self.note])
-        self.max_width = 540
+        self.min_width = 640
         self.region_combos: dict[str, ComboBox] = {}
         self._region_cells: dict[str, list[Label]] = {}
         self.overall_combos: dict[str, ComboBox] = {}
         self._overall_cells: dict[str, list[Label]] = {}
         self._build_overall()
-        self.session.changed.connect(self.refresh)
+        follow(self, self.session.changed, self.refresh)
         self.refresh()
 
     # -- building ----------------------------------------------------------------------------
+    def reset_choices(self, *_: Any) -> None:
+        """Choices here are fixed; napari's reset on every layer change must not re-emit
+        the current values (that would store them again as the reader's)."""
+
     def _combo(self, values: tuple[str, ...], width: int, on_change) -> ComboBox:
         combo = ComboBox(choices=[AUTO, *values], value=AUTO)
         combo.native.setFixedWidth(width)
@@ -73,10 +78,10 @@ class DistributionWidget(Container):
 
     def _build_overall(self) -> None:
         self.overall.append(_row([_cell(t, w, bold=True) for t, w in
-                                  (("Overall", 110), ("Automatic", 96), ("Reader", 150))]))
+                                  (("Overall", 150), ("Automatic", 190), ("Reader", 176))]))
         for name, (title, values) in _OVERALL.items():
-            combo = self._combo(values, 150, lambda v, n=name: self._overall_changed(n, v))
-            cells = [_cell(title, 110), _cell("", 96)]
+            combo = self._combo(values, 176, lambda v, n=name: self._overall_changed(n, v))
+            cells = [_cell(title, 150), _cell("", 190)]
             self.overall_combos[name], self._overall_cells[name] = combo, cells
             self.overall.append(_row([*cells, combo]))
 

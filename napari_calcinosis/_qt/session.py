@@ -49,6 +49,16 @@ def get_session(viewer: "napari.viewer.Viewer") -> "StudySession":
     return session
 
 
+def follow(widget: Any, signal: Any, callback: Callable[..., Any]) -> None:
+    """Connect ``callback`` to a session signal for as long as ``widget`` lives."""
+    signal.connect(callback)
+
+    def _disconnect(*_: Any) -> None:
+        signal.disconnect(callback, missing_ok=True)
+
+    widget.native.destroyed.connect(_disconnect)
+
+
 def _meta(layer: Any) -> dict:
     return layer.metadata.get(SOURCE_KEY, {}) if hasattr(layer, "metadata") else {}
 

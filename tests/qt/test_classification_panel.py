@@ -38,9 +38,8 @@ def test_panel_ranks_explains_and_follows_labs(make_napari_viewer, qtbot, study,
     assert _ranked(panel) and panel.disclaimer.value == DISCLAIMER
 
     top = panel.views[0]
-    assert "Missing:" in [w.value for w in top.missing if hasattr(w, "value")]
-    missing_button = next(w for w in top.missing if getattr(w, "text", "") == "calcium")
-    missing_button.clicked.emit()  # jumps to the clinical form
+    assert top.missing.visible and "calcium" in top.missing_buttons()
+    top.missing_buttons()["calcium"].clicked.emit()  # jumps to the clinical form
     form = viewer.window._wrapped_dock_widgets["Clinical input (napari-calcinosis)"] \
         .inner_widget()
     assert form.focused_key == "calcium"
