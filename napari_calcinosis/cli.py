@@ -142,7 +142,8 @@ class ProgressPrinter:
 
 
 def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
-                 clinical_path: Path | None = None, series_uids: Sequence[str] = (),
+                 clinical_path: Path | None = None, clinical_data: dict | None = None,
+                 series_uids: Sequence[str] = (),
                  threshold_hu: float | None = None, anonymize: bool = False,
                  use_annotations: bool = True,
                  progress: ProgressPrinter | None = None) -> list[Path]:
@@ -153,12 +154,13 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     list of Path
         The files written, in the order of ``formats``.
     """
-    from napari_calcinosis.core.clinical import load_clinical
+    from napari_calcinosis.core.clinical import load_clinical, parse_clinical
     from napari_calcinosis.core.dicom import load_study
 
     progress = progress or ProgressPrinter(quiet=True)
     _check_threshold(threshold_hu)
-    clinical = load_clinical(clinical_path) if clinical_path is not None else None
+    clinical = (load_clinical(clinical_path) if clinical_path is not None else
+                parse_clinical(clinical_data) if clinical_data is not None else None)
     if not study_path.exists():
         raise UsageError(f"STUDY {study_path} does not exist.")
     _check_out_dir(out_dir)
@@ -258,9 +260,12 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     building(0.0, "Building the bundled sample study 'generalized' (cached after first use)")
     study_path = sample_study_path("generalized",
                                    progress=building.stage(0.0, 1.0, "Building: "))
+    from napari_calcinosis.core.phantom_samples import SAMPLE_CLINICAL
+
     written = run_analysis(study_path, args.out, formats=default_formats(),
+                           clinical_data=SAMPLE_CLINICAL["generalized"],
                            progress=ProgressPrinter(quiet=args.quiet))
-    print(f"Sample study: {study_path}", file=out)
+    print(f"Sample study: {study_path} (with the seed case's labs and history)", file=out)
     print(f"Outputs in {args.out.resolve()}:", file=out)
     for path in written:
         print(f"  {path}", file=out)

@@ -347,6 +347,9 @@ def test_demo_builds_and_analyses_the_sample(generalized_sample, tmp_path, capsy
     assert "[100%]" in err
     doc = load_valid(out_dir / "findings.json")
     assert doc["summary"]["extent"] == "generalized"
+    # The demo carries the seed case's normal labs: idiopathic universalis leads.
+    top = doc["differential"][0]
+    assert (top["diagnosis"], top["form"]) == ("idiopathic_calcinosis_cutis", "universalis")
     rows = (out_dir / "lesions.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 1 + len(doc["lesions"])
 

@@ -238,6 +238,8 @@ def build_sr(findings: Findings, context: Any) -> hd.sr.Comprehensive3DSR | None
         manufacturer="napari-calcinosis", is_complete=True,
         series_description="Calcinosis measurements (napari-calcinosis)")
     sr.CodingSchemeIdentificationSequence = [_local_scheme()]
+    # The explanations hold symbols outside Latin-1 (≥, →): write the text as UTF-8.
+    sr.SpecificCharacterSet = "ISO_IR 192"
     return sr
 
 
