@@ -80,6 +80,7 @@ class LesionReviewWidget(Container):
         self.previous_button.changed.connect(lambda: self.step(-1))
         follow(self, self.session.changed, self.refresh)
         follow(self, self.session.selection_changed, self._show_selection)
+        viewer.mouse_drag_callbacks.append(self._click_select)
         viewer.bind_key(NEXT_KEY, lambda _v: self.step(1), overwrite=True)
         viewer.bind_key(PREVIOUS_KEY, lambda _v: self.step(-1), overwrite=True)
 
@@ -151,6 +152,21 @@ class LesionReviewWidget(Container):
             target = ids[(position + direction) % len(ids)]
         self.session.select([target])
         return target
+
+    def _click_select(self, viewer: Any, event: Any):
+        """A click (no drag) on a lesion's voxels selects it, unless adding or painting."""
+        active = viewer.layers.selection.active
+        if event.button != 1 or getattr(active, "mode", "pan_zoom") not in ("pan_zoom",
+                                                                           "select"):
+            return
+        moved = False
+        yield
+        while event.type == "mouse_move":
+            moved = True
+            yield
+        lesion_id = None if moved else self.session.lesion_at(event.position)
+        if lesion_id is not None:
+            self.session.select([lesion_id], center=False)
 
     def start_painting(self) -> None:
         """Make the lesion labels active, in paint mode, with a label no lesion uses."""

@@ -181,6 +181,19 @@ class StudySession:
                 center_on(viewer, pair.row_world(rows[0]))
                 center = False
 
+    def lesion_at(self, world: np.ndarray) -> int | None:
+        """Id of the effective lesion whose voxels lie under a world point (else None)."""
+        review = self.review
+        for pair in self.layer_pairs():
+            if pair.labels is None or review is None or pair.uid not in review.runs:
+                continue
+            value = pair.labels.get_value(np.asarray(world, float), world=True)
+            if value is not None and int(value) > 0:
+                lesion_id = int(value) + review.runs[pair.uid].id_offset
+                if review.lesion(lesion_id) is not None:
+                    return lesion_id
+        return None
+
     def ordered_ids(self) -> list[int]:
         """Ids of the effective lesions that have a point, in id order."""
         return sorted(i for pair in self.layer_pairs() for i in pair.row_ids)

@@ -8,6 +8,7 @@ summary and the table follow every change, and labs are flagged as they are type
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -78,6 +79,19 @@ def test_select_mark_reject_restore(viewer_session):
     QApplication.processEvents()
     assert [les.id for les in session.review.rejected] == [soft[5]]
     assert not np.any(labels.data == soft[5])
+
+    # a click (press and release, no drag) on a lesion's voxels selects it
+    assert panel._click_select in viewer.mouse_drag_callbacks
+    voxel = np.argwhere(labels.data == soft[6])[0]
+    world = np.asarray(labels.data_to_world(voxel))
+    viewer.dims.set_point(0, world[0])  # the click happens on the slice shown
+    event = SimpleNamespace(button=1, type="mouse_press", position=world)
+    clicks = panel._click_select(viewer, event)
+    next(clicks)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(clicks)
+    assert session.selected_ids() == [soft[6]] and f"#{soft[6]}" in panel.selection.value
 
 
 def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
