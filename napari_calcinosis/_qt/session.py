@@ -42,7 +42,12 @@ _SESSIONS: "weakref.WeakKeyDictionary[Any, StudySession]" = weakref.WeakKeyDicti
 
 
 def get_session(viewer: "napari.viewer.Viewer") -> "StudySession":
-    """The viewer's study session (created and bound to the viewer on first use)."""
+    """The viewer's study session (created and bound to the viewer on first use).
+
+    napari hands plugin widgets a short-lived proxy of the viewer; the session is kept for
+    the viewer behind it, so every panel of one viewer shares one session.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = _SESSIONS[viewer] = StudySession(viewer)

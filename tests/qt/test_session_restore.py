@@ -48,6 +48,8 @@ def test_review_comes_back_in_a_new_viewer(make_napari_viewer, qtbot, study, tmp
     lesions_panel, table, form = (dock(viewer, name) for name in
                                   ("Lesion review", "Distribution and symmetry",
                                    "Clinical input"))
+    # napari hands each plugin widget a proxy of the viewer: all must share one session
+    assert lesions_panel.session is table.session is form.session is session
     soft = [les.id for les in session.review.effective.lesions if les.is_soft_tissue]
     before = session.review.effective.summary.lesion_count
 
