@@ -102,12 +102,7 @@ def test_measure_masks_reproduces_every_detected_lesion(run):
     ctx = lesion_context(volume, params=result.params)
     masks = [result.lesion_labels == les.id for les in result.lesions]
     measured = measure_masks(ctx, masks, ids=[les.id for les in result.lesions])
-    for ours, theirs in zip(measured, result.lesions, strict=True):
-        for name in CONTRACT_FIELDS:
-            assert getattr(ours, name) == getattr(theirs, name), (theirs.id, name)
-        # the mid-sagittal plane is refitted: a hundredth of a mm may differ
-        for name in ("midplane_mm", "depth_mm", "cnr", "angle_deg"):
-            np.testing.assert_allclose(ours.extra[name], theirs.extra[name], atol=0.11)
+    assert measured == result.lesions  # every field, extras included
 
 
 def test_click_finds_the_deposit_under_it(run):

@@ -2,8 +2,8 @@
 
 The detector (:func:`.detect_ct.analyze_volume`) builds a tissue model and the anatomy before
 it describes each component (:func:`.ct_lesions.build_lesions`). A lesion added by hand goes
-through the same description: :func:`lesion_context` rebuilds that context once per volume
-(the first steps of the detector, no candidate search), :func:`measure_masks` turns voxel
+through the same description: :func:`lesion_context` builds that context once per volume
+(:func:`.detect_ct.build_context`, no candidate search), :func:`measure_masks` turns voxel
 masks into contract lesions (size, HU, depth, layer, side, region, morphology, CNR), and
 :func:`mask_from_click` grows a lesion's voxels from one clicked voxel.
 """
@@ -16,24 +16,22 @@ from types import SimpleNamespace
 import numpy as np
 from scipy import ndimage as ndi
 
-from .ct_anatomy import find_anatomy
 from .ct_lesions import LesionContext, build_lesions
-from .ct_noise import local_background, soft_tissue_stats
+from .ct_noise import local_background
 from .errors import AnalysisError
 from .findings import Lesion
 from .measure import component_stats
 from .model import Volume
 from .params import CTParams
-from .tissue import CoarseGrid, body_mask, bone_mask, build_tissue_model, coarse_sample
 
 __all__ = ["lesion_context", "mask_from_click", "measure_masks"]
 
 
 def lesion_context(volume: Volume, *, params: CTParams | None = None) -> LesionContext:
-    """The tissue model and anatomy that lesion descriptions need (the detector's first steps).
+    """The tissue model and anatomy that lesion descriptions need.
 
-    Uses ``detect_ct.lesion_context`` when the detector provides it; otherwise repeats the
-    detector's modelling steps (body, soft tissue, bone, compartments, anatomy).
+    The detector's own first steps (:func:`.detect_ct.build_context`), so a lesion added by
+    hand is described exactly as a detected one; build it once per volume.
 
     Parameters
     ----------
@@ -46,33 +44,9 @@ def lesion_context(volume: Volume, *, params: CTParams | None = None) -> LesionC
     -------
     LesionContext
     """
-    params = params or CTParams()
-    from . import detect_ct
+    from .detect_ct import build_context
 
-    own = getattr(detect_ct, "lesion_context", None)
-    if own is not None:  # the detector's own context, when it offers one, is the reference
-        return own(volume, params=params)
-    hu = np.asarray(volume.hu)
-    if hu.ndim != 3:
-        raise AnalysisError(f"CT series {volume.info.series_instance_uid or '(no UID)'} is not "
-                            "a 3-D volume; a lesion cannot be measured on it.")
-    workers = max(1, int(params.workers))
-    grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
-    hu_c, max_c = coarse_sample(hu, grid, workers=workers)
-    body_c = body_mask(hu_c, params=params, workers=workers)
-    soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
-    bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers)
-    tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
-                            params=params, workers=workers)
-    return LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=find_anatomy(tm, volume),
-                         params=params, soft=soft)
-
-
-def _posterior_rc(volume: Volume) -> np.ndarray:
-    # The patient's back as a (row, column) direction, as the detector orients the body.
-    d = np.asarray(volume.direction_lps, float)
-    back = np.array([d[1, 1], d[1, 2]])
-    return back / max(float(np.linalg.norm(back)), 1e-9)
+    return build_context(volume, params=params or CTParams())
 
 
 def measure_masks(ctx: LesionContext, masks: Sequence[np.ndarray], *,
