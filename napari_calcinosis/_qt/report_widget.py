@@ -1,0 +1,345 @@
+"""Report panel: export the reviewed findings of the current study in the chosen formats.
+
+What it exports is the study session's effective findings (the reader's rejected lesions
+absent, manual lesions present, layers and calls applied, the differential recomputed with
+the clinical input), wrapped in an :class:`~napari_calcinosis.core.analysis.AnalysisResult`
+built from the detection runs the viewer holds, and written by the same format registry as
+``napari-calcinosis analyze`` (:mod:`napari_calcinosis.core.report.formats`). So the files
+equal what the command line writes for the same study with the same saved annotations.
+The writers run in a worker thread; one failing format does not stop the others.
+"""
+
+import copy
+import datetime
+import hashlib
+import webbrowser
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import CheckBox, Container, FileEdit, Label, ProgressBar, PushButton
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QUrl
+from qtpy.QtGui import QDesktopServices
+
+from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
+from ..core import analysis
+from ..core.analysis import AnalysisResult, ExportContext, SeriesResult, anonymize_findings
+from ..core.errors import AnalysisError, CalcinosisError
+from ..core.model import Radiograph, Study, Volume
+from ..core.report.formats import CONTRACT_FORMATS, WRITERS, default_formats
+from .session import StudySession, follow, get_session
+
+if TYPE_CHECKING:
+    import napari
+
+#: Where reports go unless the reader picked another folder.
+DEFAULT_ROOT = Path.home() / "calcinosis-report"
+HTML_NAME = "report.html"
+#: Formats written whatever the boxes say (the contract: ``findings.json`` always).
+ALWAYS = ("json",)
+# The folder last exported to, per study and overall (for the next study's default).
+_LAST: dict[str, Path] = {}
+_ANY = ""
+
+
+@dataclass
+class ExportOutcome:
+    """What an export wrote: the files, and per failed format its error message."""
+
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def html(self) -> Path | None:
+        """``report.html`` when it was written."""
+        return next((p for p in self.written if p.name == HTML_NAME), None)
+
+
+def study_folder_name(study_uid: str | None) -> str:
+    """Folder name of a study's report: a short hash of its UID (no patient data), else
+    today's date."""
+    if not study_uid:
+        return datetime.date.today().isoformat()
+    return "study-" + hashlib.sha256(study_uid.encode()).hexdigest()[:12]
+
+
+def default_folder(study_uid: str | None) -> Path:
+    """The study's last export folder, else ``<last used root>/<study folder name>``."""
+    if study_uid and study_uid in _LAST:
+        return _LAST[study_uid]
+    root = _LAST[_ANY].parent if _ANY in _LAST else DEFAULT_ROOT
+    return root / study_folder_name(study_uid)
+
+
+# -- the export, as the command line would do it --------------------------------------------
+def export_result(session: StudySession) -> AnalysisResult:
+    """The session's reviewed study as an ``AnalysisResult`` for the format writers.
+
+    The findings are a copy of the effective findings; the series results carry the
+    viewer's images and detection runs (label images for SEG and key images), ``applied``
+    the reader's label images. Warnings are those ``analyze`` would give the same series.
+
+    Raises
+    ------
+    AnalysisError
+        When no study is open or no series has a detection run yet.
+    """
+    review = session.review
+    if review is None:
+        raise AnalysisError("Open a study with napari-calcinosis before exporting a report.")
+    if not review.runs:
+        raise AnalysisError("No series of this study has been analysed yet: run the "
+                            "Calcinosis detection panel before exporting a report.")
+    images = _series_images(session)
+    findings = copy.deepcopy(review.effective)
+    findings.series = [e for e in findings.series
+                       if e.series_instance_uid in images or e.series_instance_uid in review.runs]
+    series = []
+    for entry in findings.series:
+        uid = entry.series_instance_uid
+        run = review.runs.get(uid)
+        image = run.volume if run is not None else images[uid]
+        series.append(SeriesResult(entry, image, ct=None if run is None else run.result,
+                                   id_offset=0 if run is None else run.id_offset,
+                                   analysed=run is not None))
+    first = next(iter(review.runs.values())).result
+    study = Study(volumes=[s.image for s in series if isinstance(s.image, Volume)],
+                  radiographs=[s.image for s in series if isinstance(s.image, Radiograph)])
+    stamp = findings.parameters.get("annotations")
+    if isinstance(stamp, dict):  # StudyReview.set_clinical refreshes only the differential
+        stamp["record_modified"] = review.record.modified
+    auto = [w for s in series for w in _series_warnings(s, first.params)]
+    findings.warnings = list(dict.fromkeys([*auto, *findings.warnings]))
+    return AnalysisResult(findings, series, study, clinical=review.clinical(),
+                          params=first.params, differential=review.differential,
+                          applied=review.applied)
+
+
+def _series_images(session: StudySession) -> dict[str, Volume | Radiograph]:
+    images = {}
+    for pair in session.layer_pairs():
+        image = pair.image.metadata.get(VOLUME_KEY) or pair.image.metadata.get(RADIOGRAPH_KEY)
+        if image is not None:
+            images[pair.uid] = image
+    return images
+
+
+def _series_warnings(item: SeriesResult, params: Any) -> list[str]:
+    """The warnings ``analyze_study`` gives a series, in its order (its own helpers)."""
+    out = [analysis._label(item, w) for w in item.image.warnings]
+    if item.ct is not None:
+        out += analysis._thick_slice_warnings(item, params.thick_slice_mm)
+        out += [analysis._label(item, w) for w in getattr(item.ct, "warnings", [])]
+    elif isinstance(item.image, Radiograph):
+        out.append(analysis._label(item, "not analysed in the viewer (the detection panel "
+                                         "reads CT; napari-calcinosis analyze also reads "
+                                         "radiographs)"))
+    else:
+        out.append(analysis._label(item, "no detection run in the viewer"))
+    return out
+
+
+def export_steps(result: AnalysisResult, out_dir: Path, formats: Sequence[str], *,
+                 anonymize: bool = False
+                 ) -> Generator[tuple[float, str], None, ExportOutcome]:
+    """Write ``formats`` of ``result`` into ``out_dir``, yielding ``(fraction, message)``.
+
+    Each format is written on its own: a failure (the calcinosis error family, an OS error,
+    or a bug in one writer) is recorded in the outcome and the next format is written.
+
+    Raises
+    ------
+    CalcinosisError
+        When the output folder cannot be created (nothing can be written then).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CalcinosisError(f"Cannot create the report folder {out_dir}: "
+                              f"{exc.strerror or exc}.") from exc
+    context = ExportContext(result=result, anonymize=anonymize)
+    findings = result.findings
+    if anonymize:
+        findings, context.uid_map = anonymize_findings(findings, result.study)
+    outcome = ExportOutcome(out_dir)
+    for number, name in enumerate(formats):
+        writer = WRITERS[name]
+        yield number / len(formats), f"Writing {writer.files} ..."
+        try:
+            outcome.written.extend(writer.write(findings, out_dir, context))
+        except (CalcinosisError, OSError) as exc:
+            outcome.failed[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one writer's bug must not lose the others
+            outcome.failed[name] = f"unexpected {type(exc).__name__}: {exc}"
+    yield 1.0, "Done"
+    return outcome
+
+
+def open_in_browser(path: Path) -> bool:
+    """Open a local file with the desktop's handler (a web browser for HTML)."""
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        return True
+    return bool(webbrowser.open(path.resolve().as_uri()))
+
+
+def outcome_text(outcome: ExportOutcome) -> str:
+    """The status line: files written (names) and the formats that failed."""
+    count = len(outcome.written)
+    text = f"Wrote {count} file{'s' if count != 1 else ''} to {outcome.out_dir}"
+    text += (": " + ", ".join(p.name for p in outcome.written) + ".") if count else "."
+    if outcome.failed:
+        text += " Failed: " + ", ".join(outcome.failed) + "."
+    return text
+
+
+class ReportWidget(Container):
+    """Export the reviewed findings to a folder in the chosen formats, then open the HTML."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        super().__init__(labels=True)
+        # napari hands plugin widgets a short-lived proxy of the viewer; the session must be
+        # keyed by the viewer itself, or it is lost (and another made) when the proxy dies.
+        self.session = get_session(getattr(viewer, "__wrapped__", viewer))
+        self._study_uid = self.session.study_uid
+        self.folder = FileEdit(label="Output folder", mode="d",
+                               value=default_folder(self._study_uid))
+        self.folder.native.setToolTip("Report files go here (created when needed).")
+        self.format_boxes = {name: self._format_box(name) for name in CONTRACT_FORMATS
+                             if name in WRITERS}
+        formats = Container(widgets=list(self.format_boxes.values()), labels=False,
+                            label="Formats")
+        formats.margins = (0, 0, 0, 0)
+        self.anonymize = CheckBox(text="Anonymize (new UIDs, no patient identity)",
+                                  value=False)
+        self.export_button = PushButton(text="Export report")
+        self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.open_button = PushButton(text="Open HTML report", enabled=False)
+        self.extend([self.folder, formats, self.anonymize, self.export_button,
+                     self.progress, self.status, self.open_button])
+        self.max_width = 460
+        self._folder_chosen = False  # the reader typed or picked a folder for this study
+        self._setting_folder = False
+        self._worker: Any = None
+        self._tried = False  # an export was started for this study (keep its message)
+        self.outcome: ExportOutcome | None = None
+        self.folder.changed.connect(self._on_folder_edited)
+        self.export_button.changed.connect(lambda: self.export())
+        self.open_button.changed.connect(lambda: self.open_html())
+        follow(self, self.session.changed, self._on_session_changed)
+        self._show_state()
+
+    def _format_box(self, name: str) -> CheckBox:
+        writer = WRITERS[name]
+        box = CheckBox(text=f"{writer.files}", value=name in default_formats(),
+                       enabled=name not in ALWAYS)
+        tip = writer.description + (" (always written)" if name in ALWAYS else "")
+        box.native.setToolTip(tip)
+        return box
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    def formats(self) -> list[str]:
+        """The chosen formats in the contract's order (``json`` always included)."""
+        return [name for name, box in self.format_boxes.items()
+                if box.value or name in ALWAYS]
+
+    def _on_folder_edited(self) -> None:
+        if not self._setting_folder:
+            self._folder_chosen = True
+
+    def _set_folder(self, path: Path) -> None:
+        self._setting_folder = True
+        try:
+            self.folder.value = path
+        finally:
+            self._setting_folder = False
+
+    def _on_session_changed(self) -> None:
+        uid = self.session.study_uid
+        if uid != self._study_uid:
+            self._study_uid, self._folder_chosen = uid, False
+            self.outcome, self._tried = None, False
+        if not self._folder_chosen:
+            self._set_folder(default_folder(uid))
+        self._show_state()
+
+    def _show_state(self) -> None:
+        review = self.session.review
+        ready = review is not None and bool(review.runs)
+        self.export_button.enabled = ready and not self.is_running
+        self.open_button.enabled = (not self.is_running and self.outcome is not None
+                                    and self.outcome.html is not None)
+        if not self._tried:
+            self.status.value = ("Ready: the reviewed findings of this study." if ready else
+                                 "Waiting for detection: open a study and detect "
+                                 "calcifications first.")
+
+    # -- exporting -------------------------------------------------------------------------
+    def export(self) -> None:
+        """Write the chosen formats of the reviewed findings into the chosen folder."""
+        if self.is_running:
+            return
+        try:
+            result = export_result(self.session)
+        except CalcinosisError as exc:
+            show_error(str(exc))
+            return
+        out_dir = Path(self.folder.value).expanduser()
+        steps = thread_worker(export_steps, start_thread=False)
+        worker = steps(result, out_dir, self.formats(), anonymize=bool(self.anonymize.value))
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker, self._tried = worker, True
+        self.outcome = None
+        self.progress.value, self.progress.visible = 0, True
+        self.status.value = f"Exporting to {out_dir} ..."
+        self._show_state()
+        worker.start()
+
+    def _on_progress(self, step: tuple[float, str]) -> None:
+        fraction, message = step
+        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        self.status.value = message
+
+    def _on_done(self, outcome: ExportOutcome) -> None:
+        self.outcome = outcome
+        _LAST[self._study_uid or _ANY] = _LAST[_ANY] = outcome.out_dir
+        self.status.value = outcome_text(outcome)
+        if outcome.failed:
+            show_error("Report export: " + "; ".join(
+                f"{name} ({WRITERS[name].files}) failed: {message}"
+                for name, message in outcome.failed.items()))
+        else:
+            show_info(f"Report written to {outcome.out_dir}.")
+
+    def _on_error(self, exc: BaseException) -> None:
+        if isinstance(exc, (CalcinosisError, OSError)):
+            show_error(str(exc))
+        else:
+            show_error(f"Report export failed: {type(exc).__name__}: {exc}")
+        self.status.value = "Export failed."
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.progress.visible = False
+        self._show_state()
+
+    def open_html(self) -> None:
+        """Open the last exported ``report.html`` in the desktop's browser."""
+        path = None if self.outcome is None else self.outcome.html
+        if path is None or not path.is_file():
+            show_error("No HTML report to open: export one with report.html checked first.")
+            return
+        if not open_in_browser(path):
+            show_error(f"Could not open {path}: no web browser was found.")
