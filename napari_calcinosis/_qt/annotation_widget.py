@@ -177,6 +177,7 @@ class LesionReviewWidget(Container):
         labels.selected_label = int(max(labels.data.max(), max(pair.row_ids, default=0))) + 1
         labels.mode = "paint"
         self._viewer.layers.selection.active = labels
+        self.session.prepare_adding(pair.uid)
 
     def start_clicking(self) -> None:
         """Make the lesion points active in add mode: a click adds the deposit under it."""
@@ -184,6 +185,7 @@ class LesionReviewWidget(Container):
         if pair is not None:
             pair.points.mode = "add"
             self._viewer.layers.selection.active = pair.points
+            self.session.prepare_adding(pair.uid)
 
     def _first_pair(self, what: str) -> Any:
         pairs = [p for p in self.session.layer_pairs() if getattr(p, what) is not None]

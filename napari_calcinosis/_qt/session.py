@@ -161,6 +161,17 @@ class StudySession:
             getattr(run.result, "threshold_hu", 130.0)))
         return self.add_manual(series_uid, mask)
 
+    def prepare_adding(self, series_uid: str) -> None:
+        """Build the measuring context of a series in a thread (the reader is about to add)."""
+        review = self.review
+        if review is None or series_uid not in review.runs or review.measuring_ready(series_uid):
+            return
+        from napari.qt.threading import thread_worker
+
+        worker = thread_worker(review.measuring_context, start_thread=False)(series_uid)
+        worker.errored.connect(lambda exc: None)  # a failure shows when the lesion is added
+        worker.start()
+
     # -- selection and navigation ------------------------------------------------------------
     def layer_pairs(self) -> list[LayerPair]:
         """The image and result layers of each series of the current study."""

@@ -294,19 +294,33 @@ class StudyReview:
             out.append((lesions, kwargs))
         return out
 
-    def _measure(self, series_instance_uid: str, mask: np.ndarray) -> Lesion:
-        from .manual_measure import lesion_context, measure_masks
+    def measuring_ready(self, series_instance_uid: str) -> bool:
+        """True when the measuring context of the series' current run is built."""
+        context = self._contexts.get(series_instance_uid)
+        run = self.runs.get(series_instance_uid)
+        return context is not None and run is not None and context.volume is run.volume
+
+    def measuring_context(self, series_instance_uid: str) -> Any:
+        """The context that measures lesions added by hand on a series (built once per run;
+        about half a detection's time, so a viewer may build it ahead in a thread)."""
+        from .manual_measure import lesion_context
 
         run = self.runs.get(series_instance_uid)
         if run is None:
             raise AnalysisError(f"Series {series_instance_uid} has no detection run; detect "
                                 "calcifications on it before adding lesions by hand.")
-        if series_instance_uid not in self._contexts:
-            self._contexts[series_instance_uid] = lesion_context(
-                run.volume, params=getattr(run.result, "params", None))
-        threshold = getattr(run.result, "threshold_hu", None)
-        (lesion,) = measure_masks(self._contexts[series_instance_uid], [mask],
-                                  threshold_hu=threshold)
+        context = self._contexts.get(series_instance_uid)
+        if context is None or context.volume is not run.volume:
+            context = lesion_context(run.volume, params=getattr(run.result, "params", None))
+            self._contexts[series_instance_uid] = context
+        return context
+
+    def _measure(self, series_instance_uid: str, mask: np.ndarray) -> Lesion:
+        from .manual_measure import measure_masks
+
+        context = self.measuring_context(series_instance_uid)
+        threshold = getattr(self.runs[series_instance_uid].result, "threshold_hu", None)
+        (lesion,) = measure_masks(context, [mask], threshold_hu=threshold)
         lesion.series_instance_uid = series_instance_uid
         return lesion
 

@@ -104,6 +104,8 @@ def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
     session.set_state([deposit.id], "rejected")  # the reader removes it, then clicks it again
     panel.click_button.clicked.emit()
     assert points.mode == "add" and viewer.layers.selection.active is points
+    uid = next(iter(session.review.runs))
+    qtbot.waitUntil(lambda: session.review.measuring_ready(uid), timeout=20_000)  # in a thread
     points.add(np.asarray(deposit.centroid_index) + [0, 1, 0])
     qtbot.waitUntil(lambda: len(session.review.record.manual_lesions) == 1, timeout=5000)
     added = next(les for les in session.review.effective.lesions if les.source == "manual")
