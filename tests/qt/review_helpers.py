@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,12 @@ SEED_HISTORY = {"connective_tissue_disease": "none", "chronic_kidney_disease": F
                 "sarcoidosis": False, "pain_or_ulceration": False}
 
 
-def write_small_study(folder: Path) -> Path:
-    """The small generalized phantom as a DICOM CT series (about 80 slices of 230²)."""
-    write_ct_series(make_ct_phantom(SMALL_SPEC), folder, patient_name="PHANTOM^REVIEW",
-                    patient_id="REVIEW1")
+def write_small_study(folder: Path, **changes) -> Path:
+    """The small generalized phantom as a DICOM CT series (about 80 slices of 230²);
+    ``changes`` (``seed=``, ``scenario=``) make another study."""
+    spec = replace(SMALL_SPEC, **changes)
+    write_ct_series(make_ct_phantom(spec), folder, patient_name="PHANTOM^REVIEW",
+                    patient_id=f"REVIEW{spec.seed}")
     return folder
 
 

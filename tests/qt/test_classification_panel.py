@@ -9,7 +9,7 @@ import pytest
 from review_helpers import SEED_HISTORY, SEED_LABS, dock, open_and_detect, write_small_study
 
 from napari_calcinosis._qt import autodetect
-from napari_calcinosis._qt.classification_panel import HIDE, SHOW
+from napari_calcinosis._qt.classification_panel import HIDE
 from napari_calcinosis.core.annotations import DATA_DIR_ENV
 from napari_calcinosis.core.classify import DISCLAIMER
 
@@ -35,6 +35,7 @@ def test_panel_ranks_explains_and_follows_labs(make_napari_viewer, qtbot, study,
     panel = dock(viewer, "Differential")
     assert "Waiting for detection" in panel.status.value and not _ranked(panel)
     session = open_and_detect(viewer, qtbot, None)  # detection finishing fills the panel
+    first_study = session.study_uid
     assert _ranked(panel) and panel.disclaimer.value == DISCLAIMER
 
     top = panel.views[0]
@@ -75,4 +76,10 @@ def test_panel_ranks_explains_and_follows_labs(make_napari_viewer, qtbot, study,
     assert any(view.note.visible for view in panel.views if view.visible)
     viewer.layers.clear()  # the study goes away
     assert not _ranked(panel) and "Open a study" in panel.status.value
-    assert panel.views[0].toggle.text in (SHOW, HIDE)
+    assert not form.enabled
+
+    other = write_small_study(tmp_path / "other", seed=11, scenario="localized")
+    open_and_detect(viewer, qtbot, other)  # another study: its own (empty) clinical input
+    assert session.study_uid != first_study and _ranked(panel)
+    assert form.enabled and form.labs["calcium"].value.value == "" and form.age.value == ""
+    assert panel.status.value.endswith("0 of 7 labs known.")
