@@ -8,9 +8,10 @@ granuloma, table) or skeleton reported as a soft-tissue lesion.
 
 Matching: a truth deposit is found when a lesion centroid lies within its radius plus one
 slice (at least 5 mm); a soft-tissue lesion is a true positive when it lies that close to any
-truth deposit (a deposit split in two by noise is not a false one). The expected calls are
-the contract's rules applied to the deposits a detector can see (expected peak >= 180 HU):
-deposits below the threshold after partial volume cannot count toward any call.
+truth deposit (a deposit split in two by noise is not a false one). The expected symmetry
+call is that of the phantom's truth document (``phantom_truth.expected_summary``: every
+deposit, by design symmetric for the generalized and deep scenarios, one-sided for the
+localized one); extent and form follow the contract's rules on the truth's regions.
 
 The default run covers every noise level (10, 20, 30 HU) and every slice thickness (1, 2.5,
 5 mm) once, on the three deposit scenarios; the full grid is marked ``slow``.
@@ -25,10 +26,11 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_calcinosis.core.detect_ct import CTParams, analyze_volume
-from napari_calcinosis.core.distribution import summarize
+from napari_calcinosis.core.detect_ct import analyze_volume
+from napari_calcinosis.core.distribution import extent_of, form_of
 from napari_calcinosis.core.findings import Lesion
 from napari_calcinosis.core.phantom import PhantomSpec, Tissue, make_ct_phantom
+from napari_calcinosis.core.phantom_truth import expected_summary
 
 VISIBLE_HU = 180.0
 NOT_SOFT_TISSUE = (Tissue.BONE_CORTEX, Tissue.BONE_MARROW, Tissue.TABLE, Tissue.CARTILAGE,
@@ -93,12 +95,16 @@ def _what_is_there(ph, lesion: Lesion) -> str:
     return f"{tissue.lower()} reported as {lesion.layer} at {lesion.centroid_mm}"
 
 
-def expected_calls(ph, params: CTParams):
-    """Extent, form and symmetry the visible truth deposits imply (contract rules)."""
-    visible = [Lesion(id=t.id, series_instance_uid="", centroid_index=list(t.center_index_zyx),
-                      layer=t.layer, side=t.side, region=t.region, volume_mm3=t.volume_mm3)
-               for t in ph.truth if t.peak_hu_expected >= VISIBLE_HU]
-    return summarize(visible, params=params)
+def expected_calls(ph) -> dict:
+    """The calls the truth implies: symmetry from the phantom's truth document (every
+    deposit, by design), extent and form from the contract's rules on the truth regions
+    (which also call "generalized" two non-adjacent regions involved on both sides)."""
+    want = expected_summary(ph)
+    truth = [Lesion(id=t.id, series_instance_uid="", centroid_index=[0, 0, 0], layer=t.layer,
+                    side=t.side, region=t.region) for t in ph.truth]
+    want["extent"] = extent_of([les for les in truth if les.is_soft_tissue])
+    want["form"] = form_of(want["extent"])
+    return want
 
 
 def check(ph, result) -> None:
@@ -111,11 +117,11 @@ def check(ph, result) -> None:
     bad_kinds = [b for b in s.bad if not b.startswith(("muscle", "viscera", "subcutaneous",
                                                        "skin", "visceral_fat"))]
     assert bad_kinds == [], f"look-alikes or skeleton reported as soft tissue: {bad_kinds}"
-    want = expected_calls(ph, result.params)
+    want = expected_calls(ph)
     got = result.summary
-    assert (got.extent, got.form) == (want.extent, want.form)
-    assert got.symmetry.call == want.symmetry.call, \
-        f"symmetry {got.symmetry.by_region} vs truth {want.symmetry.by_region}"
+    assert (got.extent, got.form) == (want["extent"], want["form"])
+    assert got.symmetry.call == want["symmetry"]["call"], \
+        f"symmetry {got.symmetry.by_region} vs truth {want['symmetry']['by_region']}"
 
 
 def run(scenario: str, seed: int, noise: float, thickness: float, **spec) -> None:

@@ -63,21 +63,38 @@ def test_matched_fraction_counts_mirrored_partners():
     assert matched_fraction([lesion(1, "gluteal", "left")], partner_mm=15.0) is None
 
 
+def _many(region, left, right, start=0):
+    return ([lesion(start + i, region, "left") for i in range(left)]
+            + [lesion(start + 100 + i, region, "right") for i in range(right)])
+
+
 def test_call_symmetric_asymmetric_insufficient():
     params = CTParams()
-    sym = [lesion(i, r, s, volume=10) for i, (r, s) in enumerate(
-        [("gluteal", "left"), ("gluteal", "right"), ("axilla", "left"), ("axilla", "right"),
-         ("flank", "left"), ("flank", "right")])]
+    sym = _many("gluteal", 3, 3) + _many("axilla", 2, 2, 10) + _many("flank", 4, 3, 20)
     out = assess_symmetry(sym, params=params)
-    assert out.call == "symmetric" and out.index == pytest.approx(1.0)
-    assert out.by_region["gluteal"]["left_count"] == 1
+    assert out.call == "symmetric" and out.index == pytest.approx(16 / 17, abs=1e-3)
+    assert out.by_region["gluteal"]["left_count"] == 3
     # two of three pairs one-sided: asymmetric
-    asym = sym[:2] + [lesion(7, "axilla", "left"), lesion(8, "axilla", "left"),
-                      lesion(9, "flank", "right")]
+    asym = _many("gluteal", 3, 3) + _many("axilla", 4, 0, 10) + _many("flank", 0, 5, 20)
     out = assess_symmetry(asym, params=params)
     assert out.call == "asymmetric"
     assert out.by_region["axilla"]["index"] == 0.0
     assert assess_symmetry(sym[:4], params=params).call == "insufficient"
+
+
+def test_small_region_pairs_are_pooled():
+    # one against two in three regions, mirrored overall: each pair alone is below 0.7
+    lesions = (_many("gluteal", 1, 2) + _many("axilla", 2, 1, 10) + _many("flank", 1, 2, 20)
+               + _many("shoulder_girdle", 3, 3, 30))
+    out = assess_symmetry(lesions)
+    assert out.by_region["gluteal"]["index"] == pytest.approx(2 / 3)
+    assert out.call == "symmetric"  # pooled: 4 left vs 5 right, SI 0.89
+    # the pooled remainder (3 vs 1, SI 0.5) weighs as one pair against the flank's
+    one_sided = _many("gluteal", 3, 0) + _many("axilla", 0, 1, 10) + _many("flank", 3, 3, 20)
+    assert assess_symmetry(one_sided).call == "asymmetric"
+    # a remainder too small to judge is left out when larger pairs exist
+    tiny = _many("gluteal", 2, 0) + _many("flank", 3, 3, 20)
+    assert assess_symmetry(tiny).call == "symmetric"
 
 
 def test_midline_lesions_stay_out_of_pairs():

@@ -196,7 +196,9 @@ def _carina(anatomy, tm, volume, air, pixel_cm2, lung_base) -> float | None:
             if abs(lateral[0]) <= 20.0:
                 found.append(anatomy.slice_z_mm[k])
                 break
-    return float(min(found)) if found else None
+    if not found or min(found) <= anatomy.slice_z_mm.min():
+        return None  # no trachea, or it runs out of the scan: its end is not seen
+    return float(min(found))
 
 
 def _anterior_mm(anatomy: Anatomy, tm: TissueModel, volume: Volume, k: int,
@@ -219,7 +221,9 @@ def _sternal_notch(anatomy, tm, volume, lung_base) -> float | None:
         front = _anterior_mm(anatomy, tm, volume, k, rows, cols)
         if np.any((np.abs(lateral) <= 8.0) & (front > 30.0)):
             found.append(anatomy.slice_z_mm[k])
-    return float(max(found)) if found else None
+    if not found or max(found) >= anatomy.slice_z_mm.max():
+        return None  # no sternum, or it runs out of the scan: its top is not seen
+    return float(max(found))
 
 
 def _iliac_crest(anatomy, tm, volume, lung_base) -> float | None:

@@ -23,6 +23,7 @@ FORWARD_OFFSETS = tuple(off for off in product((-1, 0, 1), repeat=3) if off > (0
 ALL_OFFSETS = tuple(off for off in product((-1, 0, 1), repeat=3) if off != (0, 0, 0))
 
 
+
 def threshold_indices(hu: np.ndarray, threshold_hu: float, *,
                       allowed: Callable[[int, int], np.ndarray] | None = None,
                       workers: int = 2, slab: int = 16) -> np.ndarray:
@@ -75,9 +76,9 @@ def neighbour_positions(sorted_flat: np.ndarray, query_zyx: tuple[np.ndarray, ..
     return np.where(found, pos, -1)
 
 
-def sparse_components(sorted_flat: np.ndarray, shape: tuple[int, int, int]
-                      ) -> tuple[np.ndarray, int]:
-    """26-connected components of a sparse voxel set.
+def sparse_components(sorted_flat: np.ndarray, shape: tuple[int, int, int],
+                      offsets=FORWARD_OFFSETS) -> tuple[np.ndarray, int]:
+    """Connected components (26-connected by default) of a sparse voxel set.
 
     Returns
     -------
@@ -91,7 +92,7 @@ def sparse_components(sorted_flat: np.ndarray, shape: tuple[int, int, int]
         return np.empty(0, np.int64), 0
     zyx = unravel(sorted_flat, shape)
     rows, cols = [], []
-    for offset in FORWARD_OFFSETS:
+    for offset in offsets:
         pos = neighbour_positions(sorted_flat, zyx, offset, shape)
         hit = pos >= 0
         rows.append(np.flatnonzero(hit))
@@ -109,8 +110,9 @@ def sparse_components(sorted_flat: np.ndarray, shape: tuple[int, int, int]
 
 
 def touching_flags(hu: np.ndarray, query_flat: np.ndarray, threshold_hu: float,
-                   forbidden: Callable[[tuple[np.ndarray, ...]], np.ndarray]) -> np.ndarray:
-    """For each query voxel: is a 26-neighbour at/above the threshold in a forbidden place?
+                   forbidden: Callable[[tuple[np.ndarray, ...]], np.ndarray],
+                   offsets=ALL_OFFSETS) -> np.ndarray:
+    """For each query voxel: is a neighbour at/above the threshold in a forbidden place?
 
     ``forbidden(zyx)`` says, for voxel coordinates, whether they lie where candidates are not
     allowed (bone, outside the body).
@@ -120,7 +122,7 @@ def touching_flags(hu: np.ndarray, query_flat: np.ndarray, threshold_hu: float,
         return flags
     shape = hu.shape
     z, y, x = unravel(query_flat, shape)
-    for dz, dy, dx in ALL_OFFSETS:
+    for dz, dy, dx in offsets:
         zz, yy, xx = z + dz, y + dy, x + dx
         inside = ((zz >= 0) & (zz < shape[0]) & (yy >= 0) & (yy < shape[1]) & (xx >= 0)
                   & (xx < shape[2]))

@@ -265,11 +265,13 @@ def _cartilage_like(ctx: LesionContext, around: Surroundings, lps: np.ndarray,
     notch = ctx.anatomy.levels.get("sternal_notch")
     if lung_base is None or lps[2] < lung_base - 60.0:
         return False
-    if notch is not None and lps[2] > notch:
+    # the first costal cartilages rise above the manubrium, close to the midline
+    front_limit = 75.0 if notch is None or lps[2] <= notch else 50.0
+    if notch is not None and lps[2] > notch + 25.0:
         return False
     dense = around.ring_upper_hu >= ctx.soft.median_hu + ctx.params.cartilage_excess_hu
     on_pleura = around.air_fraction >= 0.1  # costal cartilage lies on the lung
-    return bool(phi_deg < 75.0 and (dense or on_pleura))
+    return bool(phi_deg < front_limit and (dense or on_pleura))
 
 
 def in_vascular_corridor(anatomy: Anatomy, lps: np.ndarray, coarse_k: int,

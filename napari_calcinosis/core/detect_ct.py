@@ -250,11 +250,34 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
 
     touch[at_border] = touching_flags(hu, flat[at_border], threshold, forbidden)
     comp, n = _components(flat, hu.shape)
-    touches = np.zeros(n, bool)
-    touches[comp[touch]] = True
-    kept = Kept(flat, values, comp, n, touches)
     stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
-    return kept, stats
+    touches = _fused_with_bone(flat, values, comp, n, touch, stats, hu.shape,
+                               volume.spacing_zyx_mm)
+    return Kept(flat, values, comp, n, touches), stats
+
+
+def _fused_with_bone(flat, values, comp, n, touch, stats: ComponentStats, shape, spacing,
+                     hump_hu: float = 100.0, apart_mm: float = 2.0) -> np.ndarray:
+    """Components that are part of a bone (or of something outside the body).
+
+    A component next to dense bone is the cortex's edge unless it has a hump of its own: a
+    peak at least ``hump_hu`` above every voxel where it meets the bone and ``apart_mm``
+    away from them (a deposit fused to the bone by partial volume).
+    """
+    fused = np.zeros(n, bool)
+    fused[comp[touch]] = True
+    if not fused.any():
+        return fused
+    meet_hu = np.full(n, -np.inf)
+    np.maximum.at(meet_hu, comp[touch], values[touch].astype(float))
+    far = np.zeros(n, bool)
+    for i in np.flatnonzero(fused & (stats.peak_hu >= meet_hu + hump_hu)):
+        members = stats.voxels_of(i)
+        contact = np.array(np.unravel_index(flat[members[touch[members]]], shape))
+        peak = np.array(np.unravel_index(stats.peak_flat[i], shape))
+        gap = np.min(np.linalg.norm((contact.T - peak) * np.asarray(spacing), axis=1))
+        far[i] = gap >= apart_mm
+    return fused & ~far
 
 
 def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, volume: Volume,

@@ -69,6 +69,9 @@ class CTParams:
     symmetry_burden : str
         What the symmetry index compares per region pair: ``"count"`` (number of deposits,
         robust to partial volume and to deposits of unequal size) or ``"volume"``.
+    symmetry_min_pair : int
+        Region pairs with fewer lateral deposits than this are pooled into one pair before
+        the call (the SI of one deposit against two is noise).
     symmetry_min_deposits : int
         Fewer soft-tissue deposits than this give the call ``insufficient``.
     punctate_max_mm, nodular_max_mm, mass_min_mm : float
@@ -101,6 +104,7 @@ class CTParams:
     symmetry_si_cut: float = 0.7
     symmetry_pair_fraction: float = 2.0 / 3.0
     symmetry_burden: str = "count"
+    symmetry_min_pair: int = 4
     symmetry_min_deposits: int = 5
     punctate_max_mm: float = 3.0
     nodular_max_mm: float = 10.0

@@ -150,6 +150,24 @@ def matched_fraction(lesions: Sequence[Lesion], *, partner_mm: float) -> float |
     return matched / len(lateral)
 
 
+def _pairs_for_call(by_region: dict[str, dict[str, Any]], min_pair: int
+                    ) -> list[dict[str, Any]]:
+    """Region pairs the call weighs: those with at least ``min_pair`` lateral deposits, and
+    the smaller ones pooled into one pair (one deposit against two says nothing)."""
+    big, pooled = [], {"left_burden": 0.0, "right_burden": 0.0, "count": 0}
+    for entry in by_region.values():
+        count = entry["left_count"] + entry["right_count"]
+        if count >= min_pair:
+            big.append(entry)
+            continue
+        pooled["left_burden"] += entry["left_burden"]
+        pooled["right_burden"] += entry["right_burden"]
+        pooled["count"] += count
+    if pooled["count"] and (pooled["count"] >= min_pair or not big):
+        big.append(pooled)
+    return big
+
+
 def assess_symmetry(lesions: Sequence[Lesion], *, params: CTParams | None = None) -> Symmetry:
     """Symmetry of soft-tissue lesions: SI per region pair, partner share and the call.
 
@@ -165,7 +183,10 @@ def assess_symmetry(lesions: Sequence[Lesion], *, params: CTParams | None = None
     -------
     findings.Symmetry
         ``index`` is the burden-weighted mean SI of the involved region pairs; midline lesions
-        belong to both sides and are left out of the pairs. ``by_region`` holds, per region,
+        belong to both sides and are left out of the pairs. Pairs with fewer than
+        ``symmetry_min_pair`` deposits are pooled into one pair for the index and the call
+        (a small pooled remainder is left out when larger pairs exist). ``by_region`` holds,
+        per region,
         the left and right burden (count or volume, per ``symmetry_burden``), counts,
         volumes and SI.
     """
@@ -181,11 +202,12 @@ def assess_symmetry(lesions: Sequence[Lesion], *, params: CTParams | None = None
         entry[f"{les.side}_count"] += 1
         entry[f"{les.side}_volume"] += lesion_burden(les, "volume")
     weights, indices = [], []
-    for entry in by_region.values():
+    for entry in _pairs_for_call(by_region, params.symmetry_min_pair):
         si = symmetry_index(entry["left_burden"], entry["right_burden"])
-        entry["index"] = si
         weights.append(entry["left_burden"] + entry["right_burden"])
         indices.append(si)
+    for entry in by_region.values():
+        entry["index"] = symmetry_index(entry["left_burden"], entry["right_burden"])
     index = float(np.average(indices, weights=weights)) if indices else None
     fraction = matched_fraction(lesions, partner_mm=params.symmetry_partner_mm)
     if len(lesions) < params.symmetry_min_deposits or not indices:

@@ -48,6 +48,8 @@ TISSUE_NAMES: dict[int, str] = {int(c): c.name.lower() for c in Compartment}
 _SURFACE_MM = 6.0
 _BONE_REF_Z_MM = 80.0
 _TRABECULAR_BELOW_HU = 100.0
+_MARROW_MAX_MM2 = 400.0
+_MARROW_MIN_HU = 100.0
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
 
@@ -76,6 +78,25 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
 
     _run(fill_slice, range(body.shape[0]), workers)
     return body
+
+
+def _fill_marrow(dense2: np.ndarray, level2: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    """Fill the holes of a dense slice that look like marrow.
+
+    A hole is marrow when it is dense itself (trabecular bone) or small (a rib's marrow);
+    large soft-tissue regions that bones happen to enclose in one slice (muscle between the
+    scapula and the ribs) stay open.
+    """
+    holes = fill_holes_2d(dense2) & ~dense2
+    if not holes.any():
+        return dense2
+    labels, n = ndi.label(holes)
+    area = np.bincount(labels.ravel(), minlength=n + 1) * pixel_mm2
+    mean = np.bincount(labels.ravel(), weights=level2.ravel(), minlength=n + 1) / \
+        np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1)
+    marrow = (area <= _MARROW_MAX_MM2) | (mean >= _MARROW_MIN_HU)
+    marrow[0] = False
+    return dense2 | marrow[labels]
 
 
 def bone_min_volume_mm3(grid: CoarseGrid, params: CTParams) -> float:
@@ -118,10 +139,12 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
     if dense_mean_c is not None:
         dense |= dense_mean_c >= params.bone_hu - _TRABECULAR_BELOW_HU
     dense &= ndi.binary_dilation(body_c, iterations=1)
+    level = dense_mean_c if dense_mean_c is not None else max_c.astype(np.float32)
+    pixel_mm2 = float(np.prod(grid.coarse_spacing_mm[1:]))
 
     def fill_slice(k: int) -> None:
         if dense[k].any():
-            dense[k] = fill_holes_2d(dense[k])
+            dense[k] = _fill_marrow(dense[k], level[k], pixel_mm2)
 
     # marrow enclosed by cortex belongs to the bone and to its volume
     _run(fill_slice, range(dense.shape[0]), workers)
