@@ -8,9 +8,12 @@ centres), and craniocaudal levels found from anatomy rather than slice numbers:
 * ``carina``: lowest level of the trachea, an air tube near the midline apart from the lungs
   (chest wall below, axilla level above);
 * ``sternal_notch``: top of the bone in the anterior midline (the manubrium; the shoulder
-  girdle begins ``shoulder_below_notch_mm`` below it);
+  girdle begins ``CTParams.shoulder_below_notch_mm`` below it);
 * ``iliac_crest``: top of the lateral pelvic bone below the lungs (gluteal region and pelvis
-  begin ``gluteal_below_crest_mm`` below it).
+  begin ``CTParams.gluteal_below_crest_mm`` below it).
+
+Landmarks cut by the scan range are not used. The breast is not told apart from the front
+of the chest wall (``chest_wall_anterior``): the sex is not known to the analysis.
 
 The angle about the body axis (0 deg anterior, 90 deg lateral, 180 deg posterior) splits each
 level into anterior, lateral and posterior regions (CONTRACT.md region words).
@@ -24,15 +27,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .model import Volume
+from .params import CTParams
 from .symmetry import MidPlane, fit_midplane
 from .tissue import Compartment, TissueModel
-
-#: Angle limits (deg from the anterior midline): anterior < 64 <= lateral < 116 <= posterior.
-ANTERIOR_MAX_DEG = 64.0
-POSTERIOR_MIN_DEG = 116.0
-SHOULDER_BELOW_NOTCH_MM = 15.0
-GLUTEAL_BELOW_CREST_MM = 30.0
-HEAD_MAX_AREA_CM2 = 350.0
 
 
 @dataclass
@@ -47,6 +44,7 @@ class Anatomy:
     levels: dict[str, float | None] = field(default_factory=dict)
     head_only: bool = False
     truncated: bool = False  # the body is cut by the field of view
+    params: CTParams = field(default_factory=CTParams)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -102,8 +100,19 @@ def _to_lps(volume: Volume, k: int, rc_coarse: np.ndarray, fy: int, fx: int) -> 
     return volume.index_to_lps(full)
 
 
-def find_anatomy(tm: TissueModel, volume: Volume) -> Anatomy:
-    """Midline plane and levels of a volume from its tissue model."""
+def find_anatomy(tm: TissueModel, volume: Volume, *,
+                 params: CTParams | None = None) -> Anatomy:
+    """Midline plane and levels of a volume from its tissue model.
+
+    Parameters
+    ----------
+    tm : TissueModel
+        The coarse tissue model.
+    volume : Volume
+        The volume (geometry).
+    params : CTParams, optional
+        Region angles and level offsets, head size.
+    """
     centres, spines, fronts = _slice_points(tm, volume)
     z = volume.index_to_lps(np.column_stack([tm.grid.sample_slices(),
                                              np.zeros((len(centres), 2))]))[:, 2]
@@ -114,7 +123,8 @@ def find_anatomy(tm: TissueModel, volume: Volume) -> Anatomy:
         plane = fit_midplane(centres[np.all(np.isfinite(centres), axis=1)], method="body",
                              fallback_x_mm=float(volume.index_to_lps(
                                  np.array(volume.shape) / 2.0)[0]))
-    anatomy = Anatomy(plane, centres, z, spines, _most_anterior(fronts, z))
+    anatomy = Anatomy(plane, centres, z, spines, _most_anterior(fronts, z),
+                      params=params or CTParams())
     _levels(anatomy, tm, volume)
     return anatomy
 
@@ -158,10 +168,15 @@ def _levels(anatomy: Anatomy, tm: TissueModel, volume: Volume) -> None:
         levels["sternal_notch"] = _sternal_notch(anatomy, tm, volume, levels["lung_base"])
     anatomy.truncated = _truncated(tm.body)
     anatomy.head_only = (levels["lung_base"] is None and not anatomy.truncated
-                         and float(body_area.max()) < HEAD_MAX_AREA_CM2)
+                         and float(body_area.max()) < anatomy.params.head_max_area_cm2)
     if not anatomy.head_only:  # the skull is lateral bone too, but not a pelvis
         levels["iliac_crest"] = _iliac_crest(anatomy, tm, volume, levels["lung_base"])
     anatomy.levels = levels
+    if not anatomy.head_only and levels["lung_base"] is None and levels["iliac_crest"] is None:
+        anatomy.warnings.append(
+            "No lungs and no pelvis in the scan: body regions cannot be placed by level"
+            + (" and are given as unknown (the field of view cuts the body)."
+               if anatomy.truncated else "; they follow the angle about the body only."))
 
 
 def _truncated(body: np.ndarray) -> bool:
@@ -259,26 +274,27 @@ def region_of(anatomy: Anatomy, z_mm: float, phi_deg: float, *,
     lv = anatomy.levels
     if anatomy.head_only:
         return "head_neck"
+    p = anatomy.params
     lung_base, crest = lv.get("lung_base"), lv.get("iliac_crest")
     if anatomy.truncated and lung_base is None and crest is None:
         return "unknown"  # a cut-off field of view with no landmark: the level is unknown
-    gluteal_top = None if crest is None else crest - GLUTEAL_BELOW_CREST_MM
+    gluteal_top = None if crest is None else crest - p.gluteal_below_crest_mm
     if separate_limb:
         return "upper_limb" if lung_base is not None and z_mm >= lung_base else (
             "lower_limb" if gluteal_top is not None and z_mm < gluteal_top else "unknown")
-    sector = ("anterior" if phi_deg < ANTERIOR_MAX_DEG else
-              "posterior" if phi_deg >= POSTERIOR_MIN_DEG else "lateral")
+    sector = ("anterior" if phi_deg < p.anterior_max_deg else
+              "posterior" if phi_deg >= p.posterior_min_deg else "lateral")
     if lung_base is not None and z_mm >= lung_base:
-        return _thorax_region(lv, z_mm, sector)
+        return _thorax_region(lv, z_mm, sector, p.shoulder_below_notch_mm)
     if gluteal_top is not None and z_mm < gluteal_top:
         return {"posterior": "gluteal", "lateral": "gluteal"}.get(sector, "pelvis")
     return {"anterior": "abdominal_wall", "lateral": "flank",
             "posterior": "lower_back"}[sector]
 
 
-def _thorax_region(levels: dict, z_mm: float, sector: str) -> str:
+def _thorax_region(levels: dict, z_mm: float, sector: str, below_notch_mm: float) -> str:
     notch, carina = levels.get("sternal_notch"), levels.get("carina")
-    if notch is not None and z_mm >= notch - SHOULDER_BELOW_NOTCH_MM:
+    if notch is not None and z_mm >= notch - below_notch_mm:
         return "shoulder_girdle" if sector != "anterior" or z_mm >= notch else \
             "chest_wall_anterior"
     if sector == "lateral" and carina is not None and z_mm >= carina:

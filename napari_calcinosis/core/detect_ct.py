@@ -51,7 +51,7 @@ from .tissue import (
 __all__ = ["TISSUE_NAMES", "CTParams", "CTResult", "analyze_volume", "build_context"]
 
 Progress = Callable[[float, str], None]
-_THIN_BONE_REACH_MM = 10.0
+
 
 
 @dataclass
@@ -179,7 +179,8 @@ def build_context(volume: Volume, *, params: CTParams | None = None,
     tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
                             params=params, workers=workers)
     report(0.45, "Anatomy")
-    return LesionContext(volume=volume, hu=hu, tissue=tm, anatomy=find_anatomy(tm, volume),
+    return LesionContext(volume=volume, hu=hu, tissue=tm,
+                         anatomy=find_anatomy(tm, volume, params=params),
                          params=params, soft=soft)
 
 
@@ -236,7 +237,7 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
     """
     grid = tm.grid
     allowed_c = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool)) & \
-        ~_skeleton_zone(tm)
+        ~_skeleton_zone(tm, params)
     border_c = ndi.binary_dilation(~allowed_c, structure=np.ones((3, 3, 3), bool)) & allowed_c
     flat = threshold_indices(hu, threshold, workers=workers,
                              allowed=lambda k0, k1: upsample_slab(allowed_c, grid, k0, k1))
@@ -317,15 +318,15 @@ def _inside_field(stats: ComponentStats, shape, warnings: list[str], *,
     return ~cut
 
 
-def _skeleton_zone(tm: TissueModel) -> np.ndarray:
-    """Bone; in a thin stack also the blocks within ``_THIN_BONE_REACH_MM`` of it in-plane.
+def _skeleton_zone(tm: TissueModel, params: CTParams) -> np.ndarray:
+    """Bone; in a thin stack also the blocks within ``thin_bone_reach_mm`` of it in-plane.
 
     With a few slices the pieces of a bone (a rib beside its vertebra, a process) are not
     joined in 3-D, and nothing tells them from calcification but their nearness to bone.
     """
     if not thin_stack(tm.grid) or not tm.bone.any():
         return tm.bone
-    reach = int(np.ceil(_THIN_BONE_REACH_MM / min(tm.grid.coarse_spacing_mm[1:])))
+    reach = int(np.ceil(params.thin_bone_reach_mm / min(tm.grid.coarse_spacing_mm[1:])))
     disk = np.hypot(*np.mgrid[-reach:reach + 1, -reach:reach + 1]) <= reach
     return ndi.binary_dilation(tm.bone, structure=disk[None])
 

@@ -42,9 +42,6 @@ for _a, _b in _ADJACENCY_PAIRS:
     ADJACENT_REGIONS[_a] = ADJACENT_REGIONS.get(_a, frozenset()) | {_b}
     ADJACENT_REGIONS[_b] = ADJACENT_REGIONS.get(_b, frozenset()) | {_a}
 
-#: Visceral calcifications needed before the viscera count as involved (design choice).
-VISCERAL_MIN = 3
-
 INCIDENTAL_LAYERS = {"cartilage": "costal_cartilage", "vessel": "vessel_wall",
                      "visceral": "visceral"}
 
@@ -80,13 +77,13 @@ def form_of(extent: str) -> str:
     return {"none": "none", "generalized": "universalis"}.get(extent, "circumscripta")
 
 
-def deep_involvement(lesions: Sequence[Lesion]) -> dict[str, bool]:
+def deep_involvement(lesions: Sequence[Lesion], *, visceral_min: int = 3) -> dict[str, bool]:
     """Muscle, vessel (within soft tissue) and visceral involvement.
 
     ``vessel`` is true only for soft-tissue calcification that follows vessels: lesions
     flagged ``extra["follows_vessel"]`` or net-like (``reticular``) in skin or fat, the
     pattern of calciphylaxis. Aortic plaque (layer ``vessel``) is incidental, not this.
-    ``visceral`` needs at least :data:`VISCERAL_MIN` visceral calcifications: a single
+    ``visceral`` needs at least ``visceral_min`` visceral calcifications: a single
     calcified granuloma is an incidental finding, many point to metastatic calcification.
     """
     soft = [les for les in lesions if les.is_soft_tissue]
@@ -95,7 +92,7 @@ def deep_involvement(lesions: Sequence[Lesion]) -> dict[str, bool]:
                  for les in soft)
     return {"muscle": any(les.layer == "muscle" for les in soft),
             "vessel": bool(vessel),
-            "visceral": sum(les.layer == "visceral" for les in lesions) >= VISCERAL_MIN}
+            "visceral": sum(les.layer == "visceral" for les in lesions) >= visceral_min}
 
 
 def summarize(lesions: Sequence[Lesion], *, params: CTParams | None = None,
@@ -107,7 +104,8 @@ def summarize(lesions: Sequence[Lesion], *, params: CTParams | None = None,
     lesions : sequence of findings.Lesion
         All lesions of one source (CT or radiographs), incidental ones included.
     params : CTParams, optional
-        Symmetry settings (SI cut, pair fraction, minimum deposits, partner distance).
+        Symmetry settings (SI cut, pair fraction, minimum deposits, partner distance) and
+        ``visceral_min``.
     source : str
         ``"CT"`` or ``"radiograph"``.
 
@@ -133,7 +131,7 @@ def summarize(lesions: Sequence[Lesion], *, params: CTParams | None = None,
         extent=extent,
         form=form_of(extent),
         symmetry=assess_symmetry(soft, params=params),
-        deep_involvement=deep_involvement(lesions),
+        deep_involvement=deep_involvement(lesions, visceral_min=params.visceral_min),
         incidental=incidental,
         source=source,
     )

@@ -58,6 +58,21 @@ class CTParams:
     vessel_corridor_mm : float
         A calcification in the cavity within this distance of the spine (or of the midline in
         the chest) lies on the aorta or its branches (``vessel``), else it is ``visceral``.
+    anterior_max_deg, posterior_min_deg : float
+        Angle about the body axis (0 = anterior midline, 180 = posterior) that splits the
+        anterior, lateral and posterior regions.
+    shoulder_below_notch_mm : float
+        The shoulder girdle begins this far below the top of the sternum.
+    gluteal_below_crest_mm : float
+        The gluteal region and pelvis begin this far below the iliac crest.
+    head_max_area_cm2 : float
+        A scan without lungs whose largest body section is smaller than this is a head/neck.
+    thin_bone_reach_mm : float
+        In a stack thinner than 80 mm, dense pieces this close to bone count as bone (the
+        3-D continuity of ribs and processes is not seen).
+    visceral_min : int
+        Visceral calcifications needed to call the viscera involved (one granuloma is an
+        incidental finding).
     midline_tolerance_mm : float
         Distance from the mid-sagittal plane within which a lesion is ``midline``.
     symmetry_partner_mm : float
@@ -99,6 +114,13 @@ class CTParams:
     muscle_wall_mm: float = 15.0
     cartilage_excess_hu: float = 35.0
     vessel_corridor_mm: float = 60.0
+    anterior_max_deg: float = 64.0
+    posterior_min_deg: float = 116.0
+    shoulder_below_notch_mm: float = 15.0
+    gluteal_below_crest_mm: float = 30.0
+    head_max_area_cm2: float = 350.0
+    thin_bone_reach_mm: float = 10.0
+    visceral_min: int = 3
     midline_tolerance_mm: float = 5.0
     symmetry_partner_mm: float = 15.0
     symmetry_si_cut: float = 0.7
