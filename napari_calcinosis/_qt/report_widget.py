@@ -1,12 +1,10 @@
 """Report panel: export the reviewed findings of the current study in the chosen formats.
 
-What it exports is the study session's effective findings (the reader's rejected lesions
-absent, manual lesions present, layers and calls applied, the differential recomputed with
-the clinical input), wrapped in an :class:`~napari_calcinosis.core.analysis.AnalysisResult`
-built from the detection runs the viewer holds, and written by the same format registry as
-``napari-calcinosis analyze`` (:mod:`napari_calcinosis.core.report.formats`). So the files
-equal what the command line writes for the same study with the same saved annotations.
-The writers run in a worker thread; one failing format does not stop the others.
+It exports the study session's effective findings (rejected lesions absent, manual ones
+present, the reader's calls applied, the differential recomputed with the clinical input)
+with the viewer's detection runs, through the format registry that ``napari-calcinosis
+analyze`` uses, so the files equal what it writes for the same study and saved record. The
+writers run in a worker thread; one failing format does not stop the others.
 """
 
 import copy
@@ -21,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import CheckBox, Container, FileEdit, Label, ProgressBar, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QUrl
+from qtpy.QtCore import Qt, QUrl
 from qtpy.QtGui import QDesktopServices
+from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
 from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
 from ..core import analysis
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
 #: Where reports go unless the reader picked another folder.
 DEFAULT_ROOT = Path.home() / "calcinosis-report"
 HTML_NAME = "report.html"
+_COLUMN_PX = 170  # width of the left column of format boxes
+_MIN_HEIGHT_PX = 300  # the panel scrolls below this height
 #: Formats written whatever the boxes say (the contract: ``findings.json`` always).
 ALWAYS = ("json",)
 # The folder last exported to, per study and overall (for the next study's default).
@@ -196,11 +197,56 @@ def outcome_text(outcome: ExportOutcome) -> str:
     return text
 
 
+def scope_text(review: Any) -> str:
+    """What an export would hold now (or why there is nothing to export yet)."""
+    if review is None or not review.runs:
+        return "Waiting for detection: open a study and detect calcifications first."
+    findings = review.effective
+    manual = sum("annotation_uid" in les.extra for les in findings.lesions)
+    clinical = "with" if review.clinical() is not None else "without"
+    count = findings.summary.lesion_count
+    text = (f"Reviewed findings: {count} soft-tissue lesion{'s' if count != 1 else ''} "
+            f"({len(review.rejected)} rejected, {manual} added), {clinical} clinical input.")
+    unread = sum(1 for uid, entry in review.series.items()
+                 if entry.kind == "radiograph" and uid not in review.runs)
+    if unread:  # the CLI reads them; the viewer's review holds CT runs only
+        text += f" Radiographs not analysed here: {unread}."
+    return text
+
+
+def _text(value: str = "") -> Label:
+    label = Label(value=value)
+    label.native.setWordWrap(True)
+    label.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    # A word-wrapped label asks for little width; let it take the panel's.
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def _box(widgets: list, *, layout: str = "vertical", labels: bool = False) -> Container:
+    box = Container(widgets=widgets, layout=layout, labels=labels)
+    box.margins = (0, 0, 0, 0)
+    return box
+
+
+def _scroll_area(content: Container) -> QScrollArea:
+    # napari docks a magicgui Container's inner widget, so ``scrollable=True`` would lose
+    # its scroll bars: the area is made here and put into the panel's own layout.
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(content.native)
+    # Never squeezed to a sliver: at least what is exported, where, and the export button.
+    scroll.setMinimumHeight(min(content.native.sizeHint().height(), _MIN_HEIGHT_PX))
+    return scroll
+
+
 class ReportWidget(Container):
     """Export the reviewed findings to a folder in the chosen formats, then open the HTML."""
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         # napari hands plugin widgets a short-lived proxy of the viewer; the session must be
         # keyed by the viewer itself, or it is lost (and another made) when the proxy dies.
         self.session = get_session(getattr(viewer, "__wrapped__", viewer))
@@ -210,29 +256,43 @@ class ReportWidget(Container):
         self.folder.native.setToolTip("Report files go here (created when needed).")
         self.format_boxes = {name: self._format_box(name) for name in CONTRACT_FORMATS
                              if name in WRITERS}
-        formats = Container(widgets=list(self.format_boxes.values()), labels=False,
-                            label="Formats")
-        formats.margins = (0, 0, 0, 0)
         self.anonymize = CheckBox(text="Anonymize (new UIDs, no patient identity)",
                                   value=False)
+        self.scope = _text()
         self.export_button = PushButton(text="Export report")
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = _text()
         self.open_button = PushButton(text="Open HTML report", enabled=False)
-        self.extend([self.folder, formats, self.anonymize, self.export_button,
+        body = _box([self.scope, _box([self.folder], labels=True), _text("Formats"),
+                     self._format_columns(), self.anonymize, self.export_button,
                      self.progress, self.status, self.open_button])
+        body.native.layout().addStretch(1)
+        # napari squeezes crowded docks below their content: scroll rather than clip.
+        self.native.layout().addWidget(_scroll_area(body))
         self.max_width = 460
         self._folder_chosen = False  # the reader typed or picked a folder for this study
         self._setting_folder = False
         self._worker: Any = None
-        self._tried = False  # an export was started for this study (keep its message)
+        self._export_uid: str | None = None  # the study being exported
         self.outcome: ExportOutcome | None = None
         self.folder.changed.connect(self._on_folder_edited)
         self.export_button.changed.connect(lambda: self.export())
         self.open_button.changed.connect(lambda: self.open_html())
         follow(self, self.session.changed, self._on_session_changed)
         self._show_state()
+
+    def _format_columns(self) -> Container:
+        """Two columns (documents left, DICOM objects and images right) built as rows, so
+        that the boxes line up even when the panel is short of height."""
+        boxes = list(self.format_boxes.values())
+        half = (len(boxes) + 1) // 2
+        rows = []
+        for left, right in zip(boxes[:half], [*boxes[half:], None]):
+            left.native.setFixedWidth(_COLUMN_PX)
+            row = _box([left] if right is None else [left, right], layout="horizontal")
+            row.native.layout().addStretch(1)  # a lone box stays in the left column
+            rows.append(row)
+        return _box(rows)
 
     def _format_box(self, name: str) -> CheckBox:
         writer = WRITERS[name]
@@ -267,7 +327,7 @@ class ReportWidget(Container):
         uid = self.session.study_uid
         if uid != self._study_uid:
             self._study_uid, self._folder_chosen = uid, False
-            self.outcome, self._tried = None, False
+            self.outcome, self.status.value = None, ""
         if not self._folder_chosen:
             self._set_folder(default_folder(uid))
         self._show_state()
@@ -278,10 +338,7 @@ class ReportWidget(Container):
         self.export_button.enabled = ready and not self.is_running
         self.open_button.enabled = (not self.is_running and self.outcome is not None
                                     and self.outcome.html is not None)
-        if not self._tried:
-            self.status.value = ("Ready: the reviewed findings of this study." if ready else
-                                 "Waiting for detection: open a study and detect "
-                                 "calcifications first.")
+        self.scope.value = scope_text(review)
 
     # -- exporting -------------------------------------------------------------------------
     def export(self) -> None:
@@ -293,6 +350,9 @@ class ReportWidget(Container):
         except CalcinosisError as exc:
             show_error(str(exc))
             return
+        if str(self.folder.value).strip() in ("", "."):
+            show_error("Choose an output folder for the report first.")
+            return
         out_dir = Path(self.folder.value).expanduser()
         steps = thread_worker(export_steps, start_thread=False)
         worker = steps(result, out_dir, self.formats(), anonymize=bool(self.anonymize.value))
@@ -300,7 +360,7 @@ class ReportWidget(Container):
         worker.returned.connect(self._on_done)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
-        self._worker, self._tried = worker, True
+        self._worker, self._export_uid = worker, self._study_uid
         self.outcome = None
         self.progress.value, self.progress.visible = 0, True
         self.status.value = f"Exporting to {out_dir} ..."
@@ -313,8 +373,9 @@ class ReportWidget(Container):
         self.status.value = message
 
     def _on_done(self, outcome: ExportOutcome) -> None:
-        self.outcome = outcome
-        _LAST[self._study_uid or _ANY] = _LAST[_ANY] = outcome.out_dir
+        _LAST[self._export_uid or _ANY] = _LAST[_ANY] = outcome.out_dir
+        if self._export_uid == self._study_uid:  # else another study is open now
+            self.outcome = outcome
         self.status.value = outcome_text(outcome)
         if outcome.failed:
             show_error("Report export: " + "; ".join(

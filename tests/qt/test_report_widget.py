@@ -33,6 +33,7 @@ def quiet(monkeypatch, tmp_path):
     monkeypatch.setitem(autodetect._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(report_widget, "_LAST", {})
+    monkeypatch.chdir(tmp_path)  # a stray relative folder never lands in the repository
     errors: list[str] = []
     monkeypatch.setattr(report_widget, "show_error", errors.append)
     return errors
@@ -57,13 +58,13 @@ def test_export_equals_what_analyze_writes(make_napari_viewer, qtbot, study, tmp
     widget = dock(viewer, "Report")
     uid = viewer.layers[0].metadata["study_instance_uid"]
     assert widget.folder.value == report_widget.DEFAULT_ROOT / report_widget.study_folder_name(uid)
-    assert not widget.export_button.enabled and "Waiting for detection" in widget.status.value
+    assert not widget.export_button.enabled and "Waiting for detection" in widget.scope.value
     assert [n for n, b in widget.format_boxes.items() if b.value] == list(WRITERS)
     widget.export()  # nothing analysed yet: an error, no worker
     assert "detection" in quiet.pop() and not widget.is_running
 
     session = open_and_detect(viewer, qtbot, None)
-    assert widget.export_button.enabled and widget.status.value.startswith("Ready")
+    assert widget.export_button.enabled and widget.scope.value.startswith("Reviewed findings")
     review = session.review
     (series_uid,) = review.runs
     soft = [les for les in review.effective.lesions if les.is_soft_tissue]
@@ -74,7 +75,12 @@ def test_export_equals_what_analyze_writes(make_napari_viewer, qtbot, study, tmp
     mask[z, y - 1:y + 2, x - 1:x + 2] = True
     manual = session.add_manual(series_uid, mask)
     session.set_clinical(parse_clinical({"age": 70, "sex": "F", "labs": SEED_LABS}))
+    assert f"{len(soft)} soft-tissue lesions (1 rejected, 1 added), with clinical input" \
+        in widget.scope.value
 
+    widget.folder.line_edit.value = ""  # the reader cleared the folder
+    widget.export()  # no folder: an error, no worker
+    assert "output folder" in quiet.pop() and not widget.is_running
     out = tmp_path / "panel"
     widget.folder.value = out
     _choose(widget, {"json", "csv", "html", "sr", "seg"})
