@@ -247,9 +247,7 @@ class ReportWidget(Container):
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
         super().__init__(labels=False)
-        # napari hands plugin widgets a short-lived proxy of the viewer; the session must be
-        # keyed by the viewer itself, or it is lost (and another made) when the proxy dies.
-        self.session = get_session(getattr(viewer, "__wrapped__", viewer))
+        self.session = get_session(viewer)
         self._study_uid = self.session.study_uid
         self.folder = FileEdit(label="Output folder", mode="d",
                                value=default_folder(self._study_uid))
