@@ -201,3 +201,13 @@ def test_not_a_volume_raises():
     volume.hu = volume.hu[0]
     with pytest.raises(AnalysisError, match="not a 3-D volume"):
         analyze_volume(volume)
+
+
+def test_float_volume_gives_the_same_lesions(analysed):
+    volume, expected, result, _ = analysed
+    as_float = Volume(hu=volume.hu.astype(np.float32), spacing_zyx_mm=volume.spacing_zyx_mm,
+                      origin_lps_mm=volume.origin_lps_mm, direction_lps=volume.direction_lps,
+                      info=volume.info)
+    again = analyze_volume(as_float)
+    assert [(les.layer, les.side, les.peak_hu) for les in again.lesions] == \
+        [(les.layer, les.side, les.peak_hu) for les in result.lesions]

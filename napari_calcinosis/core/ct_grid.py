@@ -71,13 +71,14 @@ def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2,
     _, fy, fx = grid.factors
     kz = grid.sample_slices()
     mean = np.zeros(grid.coarse_shape, np.float32)
-    peak = np.full(grid.coarse_shape, np.iinfo(np.int16).min, dtype=hu.dtype)
+    peak = np.full(grid.coarse_shape, -32768, dtype=hu.dtype)
+    acc_dtype = np.int32 if np.issubdtype(hu.dtype, np.integer) else np.float64
     unclipped = np.zeros(grid.coarse_shape, np.float32)
 
     def one(chunk: np.ndarray) -> None:
         src = hu[kz[chunk]]
         shape = (len(chunk),) + mean.shape[1:]
-        acc, raw = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+        acc, raw = np.zeros(shape, acc_dtype), np.zeros(shape, acc_dtype)
         top = peak[chunk]
         cnt = np.zeros(shape[1:], np.int32)
         for a in _block_offsets(fy):
