@@ -83,7 +83,7 @@ def coarse_sample(hu: np.ndarray, grid: CoarseGrid, *, workers: int = 2,
         cnt = np.zeros(shape[1:], np.int32)
         for a in _block_offsets(fy):
             for b in _block_offsets(fx):
-                part = src[:, a::fy, b::fx]
+                part = np.ascontiguousarray(src[:, a::fy, b::fx])  # one strided read
                 ny, nx = part.shape[1:]
                 np.maximum(top[:, :ny, :nx], part, out=top[:, :ny, :nx])
                 acc[:, :ny, :nx] += np.minimum(part, _CLIP_HU)

@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 from .ct_candidates import unravel
 from .params import CTParams
-from .tissue import CoarseGrid
+from .tissue import CoarseGrid, erode_inplane
 
 _SAMPLE = 20000
 _MAD_TO_SD = 1.4826
@@ -42,7 +42,7 @@ def _homogeneous_blocks(hu_c: np.ndarray, body_c: np.ndarray) -> np.ndarray:
 
 
 def _homogeneous(hu_c: np.ndarray, body_c: np.ndarray) -> np.ndarray:
-    inner = ndi.binary_erosion(body_c, structure=np.ones((1, 5, 5), bool))
+    inner = erode_inplane(body_c, 2)
     local = ndi.uniform_filter(hu_c, size=(1, 3, 3))
     local_sq = ndi.uniform_filter(hu_c * hu_c, size=(1, 3, 3))
     sd = np.sqrt(np.maximum(local_sq - local * local, 0.0))

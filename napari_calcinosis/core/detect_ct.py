@@ -17,6 +17,7 @@ Pipeline of :func:`analyze_volume` (each step in its own module):
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from .tissue import (
     bone_min_volume_mm3,
     build_tissue_model,
     coarse_sample,
+    dilate_inplane,
     thin_stack,
     upsample_slab,
 )
@@ -236,9 +238,8 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
     blocks need that neighbour check.
     """
     grid = tm.grid
-    allowed_c = ndi.binary_dilation(tm.body, structure=np.ones((1, 3, 3), bool)) & \
-        ~_skeleton_zone(tm, params)
-    border_c = ndi.binary_dilation(~allowed_c, structure=np.ones((3, 3, 3), bool)) & allowed_c
+    allowed_c = dilate_inplane(tm.body, 1) & ~_skeleton_zone(tm, params)
+    border_c = dilate_inplane(~allowed_c, 1, depth=1) & allowed_c
     flat = threshold_indices(hu, threshold, workers=workers,
                              allowed=lambda k0, k1: upsample_slab(allowed_c, grid, k0, k1))
     values = hu.ravel()[flat]
@@ -345,10 +346,23 @@ def _not_bone_slab(stats: ComponentStats, grid: CoarseGrid, volume: Volume,
     return volume_mm3 < bone_min_volume_mm3(grid, params)
 
 
+def _lazy_zeros(shape, dtype) -> np.ndarray:
+    """A zero array whose pages are only made when written.
+
+    ``numpy.zeros`` asks for huge pages on large arrays, and each 2 MiB page is cleared on
+    its first write: a few lesions spread through the volume would clear most of it.
+    Anonymous memory from ``mmap`` keeps small pages.
+    """
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if nbytes == 0:
+        return np.zeros(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+
+
 def _lesion_labels(shape, kept: Kept, stats: ComponentStats, chosen: np.ndarray
                    ) -> np.ndarray:
     """``int32`` volume with lesion ids 1..n (order of ``chosen``) at their voxels."""
-    labels = np.zeros(shape, np.int32)  # calloc: untouched pages cost nothing
+    labels = _lazy_zeros(shape, np.int32)
     ids = np.zeros(stats.n, np.int32)
     ids[chosen] = np.arange(1, len(chosen) + 1, dtype=np.int32)
     voxel_ids = ids[kept.comp]

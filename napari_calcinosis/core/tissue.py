@@ -50,8 +50,6 @@ _BONE_REF_Z_MM = 80.0
 _TRABECULAR_BELOW_HU = 100.0
 _MARROW_MAX_MM2 = 400.0
 _MARROW_MIN_HU = 100.0
-_CROSS = ndi.generate_binary_structure(2, 1)
-_SQUARE = ndi.generate_binary_structure(2, 2)
 
 
 def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.ndarray:
@@ -61,7 +59,7 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     so that nothing outside the patient joins the largest component through them.
     """
     above = hu_c > params.body_threshold_hu
-    opened = ndi.binary_opening(above, _CROSS[None])
+    opened = dilate_inplane(erode_inplane(above, 1), 1)
     labels, n = ndi.label(opened)
     if n == 0:
         return opened
@@ -71,32 +69,27 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     sizes[0] = 0
     body = labels == int(np.argmax(sizes))
     # give back the voxels the opening shaved off the body's own outline
-    body |= ndi.binary_dilation(body, ndi.generate_binary_structure(3, 1)[1:2]) & above
-
-    def fill_slice(k: int) -> None:
-        body[k] = fill_holes_2d(body[k])
-
-    _run(fill_slice, range(body.shape[0]), workers)
-    return body
+    body |= dilate_inplane(body, 1) & above
+    return fill_holes_2d(body)
 
 
-def _fill_marrow(dense2: np.ndarray, level2: np.ndarray, pixel_mm2: float) -> np.ndarray:
-    """Fill the holes of a dense slice that look like marrow.
+def _fill_marrow(dense: np.ndarray, level: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    """Fill the holes of each dense slice that look like marrow.
 
     A hole is marrow when it is dense itself (trabecular bone) or small (a rib's marrow);
     large soft-tissue regions that bones happen to enclose in one slice (muscle between the
     scapula and the ribs) stay open.
     """
-    holes = fill_holes_2d(dense2) & ~dense2
+    holes = fill_holes_2d(dense) & ~dense
     if not holes.any():
-        return dense2
-    labels, n = ndi.label(holes)
-    area = np.bincount(labels.ravel(), minlength=n + 1) * pixel_mm2
-    mean = np.bincount(labels.ravel(), weights=level2.ravel(), minlength=n + 1) / \
-        np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1)
-    marrow = (area <= _MARROW_MAX_MM2) | (mean >= _MARROW_MIN_HU)
+        return dense
+    labels, n = ndi.label(holes, structure=_PLANE)
+    count = np.bincount(labels.ravel(), minlength=n + 1)
+    mean = np.bincount(labels.ravel(), weights=level.ravel(), minlength=n + 1) / \
+        np.maximum(count, 1)
+    marrow = (count * pixel_mm2 <= _MARROW_MAX_MM2) | (mean >= _MARROW_MIN_HU)
     marrow[0] = False
-    return dense2 | marrow[labels]
+    return dense | marrow[labels]
 
 
 def bone_min_volume_mm3(grid: CoarseGrid, params: CTParams) -> float:
@@ -138,16 +131,10 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
     dense = max_c >= params.bone_hu
     if dense_mean_c is not None:
         dense |= dense_mean_c >= params.bone_hu - _TRABECULAR_BELOW_HU
-    dense &= ndi.binary_dilation(body_c, iterations=1)
+    dense &= dilate_inplane(body_c, 1, depth=1)
     level = dense_mean_c if dense_mean_c is not None else max_c.astype(np.float32)
-    pixel_mm2 = float(np.prod(grid.coarse_spacing_mm[1:]))
-
-    def fill_slice(k: int) -> None:
-        if dense[k].any():
-            dense[k] = _fill_marrow(dense[k], level[k], pixel_mm2)
-
     # marrow enclosed by cortex belongs to the bone and to its volume
-    _run(fill_slice, range(dense.shape[0]), workers)
+    dense = _fill_marrow(dense, level, float(np.prod(grid.coarse_spacing_mm[1:])))
     labels, n = ndi.label(dense, structure=np.ones((3, 3, 3), bool))
     if n == 0:
         return np.zeros_like(dense)
@@ -158,6 +145,23 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
     return keep[labels]
 
 
+def erode_inplane(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Erosion of every slice by ``pixels`` (a square, separable); the image border counts as
+    inside the mask (a cut-off field of view is not an edge of the body)."""
+    if pixels <= 0:
+        return mask.copy()
+    size = (1, 2 * pixels + 1, 2 * pixels + 1)[-mask.ndim:]
+    return ndi.minimum_filter(mask.view(np.uint8), size=size, mode="constant",
+                              cval=1).view(bool)
+
+
+def dilate_inplane(mask: np.ndarray, pixels: int = 1, *, depth: int = 0) -> np.ndarray:
+    """Dilation by ``pixels`` in-plane (a square) and ``depth`` slices (separable)."""
+    size = (2 * depth + 1, 2 * pixels + 1, 2 * pixels + 1)[-mask.ndim:]
+    return ndi.maximum_filter(mask.view(np.uint8), size=size, mode="constant",
+                              cval=0).view(bool)
+
+
 def _edt_mm(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Distance (mm) of mask pixels to the nearest non-mask pixel; inf when there is none."""
     if mask.all():
@@ -165,89 +169,98 @@ def _edt_mm(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     return ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
 
 
-def _erode(mask: np.ndarray, iterations: int) -> np.ndarray:
-    """Erosion by ``iterations`` pixels; the image border counts as inside (cut-off FOV)."""
-    if iterations <= 0:
-        return mask.copy()
-    return ndi.binary_erosion(mask, _SQUARE, iterations=iterations, border_value=1)
+_PLANE = np.zeros((3, 3, 3), bool)
+_PLANE[1, 1, :] = _PLANE[1, :, 1] = True  # 4-connected within a slice, nothing across
 
 
-def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Components of ``mask`` (8-connected) that touch ``seeds``."""
-    labels, n = ndi.label(mask, structure=_SQUARE)
+def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
+    """``binary_fill_holes`` of every slice (2-D) with one labelling of the background.
+
+    Works on a 2-D mask or on a stack of slices at once; holes are background regions of a
+    slice that do not reach its edge.
+    """
+    stack = mask[None] if mask.ndim == 2 else mask
+    labels, n = ndi.label(~stack, structure=_PLANE)
     if n == 0:
-        return mask
+        return mask.copy()
+    outer = np.zeros(n + 1, bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        outer[edge] = True
+    outer[0] = True
+    filled = ~outer[labels] | stack
+    return filled[0] if mask.ndim == 2 else filled
+
+
+def _paraspinal(deep: np.ndarray, bone: np.ndarray, body: np.ndarray,
+                posterior: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
+    """Deep blocks behind the spine (within 40 deg of posterior, farther than the vertebra).
+
+    The back muscles are thick; without this they would pass for cavity below
+    ``muscle_wall_mm``. Angles are taken about each slice's body centre.
+    """
+    back = np.zeros_like(deep)
+    area = body.sum(axis=(1, 2))
+    rows = np.arange(body.shape[1], dtype=np.float32)
+    cols = np.arange(body.shape[2], dtype=np.float32)
+    cy = body.sum(axis=2) @ rows / np.maximum(area, 1)
+    cx = body.sum(axis=1) @ cols / np.maximum(area, 1)
+    for k in np.flatnonzero((area > 0) & bone.any(axis=(1, 2))):
+        dy = (rows - cy[k]) * spacing[0]
+        dx = (cols - cx[k]) * spacing[1]
+        along = dy[:, None] * posterior[0] + dx[None, :] * posterior[1]
+        across = np.abs(dx[None, :] * posterior[0] - dy[:, None] * posterior[1])
+        sector = along >= np.tan(np.radians(50.0)) * across
+        spine = bone[k] & sector
+        if spine.any():
+            back[k] = deep[k] & sector & (along > float(np.median(along[spine])))
+    return back
+
+
+def _subcutaneous(fat: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Fat joined (8-connected, in its slice) to the skin shell."""
+    plane = np.zeros((3, 3, 3), bool)
+    plane[1] = True
+    labels, n = ndi.label(fat, structure=plane)
+    if n == 0:
+        return fat
     hit = np.zeros(n + 1, bool)
-    hit[labels[seeds & mask]] = True
+    hit[labels[dilate_inplane(skin, 1) & fat]] = True
     hit[0] = False
     return hit[labels]
 
 
-def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
-    """``binary_fill_holes`` for 2-D masks via one labelling of the background (faster)."""
-    labels, n = ndi.label(~mask)
-    if n == 0:
-        return mask.copy()
-    outer = np.zeros(n + 1, bool)
-    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        outer[edge] = True
-    outer[0] = True
-    return ~outer[labels] | mask
-
-
-def _paraspinal(deep: np.ndarray, bone2: np.ndarray, centre: np.ndarray,
-                posterior: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
-    """Deep pixels behind the spine (within 40 deg of posterior, farther than the vertebra).
-
-    The back muscles are thick; without this they would pass for cavity below
-    ``muscle_wall_mm``.
-    """
-    rows = (np.arange(deep.shape[0], dtype=np.float32) - centre[0]) * spacing[0]
-    cols = (np.arange(deep.shape[1], dtype=np.float32) - centre[1]) * spacing[1]
-    along = rows[:, None] * posterior[0] + cols[None, :] * posterior[1]
-    across = np.abs(cols[None, :] * posterior[0] - rows[:, None] * posterior[1])
-    sector = along >= np.tan(np.radians(50.0)) * across
-    spine = bone2 & sector
-    if not spine.any():
-        return np.zeros_like(deep)
-    return deep & sector & (along > float(np.median(along[spine])))
-
-
-def slice_compartments(hu2: np.ndarray, body2: np.ndarray, bone2: np.ndarray,
-                       spacing: tuple[float, float], posterior: np.ndarray,
-                       params: CTParams) -> tuple[np.ndarray, np.ndarray]:
-    """Compartment labels and the surface band of one coarse slice (module docstring).
+def compartments(hu_c: np.ndarray, body: np.ndarray, bone: np.ndarray,
+                 spacing: tuple[float, float], posterior: np.ndarray,
+                 params: CTParams) -> tuple[np.ndarray, np.ndarray]:
+    """Compartment labels and the surface band of a coarse stack (module docstring).
 
     ``posterior`` is the unit vector toward the patient's back in (row, column) mm. The
-    surface band holds the body pixels within 6 mm of the outline: air there is outside
-    air, not lung.
+    surface band holds the blocks outside the body or within 6 mm of its outline: air there
+    is outside air, not lung.
     """
-    labels = np.zeros(hu2.shape, np.uint8)
-    if not body2.any():
-        return labels, np.zeros_like(body2)
     pixel = min(spacing)
     n_skin = max(1, int(round(params.skin_thickness_mm / pixel)))
-    core = _erode(body2, n_skin)
-    skin = body2 & ~core
-    surface = body2 & ~_erode(core, max(0, int(round(_SURFACE_MM / pixel)) - n_skin))
+    core = erode_inplane(body, n_skin)
+    skin = body & ~core
+    surface = ~erode_inplane(body, max(n_skin, int(round(_SURFACE_MM / pixel))))
     lo, hi = params.fat_range_hu
-    inner = core & ~bone2
-    fat = inner & (hu2 >= lo - 60) & (hu2 <= hi)
-    air = inner & (hu2 < params.body_threshold_hu)
-    subcut = _touching(fat, ndi.binary_dilation(skin, _SQUARE))
+    inner = core & ~bone
+    fat = inner & (hu_c >= lo - 60) & (hu_c <= hi)
+    air = inner & (hu_c < params.body_threshold_hu)
+    subcut = _subcutaneous(fat, skin)
     deep = inner & ~subcut
-    beyond_wall = _erode(deep | bone2, int(round(params.muscle_wall_mm / pixel)))
-    centre = np.array(ndi.center_of_mass(body2))
-    back = _paraspinal(deep, bone2, centre, posterior, spacing)
+    beyond_wall = erode_inplane(deep | bone, int(round(params.muscle_wall_mm / pixel)))
+    back = _paraspinal(deep, bone, body, posterior, spacing)
     cavity = deep & (air | (beyond_wall & ~back))
-    labels[body2] = Compartment.MUSCLE
+    labels = np.zeros(hu_c.shape, np.uint8)
+    labels[body] = Compartment.MUSCLE
     labels[skin] = Compartment.SKIN
     labels[subcut] = Compartment.SUBCUTANEOUS_FAT
     labels[deep & fat & ~cavity] = Compartment.INTERMUSCULAR_FAT
     labels[cavity] = Compartment.CAVITY
     labels[air] = Compartment.LUNG
-    labels[bone2 & body2] = Compartment.BONE
-    return labels, surface | ~body2
+    labels[bone & body] = Compartment.BONE
+    return labels, surface
 
 
 @dataclass
@@ -295,7 +308,7 @@ class TissueModel:
 def build_tissue_model(hu_c: np.ndarray, grid: CoarseGrid, bone_c: np.ndarray,
                        body_c: np.ndarray, *, posterior_rc: np.ndarray, params: CTParams,
                        workers: int = 2) -> TissueModel:
-    """Compartments of every coarse slice (threads over slices).
+    """Compartments of the coarse stack (whole-stack filters, 2-D in each slice).
 
     Parameters
     ----------
@@ -310,15 +323,8 @@ def build_tissue_model(hu_c: np.ndarray, grid: CoarseGrid, bone_c: np.ndarray,
     params : CTParams
         Tissue HU ranges, skin thickness, muscle-wall depth.
     workers : int
-        Threads.
+        Unused (the stack is filtered whole); kept so callers need not change.
     """
-    spacing = grid.coarse_spacing_mm[1:]
-    labels = np.zeros(hu_c.shape, np.uint8)
-    surface = np.zeros(hu_c.shape, bool)
-
-    def one(k: int) -> None:
-        labels[k], surface[k] = slice_compartments(hu_c[k], body_c[k], bone_c[k], spacing,
-                                                   posterior_rc, params)
-
-    _run(one, range(hu_c.shape[0]), workers)
+    labels, surface = compartments(hu_c, body_c, bone_c, grid.coarse_spacing_mm[1:],
+                                   posterior_rc, params)
     return TissueModel(grid, labels, surface, body_c, bone_c, hu_c)
