@@ -64,40 +64,56 @@ def _rc_axes(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
 
 def _slice_points(tm: TissueModel, volume: Volume
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Body centre, spine centre and front of the spine (LPS; NaN where absent) per slice."""
+    """Body centre, spine centre and front of the spine (LPS; NaN where absent) per slice.
+
+    The spine is the bone within 30 deg of straight back from the body centre; its front is
+    the mean of its most anterior tenth. Vectorised over slices.
+    """
     grid = tm.grid
     fz, fy, fx = grid.factors
+    nk = tm.body.shape[0]
     kz = grid.sample_slices()
     _, back = _rc_axes(volume)
     spacing = np.asarray(grid.coarse_spacing_mm[1:])
-    centres = np.full((len(kz), 3), np.nan)
-    spines = np.full((len(kz), 3), np.nan)
-    fronts = np.full((len(kz), 3), np.nan)
-    for k in range(len(kz)):
-        ys, xs = np.nonzero(tm.body[k])
-        if len(ys) == 0:
-            continue
-        c = np.array([ys.mean(), xs.mean()])
-        centres[k] = _to_lps(volume, kz[k], c, fy, fx)
-        by, bx = np.nonzero(tm.bone[k])
-        if len(by) == 0:
-            continue
-        rel = (np.column_stack([by, bx]) - c) * spacing
-        dist = np.hypot(rel[:, 0], rel[:, 1])
-        sector = rel @ back >= np.cos(np.radians(30.0)) * dist
-        if sector.sum() >= 3:
-            pts = np.column_stack([by[sector], bx[sector]]).astype(float)
-            spines[k] = _to_lps(volume, kz[k], pts.mean(axis=0), fy, fx)
-            along = rel[sector] @ back
-            front = pts[along <= np.percentile(along, 10)].mean(axis=0)
-            fronts[k] = _to_lps(volume, kz[k], front, fy, fx)
+    area = tm.body.sum(axis=(1, 2)).astype(float)
+    rows = np.arange(tm.body.shape[1], dtype=float)
+    cols = np.arange(tm.body.shape[2], dtype=float)
+    cy = tm.body.sum(axis=2) @ rows / np.maximum(area, 1)
+    cx = tm.body.sum(axis=1) @ cols / np.maximum(area, 1)
+    centres = _rc_to_lps(volume, kz, cy, cx, fy, fx)
+    centres[area == 0] = np.nan
+    spines = np.full((nk, 3), np.nan)
+    fronts = np.full((nk, 3), np.nan)
+    k, by, bx = np.nonzero(tm.bone & (area > 0)[:, None, None])
+    rel = np.column_stack([(by - cy[k]) * spacing[0], (bx - cx[k]) * spacing[1]])
+    along = rel @ back
+    sector = along >= np.cos(np.radians(30.0)) * np.hypot(rel[:, 0], rel[:, 1])
+    k, by, bx, along = k[sector], by[sector].astype(float), bx[sector].astype(float), \
+        along[sector]
+    count = np.bincount(k, minlength=nk)
+    ok = count >= 3
+    if ok.any():
+        mean_y = np.bincount(k, by, nk) / np.maximum(count, 1)
+        mean_x = np.bincount(k, bx, nk) / np.maximum(count, 1)
+        spines[ok] = _rc_to_lps(volume, kz[ok], mean_y[ok], mean_x[ok], fy, fx)
+        order = np.lexsort((along, k))  # by slice, most anterior first
+        rank = np.arange(len(order)) - np.searchsorted(k[order], k[order])
+        tenth = np.maximum(1, np.ceil(0.1 * count))
+        first = rank < tenth[k[order]]
+        kk = k[order][first]
+        n_front = np.bincount(kk, minlength=nk)
+        fy_mean = np.bincount(kk, by[order][first], nk) / np.maximum(n_front, 1)
+        fx_mean = np.bincount(kk, bx[order][first], nk) / np.maximum(n_front, 1)
+        fronts[ok] = _rc_to_lps(volume, kz[ok], fy_mean[ok], fx_mean[ok], fy, fx)
     return centres, spines, fronts
 
 
-def _to_lps(volume: Volume, k: int, rc_coarse: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """LPS of a coarse (row, col) position (block centres) in full slice ``k``."""
-    full = np.array([k, rc_coarse[0] * fy + (fy - 1) / 2, rc_coarse[1] * fx + (fx - 1) / 2])
-    return volume.index_to_lps(full)
+def _rc_to_lps(volume: Volume, k: np.ndarray, rows: np.ndarray, cols: np.ndarray, fy: int,
+               fx: int) -> np.ndarray:
+    """LPS of coarse (row, col) positions (block centres) in full slices ``k``."""
+    idx = np.column_stack([np.asarray(k, float), np.asarray(rows) * fy + (fy - 1) / 2,
+                           np.asarray(cols) * fx + (fx - 1) / 2])
+    return volume.index_to_lps(idx).reshape(-1, 3)
 
 
 def find_anatomy(tm: TissueModel, volume: Volume, *,

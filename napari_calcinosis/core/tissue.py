@@ -80,7 +80,11 @@ def _fill_marrow(dense: np.ndarray, level: np.ndarray, pixel_mm2: float) -> np.n
     large soft-tissue regions that bones happen to enclose in one slice (muscle between the
     scapula and the ribs) stay open.
     """
-    holes = fill_holes_2d(dense) & ~dense
+    box = _bbox_inplane(dense)
+    if box is None:
+        return dense
+    sub, level = dense[box], level[box]
+    holes = fill_holes_2d(sub) & ~sub
     if not holes.any():
         return dense
     labels, n = ndi.label(holes, structure=_PLANE)
@@ -89,7 +93,19 @@ def _fill_marrow(dense: np.ndarray, level: np.ndarray, pixel_mm2: float) -> np.n
         np.maximum(count, 1)
     marrow = (count * pixel_mm2 <= _MARROW_MAX_MM2) | (mean >= _MARROW_MIN_HU)
     marrow[0] = False
-    return dense | marrow[labels]
+    out = dense.copy()
+    out[box] |= marrow[labels]
+    return out
+
+
+def _bbox_inplane(mask: np.ndarray):
+    """Slices of the in-plane bounding box of a stack's mask, one pixel wider (or None)."""
+    rows = np.flatnonzero(mask.any(axis=(0, 2)))
+    cols = np.flatnonzero(mask.any(axis=(0, 1)))
+    if len(rows) == 0:
+        return None
+    return (slice(None), slice(max(rows[0] - 1, 0), rows[-1] + 2),
+            slice(max(cols[0] - 1, 0), cols[-1] + 2))
 
 
 def bone_min_volume_mm3(grid: CoarseGrid, params: CTParams) -> float:
