@@ -6,12 +6,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import Qt
 
 from napari_calcinosis._qt.session import get_session
 from napari_calcinosis.core.dicom_write import write_ct_series
 from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
 
 PLUGIN = "napari-calcinosis"
+_MODIFIER_KEYS = ((Qt.KeyboardModifier.ShiftModifier, Qt.Key.Key_Shift),
+                  (Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_Control),
+                  (Qt.KeyboardModifier.AltModifier, Qt.Key.Key_Alt),
+                  (Qt.KeyboardModifier.MetaModifier, Qt.Key.Key_Meta))
 SMALL_SPEC = PhantomSpec(scenario="generalized", seed=3, pixel_spacing_mm=2.0, fov_mm=460.0,
                          slice_thickness_mm=5.0, z_range_mm=(150.0, 560.0))
 SEED_LABS = {
@@ -75,3 +80,38 @@ def empty_body_voxel(session) -> np.ndarray:
             near[max(0, y - 8):y + 9, max(0, x - 8):x + 9] = True
     ys, xs = np.nonzero(fat & ~near)
     return np.array([k, ys[len(ys) // 2], xs[len(xs) // 2]])
+
+
+def release_modifiers() -> None:
+    """Let go of every modifier key Qt believes held, as a real keyboard would have.
+
+    QTest's synthesized click with a modifier ends with the modifier's key release still
+    carrying the modifier, and Qt takes the application-wide
+    ``QGuiApplication.keyboardModifiers()`` from that event: Shift stays "held" for the
+    rest of the process. Every later ``QTableView.selectRow`` (napari's features table, in
+    any viewer) then acts as a Shift-extend from an unset anchor and selects nothing.
+    The releases go to a throwaway widget: only Qt's global state has to change.
+    """
+    from qtpy.QtGui import QGuiApplication
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication, QWidget
+
+    if QApplication.instance() is None:
+        return
+    held = QGuiApplication.keyboardModifiers()
+    if held == Qt.KeyboardModifier.NoModifier:
+        return
+    target = QWidget()
+    try:
+        for flag, key in _MODIFIER_KEYS:
+            if held & flag:
+                held = held & ~flag
+                QTest.keyRelease(target, key, held)
+    finally:
+        target.deleteLater()
+
+
+def key_click(qtbot, widget, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """``qtbot.keyClick`` that leaves no modifier held afterwards (see release_modifiers)."""
+    qtbot.keyClick(widget, key, modifier)
+    release_modifiers()

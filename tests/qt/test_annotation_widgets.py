@@ -19,6 +19,7 @@ from review_helpers import (
     SEED_LABS,
     dock,
     empty_body_voxel,
+    key_click,
     open_and_detect,
     result_layer,
     write_small_study,
@@ -130,11 +131,11 @@ def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
     canvas.setFocus()
     ids = session.ordered_ids()
     points.selected_data = set()
-    qtbot.keyClick(canvas, Qt.Key.Key_N)
+    key_click(qtbot, canvas, Qt.Key.Key_N)
     assert session.selected_ids() == [ids[0]]
-    qtbot.keyClick(canvas, Qt.Key.Key_N)
+    key_click(qtbot, canvas, Qt.Key.Key_N)
     assert session.selected_ids() == [ids[1]]
-    qtbot.keyClick(canvas, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    key_click(qtbot, canvas, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
     assert session.selected_ids() == [ids[0]]
     centre = np.asarray(camera(viewer).center)[-2:]
     np.testing.assert_allclose(centre, points.data_to_world(points.data[_rows(points,
