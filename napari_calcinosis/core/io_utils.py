@@ -43,19 +43,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *,
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
     final = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
+    with _replacing(final, tmp_name):
         kwargs = {} if mode == "wb" else {"encoding": encoding, "newline": newline}
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        _copy_permissions(final, tmp_name)
-        os.replace(tmp_name, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(final.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
@@ -82,10 +75,18 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], object]) -
     final = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
-    try:
+    with _replacing(final, tmp_name):
         write(tmp_name)
         with open(tmp_name, "rb+") as handle:
             os.fsync(handle.fileno())
+    return final
+
+
+@contextlib.contextmanager
+def _replacing(final: Path, tmp_name: str) -> Iterator[None]:
+    """Move the temporary file over ``final`` when the block succeeds; delete it otherwise."""
+    try:
+        yield
         _copy_permissions(final, tmp_name)
         os.replace(tmp_name, final)
     except BaseException:
@@ -93,7 +94,6 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], object]) -
             os.unlink(tmp_name)
         raise
     _fsync_dir(final.parent)
-    return final
 
 
 def _copy_permissions(final: Path, tmp_name: str) -> None:
