@@ -6,6 +6,11 @@ through CT detection and radiographs through radiograph detection; lesion ids ar
 across the study; the summary comes from the CT when there is one (``source = "CT"``),
 otherwise from one radiograph; the differential comes from :func:`core.classify.classify`
 with the clinical input.
+
+Two steps: :func:`detect_series` (detection of every series) and :func:`assemble_result`
+(ids, summary, warnings, parameters, the reader's annotations, differential);
+:func:`analyze_study` does both. The viewer detects series one at a time and assembles its
+results with the same :func:`assemble_result`, so its export equals the command line's.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from napari_calcinosis.core.model import Radiograph, Study, Volume
 from napari_calcinosis.core.params import CTParams
 from napari_calcinosis.core.xray_params import XrayParams
 
-__all__ = ["AnalysisResult", "ExportContext", "SeriesResult",
-           "analyze_study", "anonymize_findings", "series_entry"]
+__all__ = ["AnalysisResult", "ExportContext", "SeriesResult", "analyze_study",
+           "anonymize_findings", "assemble_result", "detect_series", "series_entry"]
 
 Progress = Callable[[float, str], None]
 
@@ -48,8 +53,10 @@ class SeriesResult:
 
     ``ct`` is the CT detector's result (``detect_ct.CTResult``: lesion and tissue label
     arrays, its own lesion list), ``xray`` the radiograph detector's (``XrayResult``); both
-    ``None`` when the series was not analysed. Label value ``v`` of ``ct.lesion_labels`` or
-    ``xray.lesion_labels`` is lesion id ``v + id_offset`` in the findings.
+    ``None`` when the series was not analysed (``error`` then says why, when the detector
+    refused it). Label value ``v`` of ``ct.lesion_labels`` or ``xray.lesion_labels`` is
+    lesion id ``v + id_offset`` in the findings; :func:`assemble_result` sets ``id_offset``
+    and ``analysed``.
     """
 
     entry: SeriesEntry
@@ -58,6 +65,7 @@ class SeriesResult:
     xray: Any = None
     id_offset: int = 0
     analysed: bool = False
+    error: str | None = None
 
 
 @dataclass
@@ -120,10 +128,11 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
                   annotations: AnnotationRecord | None = None) -> AnalysisResult:
     """Analyse every usable series of a study and assemble the findings.
 
-    CT volumes go through CT detection, radiographs through radiograph detection; other
-    volumes (MR, PET, ...) are listed with a warning. Lesion ids are unique across the study.
-    The summary comes from the CT when there is one, else from one radiograph (the first
-    frontal view), so that no deposit is counted twice; the other lesions are still listed.
+    :func:`detect_series` followed by :func:`assemble_result`: CT volumes go through CT
+    detection, radiographs through radiograph detection; other volumes (MR, PET, ...) are
+    listed with a warning. Lesion ids are unique across the study. The summary comes from the
+    CT when there is one, else from one radiograph (the first frontal view), so that no
+    deposit is counted twice; the other lesions are still listed.
 
     Parameters
     ----------
@@ -151,13 +160,119 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
     NoImageSeriesError
         When the study holds no image series.
     """
+    params = CTParams() if params is None else params
+    xray_params = XrayParams() if xray_params is None else xray_params
+    series = detect_series(study, params=params, xray_params=xray_params, progress=progress)
+    result = assemble_result(study, series, params=params, xray_params=xray_params,
+                             clinical=clinical, annotations=annotations)
+    (progress or _no_progress)(1.0, "Analysis finished")
+    return result
+
+
+def detect_series(study: Study, *, params: CTParams | None = None,
+                  xray_params: XrayParams | None = None,
+                  progress: Progress | None = None) -> list[SeriesResult]:
+    """The detection step: one :class:`SeriesResult` per series, CT and radiographs detected.
+
+    A radiograph the detector refuses (:class:`AnalysisError`) keeps ``error`` and is
+    reported by :func:`assemble_result`; volumes that are not CT are not searched.
+
+    Parameters
+    ----------
+    study : Study
+        As loaded by ``core.dicom.load_study``.
+    params, xray_params : CTParams, XrayParams, optional
+        Detection parameters (defaults when omitted).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    list of SeriesResult
+        Volumes first, then radiographs, in the study's order.
+
+    Raises
+    ------
+    NoImageSeriesError
+        When the study holds no image series.
+    """
     if study.is_empty:
         raise NoImageSeriesError("The study holds no usable image series.")
     params = CTParams() if params is None else params
     xray_params = XrayParams() if xray_params is None else xray_params
+    report = progress or _no_progress
     series = [SeriesResult(series_entry(img), img) for img in [*study.volumes, *study.radiographs]]
+    # A CT volume takes far longer than a radiograph: weigh the progress accordingly.
+    weights = [_CT_WEIGHT if _is_ct_volume(s.image) else
+               1.0 if isinstance(s.image, Radiograph) else 0.0 for s in series]
+    total, done = sum(weights) or 1.0, 0.0
+    for number, (item, weight) in enumerate(zip(series, weights)):
+        if weight == 0.0:
+            continue
+        sub = _sub_progress(report, done / total, (done + weight) / total,
+                            f"{item.entry.modality or 'series'} {number + 1}")
+        done += weight
+        if isinstance(item.image, Radiograph):
+            try:
+                item.xray = detect_xray.analyze_radiograph(item.image, params=xray_params,
+                                                           progress=sub)
+            except AnalysisError as exc:  # one unusable radiograph must not stop the study
+                item.error = str(exc)
+        else:
+            item.ct = detect_ct.analyze_volume(item.image, params=params, progress=sub)
+        item.analysed = item.ct is not None or item.xray is not None
+    return series
+
+
+def assemble_result(study: Study, series_results: list[SeriesResult], *,
+                    params: CTParams | None = None, xray_params: XrayParams | None = None,
+                    clinical: ClinicalInput | None = None,
+                    annotations: AnnotationRecord | None = None) -> AnalysisResult:
+    """The assembly step: detection results of a study's series -> findings and differential.
+
+    Owns everything after detection, so that the command line and the viewer (which detects
+    series one by one) give the same findings: lesion ids unique across series (each
+    analysed series' ids follow the largest id before it: ``id_offset``, set here), the
+    summary's source (the CT when there is one, else the first frontal radiograph), the
+    warnings (study, per series, thick slices, unanalysed series, summary source), the
+    parameters, the reader's annotations and the differential.
+
+    Parameters
+    ----------
+    study : Study
+        The study (its ``warnings`` come first in the findings).
+    series_results : list of SeriesResult
+        One per series to list, in the study's order (volumes, then radiographs); ``ct`` /
+        ``xray`` hold the detection results (``None``: not analysed, with ``error`` when the
+        detector refused it).
+    params : CTParams, optional
+        CT parameters to record (default: the first CT result's, else ``CTParams()``).
+    xray_params : XrayParams, optional
+        Radiograph parameters to record (default: the first radiograph result's, else
+        ``XrayParams()``).
+    clinical : ClinicalInput, optional
+        Labs and history (``None``: the record's, else all unknown).
+    annotations : AnnotationRecord, optional
+        The reader's record (see :func:`analyze_study`).
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    series = list(series_results)
+    params = params or _first_params(series, "ct", CTParams) or CTParams()
+    xray_params = xray_params or _first_params(series, "xray", XrayParams) or XrayParams()
     warnings = list(study.warnings)
-    lesions = _detect_all(series, params, xray_params, progress or _no_progress, warnings)
+    lesions: list[Lesion] = []
+    for item in series:
+        warnings.extend(_series_warnings(item, params))
+        result = item.ct if item.ct is not None else item.xray
+        item.analysed = result is not None
+        if result is None:
+            continue
+        item.id_offset = max([0, *(les.id for les in lesions)])
+        uid = item.entry.series_instance_uid
+        lesions.extend(_renumbered(les, item.id_offset, uid) for les in result.lesions)
     summary = _study_summary(series, lesions, params, warnings)
     parameters = params.to_dict()
     if any(s.xray is not None for s in series):
@@ -166,12 +281,17 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         software={"name": SOFTWARE_NAME, "version": napari_calcinosis.__version__},
         study={"study_instance_uid": study.study_instance_uid,
                "modalities": _unique([s.entry.modality for s in series if s.entry.modality])},
-        series=[s.entry for s in series],
-        lesions=lesions,
-        summary=summary,
-        warnings=_unique(warnings),
-        parameters=parameters,
-    )
+        series=[s.entry for s in series], lesions=lesions, summary=summary,
+        warnings=_unique(warnings), parameters=parameters)
+    findings, differential, applied, clinical = _reviewed(findings, series, clinical,
+                                                          annotations)
+    return AnalysisResult(findings, series, study, clinical=clinical, params=params,
+                          differential=differential, applied=applied)
+
+
+def _reviewed(findings: Findings, series: list[SeriesResult], clinical: ClinicalInput | None,
+              annotations: AnnotationRecord | None) -> tuple:
+    """The differential, and the reader's record applied when there is one."""
     applied = None
     if annotations is None:
         differential = classify(findings, clinical)
@@ -186,9 +306,15 @@ def analyze_study(study: Study, *, params: CTParams | None = None,
         differential = classify(findings, clinical, marks=marks)
         findings, applied = apply_to_findings(findings, annotations, lesion_labels=labels)
     findings.differential = differential.to_json_list()
-    (progress or _no_progress)(1.0, "Analysis finished")
-    return AnalysisResult(findings, series, study, clinical=clinical, params=params,
-                          differential=differential, applied=applied)
+    return findings, differential, applied, clinical
+
+
+def _first_params(series: list[SeriesResult], kind: str, cls: type) -> Any:
+    for item in series:
+        params = getattr(getattr(item, kind), "params", None)
+        if isinstance(params, cls):
+            return params
+    return None
 
 
 def _series_labels(series: list[SeriesResult]) -> dict[str, SeriesLabels]:
@@ -201,44 +327,23 @@ def _series_labels(series: list[SeriesResult]) -> dict[str, SeriesLabels]:
     return labels
 
 
-def _detect_all(series: list[SeriesResult], params: CTParams, xray_params: XrayParams,
-                report: Progress, warnings: list[str]) -> list[Lesion]:
-    # A CT volume takes far longer than a radiograph: weigh the progress accordingly.
-    weights = [_CT_WEIGHT if _is_ct_volume(s.image) else
-               1.0 if isinstance(s.image, Radiograph) else 0.0 for s in series]
-    total, done = sum(weights) or 1.0, 0.0
-    lesions: list[Lesion] = []
-    for number, (item, weight) in enumerate(zip(series, weights)):
-        warnings.extend(_label(item, w) for w in item.image.warnings)
-        if weight == 0.0:
-            warnings.append(_label(item, "not CT, so calcifications were not searched for "
-                                         "(CT detection needs Hounsfield units)"))
-            continue
-        sub = _sub_progress(report, done / total, (done + weight) / total,
-                            f"{item.entry.modality or 'series'} {number + 1}")
-        done += weight
-        result = _detect_one(item, params, xray_params, sub, warnings)
-        if result is None:
-            continue
-        item.id_offset, item.analysed = max([0, *(les.id for les in lesions)]), True
-        uid = item.entry.series_instance_uid
-        lesions.extend(_renumbered(les, item.id_offset, uid) for les in result.lesions)
-        warnings.extend(_label(item, w) for w in result.warnings)
-    return lesions
-
-
-def _detect_one(item: SeriesResult, params: CTParams, xray_params: XrayParams,
-                progress: Progress, warnings: list[str]) -> Any:
-    if isinstance(item.image, Radiograph):
-        try:
-            item.xray = detect_xray.analyze_radiograph(item.image, params=xray_params,
-                                                       progress=progress)
-        except AnalysisError as exc:  # one unusable radiograph must not stop the study
-            warnings.append(_label(item, f"not analysed: {exc}"))
-        return item.xray
-    warnings.extend(_thick_slice_warnings(item, params.thick_slice_mm))
-    item.ct = detect_ct.analyze_volume(item.image, params=params, progress=progress)
-    return item.ct
+def _series_warnings(item: SeriesResult, params: CTParams) -> list[str]:
+    """A series' warnings in order: the image's, thick slices, the detector's or why it was
+    not analysed."""
+    out = [_label(item, w) for w in item.image.warnings]
+    if _is_ct_volume(item.image):
+        out += _thick_slice_warnings(item, params.thick_slice_mm)
+    result = item.ct if item.ct is not None else item.xray
+    if result is not None:
+        out += [_label(item, w) for w in getattr(result, "warnings", None) or []]
+    elif item.error is not None:
+        out.append(_label(item, f"not analysed: {item.error}"))
+    elif isinstance(item.image, Volume) and not _is_ct_volume(item.image):
+        out.append(_label(item, "not CT, so calcifications were not searched for "
+                                "(CT detection needs Hounsfield units)"))
+    else:
+        out.append(_label(item, "not analysed: no detection was run on it"))
+    return out
 
 
 def _study_summary(series: list[SeriesResult], lesions: list[Lesion], params: CTParams,
