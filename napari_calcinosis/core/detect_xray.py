@@ -113,9 +113,10 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
     left, down, convention = orientation_signs(rad)
     frame = Frame(anatomy=anatomy, work=work, left_sign=left, down_sign=down)
     report(0.35, "searching for dense dots")
-    candidates = find_candidates(work, search_region(work, anatomy, params), params)
+    candidates, cnr = find_candidates(work, search_region(work, anatomy, params), params,
+                                      outline_depth_mm=anatomy.outline_depth_mm)
     report(0.75, f"judging {len(candidates)} candidates")
-    judge(candidates, frame, params)
+    judge(candidates, frame, params, cnr=cnr)
     kept = sorted((c for c in candidates if not c.reason), key=lambda c: (c.row, c.col))
     lesions, labels = _lesions(rad, work, frame, kept, params)
     warnings = [*work.warnings, *anatomy.warnings]
@@ -146,7 +147,12 @@ def _lesions(rad: Radiograph, work: WorkImage, frame: Frame, kept: list[Candidat
              params: XrayParams) -> tuple[list[Lesion], np.ndarray]:
     labels = np.zeros(rad.image.shape, dtype=np.int32)
     lesions: list[Lesion] = []
-    for cand in kept:
+    accepted: list[Candidate] = []
+    for cand in sorted(kept, key=lambda c: -c.cnr):
+        if any(_same_spot(cand, other, work, params) for other in accepted):
+            continue  # found twice (by both detection channels near the skin band's edge)
+        accepted.append(cand)
+    for cand in sorted(accepted, key=lambda c: (c.row, c.col)):
         rows, cols = outline_on_stored(rad.image, work, cand, params)
         free = labels[rows, cols] == 0
         if free.sum() == 0:
@@ -156,6 +162,11 @@ def _lesions(rad: Radiograph, work: WorkImage, frame: Frame, kept: list[Candidat
         labels[rows, cols] = lesion.id
         lesions.append(lesion)
     return lesions, labels
+
+
+def _same_spot(a: Candidate, b: Candidate, work: WorkImage, params: XrayParams) -> bool:
+    gap_mm = np.hypot((a.row - b.row) * work.spacing_mm[0], (a.col - b.col) * work.spacing_mm[1])
+    return bool(gap_mm < max(params.min_separation_mm, a.radius_mm + b.radius_mm))
 
 
 def _stored_masks(work: WorkImage, anatomy: Anatomy) -> dict[str, np.ndarray]:

@@ -27,8 +27,9 @@ class Anatomy:
 
     Attributes
     ----------
-    body, background, lungs, bone, spine : numpy.ndarray
-        Boolean masks on the working grid. ``lungs`` holds both lung fields.
+    body, background, lungs, bone, spine, rib_band : numpy.ndarray
+        Boolean masks on the working grid. ``lungs`` holds both lung fields; ``rib_band`` is
+        the band just outside them where the ribs' lateral arcs project.
     lung_labels : numpy.ndarray
         ``int8``: 0 outside the lungs, 1 the lung at smaller column, 2 the one at larger column.
     outline_depth_mm : numpy.ndarray
@@ -53,7 +54,12 @@ class Anatomy:
     midline_col: np.ndarray | None
     thorax_rows: tuple[int, int] | None
     is_chest: bool
+    rib_band: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.rib_band is None:
+            self.rib_band = np.zeros_like(self.body)
 
 
 def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
@@ -108,6 +114,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
     spine = np.zeros_like(body)
     if midline is not None and is_chest:
         spine = spine_band(midline, lung_labels, body, coarse_mm, params)
+    band = rib_band(lung_labels, body, coarse_mm, params)
     shape = work.image.shape
     up = _Upsampler(step, shape)
     thorax = _row_extent(lung_labels > 0)
@@ -117,7 +124,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
         outline_depth_mm=up(depth),
         midline_col=None if midline is None else up.line(midline),
         thorax_rows=None if thorax is None else (thorax[0] * step, thorax[1] * step + step - 1),
-        is_chest=is_chest, warnings=warnings)
+        is_chest=is_chest, rib_band=up(band), warnings=warnings)
 
 
 def find_background(smooth: np.ndarray, dead: np.ndarray, params: XrayParams) -> np.ndarray:
@@ -138,11 +145,25 @@ def find_background(smooth: np.ndarray, dead: np.ndarray, params: XrayParams) ->
     level_bg = float(np.percentile(smooth[first], 2))
     level_tissue = float(np.median(smooth[field & ~first]))
     gap = level_tissue - level_bg
-    plateau = np.sum(smooth[first] < level_bg + 0.1 * gap)
-    if gap <= 0 or plateau < params.background_min_fraction * smooth.size:
+    plateau = first & (smooth < level_bg + 0.1 * gap)
+    if gap <= 0 or plateau.sum() < params.background_min_fraction * smooth.size:
+        return none
+    if not _flatter_than_body(smooth, plateau, field & ~first, params):
         return none
     return _edge_components((smooth < level_bg + params.background_level_fraction * gap)
                             & field, dead, params)
+
+
+def _flatter_than_body(smooth: np.ndarray, plateau: np.ndarray, body: np.ndarray,
+                       params: XrayParams) -> bool:
+    """Direct exposure is flat; a dark region with anatomy in it (a lung cut by the image
+    edge, thin soft tissue) has gradients like the body's."""
+    inner = ndi.binary_erosion(plateau, iterations=3)
+    if not inner.any() or not body.any():
+        return False
+    gradient = ndi.gaussian_gradient_magnitude(smooth, 1.0)
+    ratio = float(np.median(gradient[inner])) / max(float(np.median(gradient[body])), 1e-12)
+    return ratio < params.background_max_gradient_ratio
 
 
 def _edge_components(mask: np.ndarray, dead: np.ndarray, params: XrayParams) -> np.ndarray:
@@ -304,6 +325,22 @@ def spine_band(midline: np.ndarray, lung_labels: np.ndarray, body: np.ndarray,
     band = np.abs(cols - midline[:, None]) <= half
     band[: extent[0]] = False
     return band & body
+
+
+def rib_band(lung_labels: np.ndarray, body: np.ndarray, coarse_mm: float,
+             params: XrayParams) -> np.ndarray:
+    """The band just outside the lung fields (within their rows) where the ribs' lateral
+    arcs project: their bright ends look like dots there."""
+    lungs = lung_labels > 0
+    if not lungs.any():
+        return np.zeros_like(lungs)
+    grown = ndi.binary_dilation(lungs, iterations=max(1, int(round(params.rib_band_mm
+                                                                     / coarse_mm))))
+    band = grown & ~lungs & body
+    extent = _row_extent(lungs)
+    band[: extent[0]] = False
+    band[extent[1] + 1:] = False
+    return band
 
 
 def _row_extent(mask: np.ndarray) -> tuple[int, int] | None:

@@ -13,10 +13,12 @@ eigenvalue ratio) for the look-alike rules in :mod:`.xray_lookalikes`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
+from skimage.morphology import disk, opening
 
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
@@ -38,6 +40,7 @@ class Candidate:
     width_mm: float
     area_px: int
     isolation: float = 1.0
+    texture_cnr: float = 0.0
     reason: str = ""
 
     @property
@@ -45,52 +48,193 @@ class Candidate:
         return self.length_mm / max(self.width_mm, 1e-6)
 
 
-def scale_space(work: WorkImage, search: np.ndarray, params: XrayParams
-                ) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """Best CNR over the probed radii, the index of the best radius, and the sigmas (px)."""
-    sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
-    best = np.full(work.image.shape, -np.inf, dtype=np.float32)
-    which = np.zeros(work.image.shape, dtype=np.int8)
-    block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
-    for k, sigma in enumerate(sigmas):
-        centre = ndi.gaussian_filter(work.image, sigma)
-        surround = ndi.gaussian_filter(work.image, params.dog_ratio * sigma)
-        response = centre - surround
-        cnr = response / local_spread(response, search, block)
-        better = cnr > best
-        best[better] = cnr[better]
-        which[better] = k
-    return best, which, sigmas
+def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
+                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False
+                ) -> tuple[np.ndarray, list[float]]:
+    """Noise CNR of every probed radius (a ``(radii, rows, cols)`` stack) and the sigmas (px).
 
-
-def local_spread(response: np.ndarray, mask: np.ndarray, block: int) -> np.ndarray:
-    """Robust spread (1.4826 x MAD) of ``response`` over ``mask`` in square blocks.
-
-    The block values are interpolated bilinearly back to full size; blocks with too few mask
-    pixels borrow the median spread of the others.
+    The noise of each scale's response is the local pixel noise (robust spread of a
+    1-pixel high-pass image, in blocks: it grows with attenuation) times that scale's noise
+    gain for the image's measured noise correlation (:func:`noise_gains`); with
+    ``spread_floor`` the block spread of the response itself is a floor (for the top-hat,
+    whose noise is not the image's). Anatomy is judged
+    per candidate (:func:`texture_cnr`). The response's block median is its local baseline;
+    pixels where the filter straddles the body outline are left out of block statistics.
     """
-    rows = -(-response.shape[0] // block) * block
-    cols = -(-response.shape[1] // block) * block
-    values = np.full((rows, cols), np.nan, dtype=np.float32)
-    values[: response.shape[0], : response.shape[1]] = np.where(mask, response, np.nan)
-    tiles = values.reshape(rows // block, block, cols // block, block).transpose(0, 2, 1, 3)
-    tiles = tiles.reshape(rows // block, cols // block, block * block)
+    sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
+    stack = np.empty((len(sigmas), *work.image.shape), dtype=np.float32)
+    block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
+    high_pass = work.image - ndi.gaussian_filter(work.image, 1.0)
+    _, pixel_noise, enough = block_stats(high_pass, search, block)
+    noise_map = _bilinear(pixel_noise, work.image.shape, block)
+    gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
+                        tuple(sigmas), params.dog_ratio)
+    for k, sigma in enumerate(sigmas):
+        response = dog(base, sigma, params.dog_ratio)
+        stats_mask = search
+        if outline_depth_mm is not None:
+            stats_mask = search & (outline_depth_mm > 2 * params.dog_ratio * sigma
+                                   * work.pixel_mm)
+        level, spread, _ = block_stats(response, stats_mask, block)
+        noise = gains[k] * noise_map
+        if spread_floor:
+            noise = np.maximum(noise, _bilinear(spread, response.shape, block))
+        stack[k] = (response - _bilinear(level, response.shape, block)) / noise
+        stack[k][~search] = 0.0
+    return stack, sigmas
+
+
+def noise_correlation(high_pass: np.ndarray, mask: np.ndarray, block: int) -> float:
+    """Neighbour correlation of the image noise, from the high-pass image.
+
+    Detector noise is often correlated (blur after the noise, processing); the correlation
+    sets how much averaging a wider filter buys. Anatomy left in the high-pass image only
+    raises the correlation, so a low percentile (10th) over small blocks is taken.
+    """
+    corrs = []
+    for r in range(0, high_pass.shape[0] - block + 1, block):
+        for c in range(0, high_pass.shape[1] - block + 1, block):
+            m = mask[r: r + block, c: c + block]
+            if m.mean() < 0.9:
+                continue
+            h = np.where(m, high_pass[r: r + block, c: c + block], 0.0)
+            energy = float((h * h).sum())
+            if energy > 0:
+                corrs.append(float((h[:, 1:] * h[:, :-1]).sum() + (h[1:] * h[:-1]).sum())
+                             / (2 * energy))
+    if not corrs:
+        return float(_SIMULATED[0][1])
+    return float(np.percentile(corrs, 10))
+
+
+def _simulate_noise() -> list[tuple[float, float, np.ndarray]]:
+    """Gaussian-correlated noise of several widths: (width, high-pass lag-1 corr., noise)."""
+    white = np.random.default_rng(12345).standard_normal((160, 160))
+    out = []
+    for width in np.arange(0.0, 2.01, 0.2):
+        noise = ndi.gaussian_filter(white, width) if width > 0 else white
+        high = noise - ndi.gaussian_filter(noise, 1.0)
+        lag = float((high[:, 1:] * high[:, :-1]).mean() + (high[1:] * high[:-1]).mean()) \
+            / (2 * float((high * high).mean()))
+        out.append((float(width), lag, noise / high.std()))
+    return out
+
+
+_SIMULATED = _simulate_noise()
+
+
+@lru_cache(maxsize=64)
+def noise_gains(correlation: float, sigmas: tuple[float, ...], ratio: float) -> list[float]:
+    """Spread of each scale's filter response per unit of high-pass pixel noise.
+
+    Found by filtering simulated noise whose neighbour correlation (after the same
+    high-pass) matches the image's; correlated noise keeps more power at wide scales.
+    """
+    lags = np.array([lag for _, lag, _ in _SIMULATED])
+    k = int(np.clip(np.searchsorted(lags, correlation), 1, len(lags) - 1))
+    frac = float(np.clip((correlation - lags[k - 1]) / max(lags[k] - lags[k - 1], 1e-9), 0, 1))
+    gains = []
+    for sigma in sigmas:
+        pair = [float(dog(_SIMULATED[i][2], sigma, ratio)[20:-20, 20:-20].std())
+                for i in (k - 1, k)]
+        gains.append((1 - frac) * pair[0] + frac * pair[1])
+    return gains
+
+
+def dog(image: np.ndarray, sigma: float, ratio: float) -> np.ndarray:
+    """Difference of Gaussians (centre ``sigma`` minus surround ``ratio * sigma``)."""
+    return ndi.gaussian_filter(image, sigma) - ndi.gaussian_filter(image, ratio * sigma)
+
+
+def texture_cnr(work: WorkImage, base: np.ndarray, row: int, col: int, sigma: float,
+                radius_mm: float, params: XrayParams,
+                outline_depth_mm: np.ndarray | None = None) -> float:
+    """Contrast of a spot over the texture of its surroundings, at one scale.
+
+    The caller takes the best over the probed scales: a dot stands out most at the scale
+    where its surroundings are quietest.
+    The filter response at the spot, minus the median response over a ring
+    ``texture_ring_mm`` around it, divided by the ring's robust spread: a dot among lung
+    vessels, rib edges or other dots scores low, a dot on smooth soft tissue scores high.
+    Ring pixels where the filter reaches across the body outline are left out.
+    """
+    inner_mm, outer_mm = (radius_mm + v for v in params.texture_ring_mm)
+    reach = int(np.ceil(outer_mm / work.pixel_mm + 3 * params.dog_ratio * sigma))
+    r0, c0 = max(0, row - reach), max(0, col - reach)
+    patch = base[r0: row + reach + 1, c0: col + reach + 1]
+    response = dog(patch, sigma, params.dog_ratio)
+    rr, cc = np.mgrid[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
+    dist = np.hypot((rr - row) * work.spacing_mm[0], (cc - col) * work.spacing_mm[1])
+    ring_mask = (dist >= inner_mm) & (dist <= outer_mm)
+    if outline_depth_mm is not None:
+        depth = outline_depth_mm[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
+        ring_mask &= depth > 2 * params.dog_ratio * sigma * work.pixel_mm
+    ring = response[ring_mask]
+    if ring.size < 8:
+        return 0.0
+    centre = float(np.median(ring))
+    spread = 1.4826 * float(np.median(np.abs(ring - centre)))
+    peak = float(response[dist <= max(radius_mm, work.pixel_mm)].max())
+    return (peak - centre) / max(spread, 1e-9)
+
+
+def block_stats(values: np.ndarray, mask: np.ndarray, block: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-block level (median), spread and whether the block has enough mask pixels.
+
+    The spread is 1.4826 x the median absolute deviation. Every second pixel along each axis
+    is enough for these statistics. Blocks with too few mask pixels take the values of the
+    nearest block that has enough.
+    """
+    half = max(1, block // 2)
+    sub = np.where(mask, values, np.nan)[::2, ::2]
+    rows, cols = -(-sub.shape[0] // half) * half, -(-sub.shape[1] // half) * half
+    padded = np.full((rows, cols), np.nan, dtype=np.float32)
+    padded[: sub.shape[0], : sub.shape[1]] = sub
+    tiles = padded.reshape(rows // half, half, cols // half, half).transpose(0, 2, 1, 3)
+    tiles = np.sort(tiles.reshape(rows // half, cols // half, half * half), axis=2)
     counts = np.isfinite(tiles).sum(axis=2)
-    enough = counts >= 0.2 * block * block
-    spread = np.full(counts.shape, np.nan, dtype=np.float32)
-    if enough.any():
-        sub = tiles[enough]
-        centre = np.nanmedian(sub, axis=1)
-        spread[enough] = 1.4826 * np.nanmedian(np.abs(sub - centre[:, None]), axis=1)
-    fallback = np.nanmedian(spread) if np.isfinite(spread).any() else np.nanstd(response)
-    spread = np.where(np.isfinite(spread), spread, fallback)
-    spread = np.maximum(spread, max(float(fallback) * 0.25, 1e-9))
-    zoom = (rows / spread.shape[0], cols / spread.shape[1])
-    full = ndi.zoom(spread, zoom, order=1, mode="nearest", grid_mode=True)
-    return full[: response.shape[0], : response.shape[1]]
+    enough = counts >= 0.2 * half * half
+    level = _sorted_median(tiles, counts)
+    deviation = np.sort(np.abs(tiles - level[..., None]), axis=2)
+    spread = 1.4826 * _sorted_median(deviation, counts)
+    if not enough.any():
+        spread = np.full(enough.shape, max(float(np.nanstd(values)), 1e-9), dtype=np.float32)
+        return np.zeros(enough.shape, dtype=np.float32), spread, enough
+    nearest = ndi.distance_transform_edt(~enough, return_distances=False, return_indices=True)
+    level, spread = level[tuple(nearest)], spread[tuple(nearest)]
+    spread = np.maximum(spread, max(0.25 * float(np.median(spread)), 1e-9))
+    return level, spread, enough
 
 
-def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams) -> list[Candidate]:
+def _sorted_median(tiles: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median along the last axis of arrays sorted with NaN last, given the finite counts."""
+    low = np.clip((counts - 1) // 2, 0, tiles.shape[-1] - 1)
+    high = np.clip(counts // 2, 0, tiles.shape[-1] - 1)
+    first = np.take_along_axis(tiles, low[..., None], axis=-1)[..., 0]
+    second = np.take_along_axis(tiles, high[..., None], axis=-1)[..., 0]
+    return np.where(counts > 0, 0.5 * (first + second), np.nan).astype(np.float32)
+
+
+def _bilinear(grid: np.ndarray, shape: tuple[int, ...], block: int) -> np.ndarray:
+    """Bilinear interpolation of block-centre values to every pixel (edges held flat)."""
+    weights = []
+    for size, count in zip(shape[:2], grid.shape):
+        centres = (np.arange(count) + 0.5) * block - 0.5
+        where = np.interp(np.arange(size), centres, np.arange(count))
+        low = np.floor(where).astype(int)
+        high = np.minimum(low + 1, count - 1)
+        frac = where - low
+        matrix = np.zeros((size, count), dtype=np.float32)
+        matrix[np.arange(size), low] += 1 - frac
+        matrix[np.arange(size), high] += frac
+        weights.append(matrix)
+    return weights[0] @ grid.astype(np.float32) @ weights[1].T
+
+
+def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
+                    outline_depth_mm: np.ndarray | None = None
+                    ) -> tuple[list[Candidate], np.ndarray]:
     """Detect and measure bright dots inside ``search`` (a working-grid mask).
 
     Parameters
@@ -101,33 +245,109 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams) -> 
         Where candidates may lie (body, away from the image border and dead strips).
     params : XrayParams
         ``radii_mm``, ``dog_ratio``, ``noise_block_mm``, ``min_cnr``, ``min_separation_mm``.
+    outline_depth_mm : numpy.ndarray, optional
+        Depth below the body outline (mm). It keeps the outline's edge out of the noise
+        statistics, and within ``skin_band_mm`` of the outline the search runs on a white
+        top-hat of the image instead (a dot on the skin line is a bump on an edge there).
 
     Returns
     -------
-    list of Candidate
+    candidates : list of Candidate
         Every peak above ``min_cnr``, measured; none judged yet.
+    cnr : numpy.ndarray
+        The best-scale CNR map (for rules that look for a partner, such as nipple pairs).
     """
     if not search.any():
-        return []
-    cnr, which, sigmas = scale_space(work, search, params)
-    separation = max(1, int(round(params.min_separation_mm / work.pixel_mm)))
-    peaks = peak_local_max(np.where(search, cnr, 0), min_distance=separation,
-                           threshold_abs=params.min_cnr, exclude_border=False)
-    hessians = {}
+        return [], np.zeros(work.image.shape, dtype=np.float32)
+    channels = [(work.image, search, outline_depth_mm, False)]
+    if outline_depth_mm is not None and params.skin_band_mm > 0:
+        band = search & (outline_depth_mm <= params.skin_band_mm)
+        tophat = white_tophat(work.image, params.tophat_radius_mm / work.pixel_mm)
+        channels = [(work.image, search & ~band, outline_depth_mm, False),
+                    (tophat, band, None, True)]
+    out: list[Candidate] = []
+    best = np.zeros(work.image.shape, dtype=np.float32)
+    for base, region, depth, floor in channels:
+        if region.any():
+            found, stack = _channel(work, base, region, params, depth, floor)
+            out.extend(found)
+            best = np.maximum(best, stack.max(axis=0))
+    return out, best
+
+
+def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
+             outline_depth_mm: np.ndarray | None, spread_floor: bool
+             ) -> tuple[list[Candidate], np.ndarray]:
+    """Candidates of one detection channel (an image and the region it searches)."""
+    stack, sigmas = scale_space(work, base, region, params, outline_depth_mm,
+                                spread_floor=spread_floor)
     out = []
-    for row, col in peaks:
-        k = int(which[row, col])
-        if k not in hessians:
-            hessians[k] = _hessian(work.image, sigmas[k])
-        out.append(measure(work, int(row), int(col), float(cnr[row, col]),
-                           params.radii_mm[k], hessians[k]))
-    return out
+    for row, col, k in scale_peaks(stack, params.min_cnr, work.px(params.min_separation_mm)):
+        hess = local_hessian(base, row, col, sigmas[k])
+        ratio = hessian_ratio(*hess)
+        if ratio < params.ridge_ratio_max:  # a ridge: not worth measuring
+            out.append(Candidate(float(row), float(col), float(stack[k, row, col]),
+                                 params.radii_mm[k], 0.0, float(work.image[row, col]), ratio,
+                                 0.0, 0.0, 0.0, 0, reason="ridge"))
+            continue
+        cand = measure(work, base, row, col, float(stack[k, row, col]), params.radii_mm[k],
+                       hess)
+        if _worth_texture(cand, params):  # the costliest measure, only where it can matter
+            cand.texture_cnr = max(texture_cnr(work, base, row, col, sigma, radius, params,
+                                               outline_depth_mm)
+                                   for sigma, radius in zip(sigmas, params.radii_mm))
+        out.append(cand)
+    return out, stack
 
 
-def _hessian(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (ndi.gaussian_filter(image, sigma, order=(2, 0)),
-            ndi.gaussian_filter(image, sigma, order=(1, 1)),
-            ndi.gaussian_filter(image, sigma, order=(0, 2)))
+def _worth_texture(cand: Candidate, params: XrayParams) -> bool:
+    """Whether a candidate passes the cheap shape rules that the texture test follows."""
+    return (cand.hessian_ratio >= params.ridge_ratio_max
+            and cand.isolation >= params.min_isolation
+            and params.min_diameter_mm <= cand.diameter_mm <= params.max_diameter_mm)
+
+
+def white_tophat(image: np.ndarray, radius_px: float) -> np.ndarray:
+    """The image minus its grey opening by a disc wider than any deposit.
+
+    The body outline's edge and anything wider than the disc are removed; a dot narrower
+    than the disc stays whole even where it sits on the skin line, which a linear filter
+    cannot tell from the outline's own edge.
+    """
+    footprint = disk(max(1, int(round(radius_px))), decomposition="sequence")
+    return image - opening(image, footprint)
+
+
+def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float
+                ) -> list[tuple[int, int, int]]:
+    """Local maxima of each scale's CNR map, strongest first, one per ``separation_px``.
+
+    Peaks are sought per scale: a dot next to the body outline is a maximum at its own scale
+    even where a wider scale's response to the outline is stronger.
+    """
+    separation = max(1, int(round(separation_px)))
+    found = []
+    for k in range(stack.shape[0]):
+        for row, col in peak_local_max(stack[k], min_distance=separation,
+                                       threshold_abs=threshold, exclude_border=False):
+            found.append((float(stack[k, row, col]), int(row), int(col), k))
+    found.sort(reverse=True)
+    kept: list[tuple[int, int, int]] = []
+    for _, row, col, k in found:
+        if all((row - r) ** 2 + (col - c) ** 2 >= separation**2 for r, c, _ in kept):
+            kept.append((row, col, k))
+    return kept
+
+
+def local_hessian(image: np.ndarray, row: int, col: int, sigma: float
+                  ) -> tuple[float, float, float]:
+    """Gaussian-derivative Hessian ``(h_rr, h_rc, h_cc)`` at one pixel, from a local patch."""
+    reach = int(np.ceil(4 * sigma)) + 1
+    r0, c0 = max(0, row - reach), max(0, col - reach)
+    patch = image[r0: row + reach + 1, c0: col + reach + 1]
+    at = (row - r0, col - c0)
+    return tuple(float(ndi.gaussian_filter(patch, sigma, order=order, mode="nearest")[at])
+                 for order in ((2, 0), (1, 1), (0, 2)))
 
 
 def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:
@@ -144,14 +364,17 @@ def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:
     return float(second / first) if first != 0 else 0.0
 
 
-def measure(work: WorkImage, row: int, col: int, cnr: float, radius_mm: float,
-            hess: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Candidate:
-    """Contrast, size and shape of the spot at ``(row, col)`` on the working grid."""
+def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
+            radius_mm: float, hess: tuple[float, float, float]) -> Candidate:
+    """Contrast, size and shape of the spot at ``(row, col)`` on the working grid.
+
+    Measured on ``base`` (the top-hat image); ``peak_value`` is the working image's value.
+    """
     px_r = max(1.0, radius_mm / work.pixel_mm)
     reach = int(np.ceil(max(3.0 * px_r, 6.0 / work.pixel_mm) + 4.0 / work.pixel_mm))
     r0, r1 = max(0, row - reach), min(work.image.shape[0], row + reach + 1)
     c0, c1 = max(0, col - reach), min(work.image.shape[1], col + reach + 1)
-    patch = ndi.gaussian_filter(work.image[r0:r1, c0:c1], 0.5)
+    patch = ndi.gaussian_filter(base[r0:r1, c0:c1], 0.5)
     rr, cc = np.mgrid[r0:r1, c0:c1]
     dist = np.hypot((rr - row) * work.spacing_mm[0], (cc - col) * work.spacing_mm[1])
     ring = (dist >= radius_mm + 1.0) & (dist <= radius_mm + 4.0)
@@ -159,11 +382,11 @@ def measure(work: WorkImage, row: int, col: int, cnr: float, radius_mm: float,
     core = dist <= max(radius_mm, work.pixel_mm)
     peak_at = np.unravel_index(np.argmax(np.where(core, detrended, -np.inf)), patch.shape)
     contrast = float(detrended[peak_at])
-    peak = float(patch[peak_at])
+    peak = float(work.image[r0 + peak_at[0], c0 + peak_at[1]])
     region = half_contrast_region(detrended, contrast, int(peak_at[0]), int(peak_at[1]))
     isolation = _isolation(detrended, ring, rr - row, cc - col, contrast)
     length, width = _axes_mm(region, work.spacing_mm)
-    ratio = hessian_ratio(*(float(h[row, col]) for h in hess))
+    ratio = hessian_ratio(*hess)
     return Candidate(
         row=float(row), col=float(col), cnr=cnr, radius_mm=float(radius_mm),
         contrast=contrast, peak_value=peak, hessian_ratio=ratio,
@@ -189,19 +412,21 @@ def _isolation(detrended: np.ndarray, ring: np.ndarray, drow: np.ndarray, dcol: 
     return (contrast - highest) / contrast
 
 
-def ring_plane(patch: np.ndarray, ring: np.ndarray, rr: np.ndarray,
-                cc: np.ndarray) -> np.ndarray:
-    """The local background: a plane fitted (robustly) to the ring around the spot."""
+def ring_plane(patch: np.ndarray, ring: np.ndarray, rr: np.ndarray, cc: np.ndarray
+               ) -> np.ndarray:
+    """The local background: a plane fitted robustly to the ring around the spot."""
     if ring.sum() < 6:
         return np.full(patch.shape, float(np.median(patch)))
-    design = np.stack([np.ones(ring.sum()), rr[ring] - rr.mean(), cc[ring] - cc.mean()], axis=1)
+    dr, dc = (rr - rr.mean()) / 10.0, (cc - cc.mean()) / 10.0
+    terms = [np.ones_like(dr), dr, dc]
+    design = np.stack([t[ring] for t in terms], axis=1)
     values = patch[ring]
     keep = np.ones(values.size, dtype=bool)
     for _ in range(2):  # drop ring pixels on neighbouring bright structures, refit
         coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
         resid = values - design @ coef
         keep = resid <= np.median(resid) + 2.0 * 1.4826 * np.median(np.abs(resid)) + 1e-12
-    return coef[0] + coef[1] * (rr - rr.mean()) + coef[2] * (cc - cc.mean())
+    return sum(c * t for c, t in zip(coef, terms))
 
 
 def half_contrast_region(detrended: np.ndarray, contrast: float,

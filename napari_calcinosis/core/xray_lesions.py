@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 from .findings import Lesion
 from .model import Radiograph
 from .xray_candidates import Candidate, half_contrast_region, ring_plane
-from .xray_lookalikes import Frame
+from .xray_lookalikes import Frame, where_projected
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
 
@@ -100,26 +100,6 @@ def side_of(cand: Candidate, frame: Frame, params: XrayParams,
     return ("left" if offset > 0 else "right"), True
 
 
-def where_projected(cand: Candidate, frame: Frame, params: XrayParams) -> tuple[str, float]:
-    """What a spot projects over (``outline``, ``lung``, ``bone``, ``mediastinum``,
-    ``soft_tissue``) and its depth below the body outline in mm (``inf`` if unknown)."""
-    anatomy = frame.anatomy
-    r, c = int(round(cand.row)), int(round(cand.col))
-    depth = float(anatomy.outline_depth_mm[r, c])
-    if anatomy.lungs[r, c]:
-        return "lung", depth
-    if depth <= params.tangential_depth_mm:
-        return "outline", depth
-    if anatomy.bone[r, c]:
-        return "bone", depth
-    offset, level = frame.offset_mm(cand.row, cand.col), frame.level(cand.row)
-    half = frame.hemithorax_mm()
-    if offset is not None and level is not None and half is not None \
-            and 0.0 <= level <= 1.0 and abs(offset) < 0.35 * half:
-        return "mediastinum", depth
-    return "soft_tissue", depth
-
-
 def region_of(cand: Candidate, frame: Frame, zone: str, view: str | None,
               column_direction: str) -> str:
     """Body region (contract vocabulary) of a spot; ``unknown`` when the image cannot say."""
@@ -186,6 +166,7 @@ def build_lesion(ident: int, rad: Radiograph, work: WorkImage, cand: Candidate, 
     side, side_known = side_of(cand, frame, params, rad.image_laterality)
     extra = {
         "contrast": round(float(cand.contrast), 4), "cnr": round(float(cand.cnr), 2),
+        "texture_cnr": round(float(cand.texture_cnr), 2),
         "tangential": zone == "outline", "projected_over": zone,
         "depth_mm": None if not np.isfinite(depth) else round(depth, 1),
         "confidence": "high" if zone == "outline" else
@@ -201,7 +182,8 @@ def build_lesion(ident: int, rad: Radiograph, work: WorkImage, cand: Candidate, 
     if offset is not None:
         # signed distance to the midline (patient's left positive) and height, in mm, the
         # form core.symmetry matches mirrored partners with (assumed mm without spacing)
-        extra["midplane_mm"] = [round(offset, 2), round(cand.row * work.spacing_mm[0], 2)]
+        height = float(cand.row * work.spacing_mm[0])
+        extra["midplane_mm"] = [round(float(offset), 2), round(height, 2)]
     return Lesion(
         id=ident, series_instance_uid=rad.info.series_instance_uid,
         centroid_index=[round(float(rows.mean()), 2), round(float(cols.mean()), 2)],

@@ -4,8 +4,14 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
 
 ``outside_body``
     the spot is not on the body (labels, markers, background noise);
+``outline_corner``
+    mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
     denser than bone and very high contrast: buttons, ECG leads, jewellery, lead markers;
+``texture``
+    does not stand out against the texture around it (lung vessels, trabeculae, noise);
+    a dot seen en face (not tangential at the outline) must clear a higher bar
+    (``min_texture_cnr_en_face``): vessels seen end-on, rib ends and crossings look alike;
 ``ridge``
     a Hessian eigenvalue ratio of a ridge or an edge: rib and clavicle cortex, vessel walls,
     the body outline, breast and scapular edges;
@@ -78,14 +84,41 @@ class Frame:
         return float(np.percentile(np.abs(cols - midline[rows]), 99)) * self.work.spacing_mm[1]
 
 
-def judge(candidates: list[Candidate], frame: Frame, params: XrayParams) -> None:
-    """Set ``reason`` on every candidate that is a look-alike (in place)."""
+def where_projected(cand: Candidate, frame: Frame, params: XrayParams) -> tuple[str, float]:
+    """What a spot projects over (``outline``, ``lung``, ``bone``, ``mediastinum``,
+    ``soft_tissue``) and its depth below the body outline in mm (``inf`` if unknown)."""
+    anatomy = frame.anatomy
+    r, c = int(round(cand.row)), int(round(cand.col))
+    depth = float(anatomy.outline_depth_mm[r, c])
+    if anatomy.lungs[r, c]:
+        return "lung", depth
+    if depth <= params.tangential_depth_mm:
+        return "outline", depth
+    if anatomy.bone[r, c] or anatomy.rib_band[r, c]:
+        return "bone", depth
+    offset, level = frame.offset_mm(cand.row, cand.col), frame.level(cand.row)
+    half = frame.hemithorax_mm()
+    if offset is not None and level is not None and half is not None \
+            and 0.0 <= level <= 1.0 and abs(offset) < 0.35 * half:
+        return "mediastinum", depth
+    return "soft_tissue", depth
+
+
+def judge(candidates: list[Candidate], frame: Frame, params: XrayParams, *,
+          cnr: np.ndarray | None = None) -> None:
+    """Set ``reason`` on every candidate that is a look-alike (in place).
+
+    A reason the detector already set (a ridge it did not measure further) is kept.
+
+    ``cnr`` is the detector's best-scale CNR map; with it a nipple-sized spot whose mirror
+    image is fainter than the detection threshold is still recognised as one of a pair.
+    """
     anatomy, work = frame.anatomy, frame.work
     device_level = float(np.quantile(work.image[anatomy.body], params.device_quantile)) \
         if anatomy.body.any() else float(work.image.max())
     for cand in candidates:
-        cand.reason = _single_reason(cand, frame, params, device_level)
-    _mark_nipples(candidates, frame, params)
+        cand.reason = cand.reason or _single_reason(cand, frame, params, device_level)
+    _mark_nipples(candidates, frame, params, cnr)
 
 
 def _single_reason(cand: Candidate, frame: Frame, params: XrayParams,
@@ -97,6 +130,8 @@ def _single_reason(cand: Candidate, frame: Frame, params: XrayParams,
         return "outside_body"
     if cand.peak_value >= device_level and cand.contrast >= params.device_min_contrast:
         return "device"
+    if _background_share(cand, frame) > params.max_background_share:
+        return "outline_corner"
     if cand.hessian_ratio < params.ridge_ratio_max:
         return "ridge"
     if cand.isolation < params.min_isolation:
@@ -110,6 +145,11 @@ def _single_reason(cand: Candidate, frame: Frame, params: XrayParams,
             params.lung_nodule_min_diameter_mm else "too_large"
     if cand.diameter_mm < params.min_diameter_mm:
         return "too_small"
+    zone, _ = where_projected(cand, frame, params)
+    needed = {"outline": params.min_texture_cnr,
+              "bone": params.min_texture_cnr_over_bone}.get(zone, params.min_texture_cnr_en_face)
+    if cand.texture_cnr < needed:
+        return "texture"
     if cand.elongation >= params.linear_elongation:
         return _linear_lookalike(cand, frame)
     return ""
@@ -128,23 +168,64 @@ def _linear_lookalike(cand: Candidate, frame: Frame) -> str:
     return ""
 
 
-def _mark_nipples(candidates: list[Candidate], frame: Frame, params: XrayParams) -> None:
-    """Mirrored pairs of nipple-sized spots over the lower chest are nipple shadows."""
+def _mark_nipples(candidates: list[Candidate], frame: Frame, params: XrayParams,
+                  cnr: np.ndarray | None) -> None:
+    """Nipple-sized spots over the lower chest with a mirrored partner are nipple shadows.
+
+    The partner is another such candidate, or (with ``cnr``) a fainter spot at the mirrored
+    place whose CNR reaches half the candidate's and at least ``nipple_partner_cnr``.
+    """
     pool = []
     for cand in candidates:
         if cand.reason or cand.diameter_mm < params.nipple_min_diameter_mm:
             continue
         offset, level = frame.offset_mm(cand.row, cand.col), frame.level(cand.row)
-        if offset is not None and level is not None and 0.4 <= level <= 1.1:
+        if offset is not None and level is not None and 0.4 <= level <= 1.1 \
+                and abs(offset) > params.nipple_min_offset_mm:
             pool.append((cand, offset))
     tol = params.nipple_pair_tolerance_mm
     rows_mm = frame.work.spacing_mm[0]
     for i, (first, off_a) in enumerate(pool):
         for second, off_b in pool[i + 1:]:
             mirrored = abs(off_a + off_b) <= tol and off_a * off_b < 0
-            level_ok = abs(first.row - second.row) * rows_mm <= tol
-            if mirrored and level_ok and min(abs(off_a), abs(off_b)) > 30.0:
+            if mirrored and abs(first.row - second.row) * rows_mm <= tol:
                 first.reason = second.reason = "nipple"
+    if cnr is None:
+        return
+    for cand, _ in pool:
+        if not cand.reason and _partner_cnr(cand, frame, cnr, tol) >= max(
+                params.nipple_partner_cnr, 0.5 * cand.cnr):
+            cand.reason = "nipple"
+
+
+def _partner_cnr(cand: Candidate, frame: Frame, cnr: np.ndarray, tol_mm: float) -> float:
+    """Highest CNR within ``tol_mm`` of the candidate's mirror image about the midline."""
+    midline = frame.anatomy.midline_col
+    if midline is None:
+        return 0.0
+    r = int(np.clip(round(cand.row), 0, midline.size - 1))
+    col = int(round(2 * midline[r] - cand.col))
+    reach = int(np.ceil(tol_mm / frame.work.pixel_mm))
+    window = cnr[max(0, r - reach): r + reach + 1, max(0, col - reach): col + reach + 1]
+    return float(window.max()) if window.size else 0.0
+
+
+def _background_share(cand: Candidate, frame: Frame) -> float:
+    """Share of a ring 1-3 mm outside the spot that is direct-exposure background.
+
+    A corner or step of the body outline leaves a bright tip after background removal; it
+    is surrounded by background on most sides, a dot in the skin is not.
+    """
+    work, background = frame.work, frame.anatomy.background
+    inner, outer = cand.radius_mm + 1.0, cand.radius_mm + 3.0
+    reach = int(np.ceil(outer / work.pixel_mm))
+    r, c = int(round(cand.row)), int(round(cand.col))
+    r0, c0 = max(0, r - reach), max(0, c - reach)
+    window = background[r0: r + reach + 1, c0: c + reach + 1]
+    rr, cc = np.mgrid[r0: r0 + window.shape[0], c0: c0 + window.shape[1]]
+    dist = np.hypot((rr - r) * work.spacing_mm[0], (cc - c) * work.spacing_mm[1])
+    ring = (dist >= inner) & (dist <= outer)
+    return float(window[ring].mean()) if ring.any() else 0.0
 
 
 def _near(mask: np.ndarray, r: int, c: int, reach: float) -> bool:

@@ -142,7 +142,8 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     """Flat strips touching the image border: collimator shadow, labels, padding.
 
     Such strips are flat along at least one direction (a collimator blade, a burnt-in band of
-    constant columns), which anatomy and direct exposure never are: both carry quantum noise.
+    constant columns) and bright (attenuating); anatomy carries quantum noise, and a flat
+    dark strip is direct exposure clipped to black, which is background, not dead.
     """
     d_rows = np.abs(np.diff(work, axis=0, append=work[-1:, :]))
     d_cols = np.abs(np.diff(work, axis=1, append=work[:, -1:]))
@@ -158,6 +159,9 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     keep = np.zeros(count + 1, dtype=bool)
     keep[border] = True
     keep[sizes < 0.001 * work.size] = False
+    # a flat dark strip is saturated direct exposure (background), not a collimator shadow
+    medians = ndi.median(work, labels, np.arange(1, count + 1))
+    keep[1:] &= np.asarray(medians) >= float(np.median(work))
     keep[0] = False
     dead = keep[labels]
     if dead.any():
