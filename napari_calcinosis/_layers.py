@@ -21,6 +21,8 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 #: Private ``layer.metadata`` keys holding the core objects for later steps.
 VOLUME_KEY = "_calcinosis_volume"
 RADIOGRAPH_KEY = "_calcinosis_radiograph"
+#: ``metadata["calcinosis"]`` key of the loaded study's own warnings (``Study.warnings``).
+STUDY_WARNINGS = "study_warnings"
 
 _AIR_HU = -1000.0
 
@@ -212,6 +214,9 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
             size_mm = np.asarray(radiograph.image.shape, float) * np.asarray(kwargs["scale"])
             kwargs["translate"] = tuple(_in_plane_centre(study.volumes[0]) - size_mm / 2)
         layers.append((data, kwargs, kind))
+    for _, kwargs, _ in layers:
+        # What the study (not one series) warned about, for the findings of an export.
+        kwargs["metadata"]["calcinosis"][STUDY_WARNINGS] = list(study.warnings)
     return layers
 
 

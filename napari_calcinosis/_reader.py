@@ -117,8 +117,10 @@ def read_dicom(path: PathOrPaths, *, expected_files: Sequence[str] = ()) -> list
 
 
 def _schedule_detection(study: Study) -> None:
-    """Ask the Qt side to detect calcifications once the CT layers are in the viewer."""
+    """Ask the Qt side to detect calcifications once the CT and radiograph layers are in
+    the viewer."""
     uids = [v.info.series_instance_uid for v in study.volumes if v.info.modality == "CT"]
+    uids += [r.info.series_instance_uid for r in study.radiographs]
     if not uids:
         return
     try:

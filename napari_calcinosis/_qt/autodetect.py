@@ -1,8 +1,9 @@
-"""Start CT detection by itself when the reader has opened a CT series in a viewer.
+"""Start detection by itself when the reader has opened a CT series or a radiograph.
 
 The reader only returns LayerData; the layers appear in the viewer after it returns. So the
-reader schedules :func:`_start_pending` on the Qt event loop, which finds the new CT layers in
-the current viewer and hands them to the Detection widget (docked if needed).
+reader schedules :func:`_start_pending` on the Qt event loop, which finds the new CT and
+radiograph layers in the current viewer and hands them to the Detection widget (docked if
+needed), which runs them one after the other in a worker thread.
 
 Switched off by ``NAPARI_CALCINOSIS_AUTODETECT=0`` or by the widget's checkbox (this session).
 """
@@ -31,7 +32,8 @@ def set_enabled(enabled: bool) -> None:
 
 
 def schedule_after_open(series_uids: list[str]) -> None:
-    """Ask for detection on the CT layers of these series once napari has added them."""
+    """Ask for detection on the CT and radiograph layers of these series once napari has
+    added them."""
     if not series_uids or not is_enabled():
         return
     import napari
@@ -45,9 +47,9 @@ def schedule_after_open(series_uids: list[str]) -> None:
 
 def _start_pending(viewer: "napari.viewer.Viewer", series_uids: list[str]) -> None:
     from .detection_widget import DetectionWidget
-    from .window_widget import is_ct_layer
+    from .layers import is_detectable_layer
 
-    layers = [layer for layer in viewer.layers if is_ct_layer(layer)
+    layers = [layer for layer in viewer.layers if is_detectable_layer(layer)
               and layer.metadata["calcinosis"]["series_instance_uid"] in series_uids]
     if not layers or not is_enabled():
         return

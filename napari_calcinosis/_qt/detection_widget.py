@@ -1,4 +1,5 @@
-"""Detection panel: run CT calcification detection in the background and show the results."""
+"""Detection panel: detect calcifications on a CT or a radiograph in the background and show
+the results (lesion labels and centroid points on the image, the study's summary)."""
 
 import queue
 from concurrent.futures import ThreadPoolExecutor
@@ -19,19 +20,24 @@ from napari.layers import Layer
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import VOLUME_KEY
+from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
 from ..core.errors import CalcinosisError
+from ..core.findings import Summary
 from ..core.params import CTParams
 from . import autodetect
 from .layers import (
     SOURCE_KEY,
     center_on,
+    image_geometry,
+    is_detectable_layer,
+    is_radiograph_layer,
     lesion_labels_data,
     lesion_points_data,
+    radiograph_labels_data,
+    radiograph_points_data,
     summary_text,
     tissue_labels_data,
 )
-from .window_widget import is_ct_layer
 
 if TYPE_CHECKING:
     import napari
@@ -39,19 +45,31 @@ if TYPE_CHECKING:
 RESULT_KINDS = ("lesion_labels", "lesion_points", "tissue_labels")
 #: Private key of the CT layer's metadata holding its latest ``detect_ct.CTResult``.
 RESULT_KEY = "_calcinosis_ct_result"
+#: Private key of a radiograph layer's metadata holding its latest ``detect_xray.XrayResult``.
+XRAY_RESULT_KEY = "_calcinosis_xray_result"
 
 
-def _detect_steps(volume: Any, params: CTParams):
-    """Generator for ``thread_worker``: yields ``(fraction, message)``, returns the CT result.
+def result_of(layer: Any) -> Any:
+    """The latest detection result stored on a CT or radiograph layer (``None``: none yet)."""
+    meta = getattr(layer, "metadata", {})
+    return meta.get(RESULT_KEY, meta.get(XRAY_RESULT_KEY))
+
+
+def _detect_steps(image: Any, params: Any):
+    """Generator for ``thread_worker``: yields ``(fraction, message)``, returns the result of
+    CT detection (``image`` a Volume) or radiograph detection (a Radiograph).
 
     The core reports progress through a callback; the analysis runs in one more thread so that
     this generator can pass the callback's messages on as they come.
     """
     from ..core.detect_ct import analyze_volume
+    from ..core.detect_xray import analyze_radiograph
+    from ..core.model import Radiograph
 
+    analyze = analyze_radiograph if isinstance(image, Radiograph) else analyze_volume
     messages: queue.Queue = queue.Queue()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(analyze_volume, volume, params=params,
+        future = pool.submit(analyze, image, params=params,
                              progress=lambda f, m: messages.put((f, m)))
         while not (future.done() and messages.empty()):
             try:
@@ -67,21 +85,60 @@ def _tissue_names() -> dict[int, str]:
     return dict(TISSUE_NAMES)
 
 
+def study_of(layer: Any) -> str:
+    """The StudyInstanceUID of a calcinosis image layer (its series UID when it has none)."""
+    meta = layer.metadata
+    return str(meta.get("study_instance_uid") or "") or \
+        f"series:{meta.get(SOURCE_KEY, {}).get('series_instance_uid', '')}"
+
+
+def study_summary(layers: Any, study_uid: str) -> Summary | None:
+    """The study's summary from the detection results on its layers, by the contract's rule
+    (the CT when one was analysed, else the first frontal radiograph), assembled as
+    ``napari-calcinosis analyze`` assembles it; ``None`` without any result."""
+    from ..core.analysis import SeriesResult, assemble_result, series_entry
+    from ..core.model import Radiograph, Study
+
+    items: dict[str, SeriesResult] = {}
+    for layer in layers:
+        result = result_of(layer)
+        image = layer.metadata.get(VOLUME_KEY) or layer.metadata.get(RADIOGRAPH_KEY)
+        if result is None or image is None or study_of(layer) != study_uid:
+            continue
+        xray = isinstance(image, Radiograph)
+        items.setdefault(image.info.series_instance_uid, SeriesResult(
+            series_entry(image), image, ct=None if xray else result,
+            xray=result if xray else None))
+    if not items:
+        return None
+    ordered = sorted(items.values(), key=lambda item: item.xray is not None)
+    study = Study(volumes=[s.image for s in ordered if s.ct is not None],
+                  radiographs=[s.image for s in ordered if s.xray is not None])
+    return assemble_result(study, ordered).findings.summary
+
+
 class DetectionWidget(Container):
-    """Detect soft-tissue calcifications on a CT layer, with parameters and a summary."""
+    """Detect soft-tissue calcifications on a CT or radiograph layer, with parameters and
+    the study's summary."""
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
         super().__init__(labels=True)
+        from .session import get_session
+
         self._viewer = viewer
+        # The viewer's study session takes every run in and numbers the lesions across the
+        # study's series (a radiograph's after the CT's), as the findings will.
+        get_session(viewer)
         defaults = CTParams()
-        self.image = ComboBox(label="CT layer", choices=self._ct_choices)
+        self.image = ComboBox(label="Image", choices=self._image_choices)
         self.threshold_hu = FloatSpinBox(label="Threshold (HU)", value=defaults.threshold_hu,
                                          min=50.0, max=2000.0, step=10.0)
         self.min_area_mm2 = FloatSpinBox(label="Min area (mm²)", value=defaults.min_area_mm2,
                                          min=0.0, max=100.0, step=0.5)
         self.adaptive = CheckBox(text="Adaptive threshold", value=defaults.adaptive)
         self.show_tissue = CheckBox(text="Show tissue compartments", value=False)
-        self.autodetect = CheckBox(text="Detect when a CT opens", value=autodetect.is_enabled())
+        self.autodetect = CheckBox(text="Detect when a CT or radiograph opens",
+                                   value=autodetect.is_enabled())
         self.run_button = PushButton(text="Detect calcifications")
         self.table_button = PushButton(text="Show lesion table")
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
@@ -99,15 +156,25 @@ class DetectionWidget(Container):
         self.table_button.changed.connect(self._show_table)
         self.autodetect.changed.connect(autodetect.set_enabled)
         self.show_tissue.changed.connect(self._toggle_tissue)
+        self.image.changed.connect(self._show_ct_fields)
         viewer.layers.events.inserted.connect(self._refresh_choices)
         viewer.layers.events.removed.connect(self._refresh_choices)
+        self._show_ct_fields()
 
     # -- choosing what to run on -------------------------------------------------------------
-    def _ct_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if is_ct_layer(layer)]
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
+        return [(layer.name, layer) for layer in self._viewer.layers
+                if is_detectable_layer(layer)]
 
     def _refresh_choices(self, event: Any = None) -> None:
         self.image.reset_choices()
+
+    def _show_ct_fields(self, *_: Any) -> None:
+        """The HU threshold, minimum area and tissue model are CT settings: greyed out while
+        a radiograph is chosen (its detector's settings are ``XrayParams``)."""
+        ct = not is_radiograph_layer(self.image.value)
+        for field in (self.threshold_hu, self.min_area_mm2, self.adaptive, self.show_tissue):
+            field.enabled = ct
 
     def params(self) -> CTParams:
         """The detection parameters currently set in the panel."""
@@ -122,8 +189,8 @@ class DetectionWidget(Container):
     def run(self, layer: Layer | None = None) -> None:
         """Detect on ``layer`` (default: the chosen one); queued while a run is going on."""
         layer = layer if layer is not None else self.image.value
-        if layer is None or VOLUME_KEY not in layer.metadata:
-            show_info("Open a CT series with napari-calcinosis first.")
+        if layer is None or not (VOLUME_KEY in layer.metadata or is_radiograph_layer(layer)):
+            show_info("Open a CT series or a radiograph with napari-calcinosis first.")
             return
         if self.is_running:
             if layer not in self._pending:
@@ -132,8 +199,13 @@ class DetectionWidget(Container):
         self._start(layer)
 
     def _start(self, layer: Layer) -> None:
-        volume = layer.metadata[VOLUME_KEY]
-        worker = thread_worker(_detect_steps, start_thread=False)(volume, self.params())
+        if is_radiograph_layer(layer):
+            from ..core.xray_params import XrayParams
+
+            image, params = layer.metadata[RADIOGRAPH_KEY], XrayParams()
+        else:
+            image, params = layer.metadata[VOLUME_KEY], self.params()
+        worker = thread_worker(_detect_steps, start_thread=False)(image, params)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: self._on_result(layer, result))
         worker.errored.connect(self._on_error)
@@ -168,15 +240,22 @@ class DetectionWidget(Container):
         if image not in self._viewer.layers:
             return  # closed while detecting
         self._remove_results(image)
-        image.metadata[RESULT_KEY] = result  # for the other panels (annotation, report)
+        radiograph = is_radiograph_layer(image)
+        # for the other panels (review, report): the session takes the run from here
+        image.metadata[XRAY_RESULT_KEY if radiograph else RESULT_KEY] = result
         for data, kwargs, kind in self._result_layers(image, result):
+            if radiograph:  # shown with the radiograph only: it shares no frame with a CT
+                kwargs["visible"] = image.visible
             new = Layer.create(data, kwargs, kind)
             self._viewer.layers.append(new)
             if kind == "points":
                 self._connect_points(new)
-        if self.show_tissue.value:
+        if radiograph:
+            image.events.visible.connect(self._follow_visibility)
+        if self.show_tissue.value and not radiograph:
             self._add_tissue(image)
-        self.summary.value = summary_text(result.summary)
+        shown = study_summary(self._viewer.layers, study_of(image))
+        self.summary.value = summary_text(result.summary if shown is None else shown)
         threshold = getattr(result, "threshold_hu", None)
         used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
         warnings = "\n".join(getattr(result, "warnings", []) or [])
@@ -184,6 +263,13 @@ class DetectionWidget(Container):
             f"\n{warnings}" if warnings else "")
 
     def _result_layers(self, image: Layer, result: Any) -> list:
+        if is_radiograph_layer(image):
+            radiograph, geometry = image.metadata[RADIOGRAPH_KEY], image_geometry(image)
+            return [radiograph_labels_data(radiograph, result.lesion_labels, result.lesions,
+                                           name=f"{image.name} lesions", geometry=geometry),
+                    radiograph_points_data(radiograph, result.lesions,
+                                           name=f"{image.name} lesion centroids",
+                                           geometry=geometry)]
         volume = image.metadata[VOLUME_KEY]
         return [lesion_labels_data(volume, result.lesion_labels, result.lesions,
                                    name=f"{image.name} lesions"),
@@ -193,7 +279,7 @@ class DetectionWidget(Container):
     def _add_tissue(self, image: Layer) -> None:
         """Add the tissue-compartment layer of ``image``'s result (made only when asked for:
         a large Labels layer costs the main thread about half a second)."""
-        result = image.metadata.get(RESULT_KEY)
+        result = image.metadata.get(RESULT_KEY)  # CT only: radiographs have no tissue model
         if result is None or getattr(result, "tissue_labels", None) is None:
             return
         names = getattr(result, "tissue_names", None) or _tissue_names()
@@ -202,6 +288,15 @@ class DetectionWidget(Container):
                                                 name=f"{image.name} tissue")
         index = self._viewer.layers.index(image) + 1  # just above the CT, under the lesions
         self._viewer.layers.insert(index, Layer.create(data, kwargs, kind))
+
+    def _follow_visibility(self, event: Any) -> None:
+        """Show or hide a radiograph's result layers with the radiograph."""
+        image = event.source
+        uid = image.metadata.get("calcinosis", {}).get("series_instance_uid")
+        for layer in self._viewer.layers:
+            meta = layer.metadata.get(SOURCE_KEY, {})
+            if meta.get("kind") in RESULT_KINDS and meta.get("series_instance_uid") == uid:
+                layer.visible = bool(image.visible)
 
     def _remove_results(self, image: Layer) -> None:
         uid = image.metadata["calcinosis"]["series_instance_uid"]

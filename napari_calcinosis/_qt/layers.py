@@ -1,8 +1,10 @@
-"""CT detection results -> napari layers (lesion labels, centroid points, tissue compartments).
+"""Detection results -> napari layers (lesion labels, centroid points, tissue compartments).
 
-Every result layer takes the geometry of the CT it came from
+Every result layer of a CT takes the geometry of the CT it came from
 (:func:`napari_calcinosis._layers.layer_geometry`) and the same display layout of the array, so
-it lies exactly on the image in patient coordinates.
+it lies exactly on the image in patient coordinates. Result layers of a radiograph take the
+``scale`` and ``translate`` of the radiograph's own layer (:func:`image_geometry`): the reader
+shifts a radiograph next to a CT, and the overlay must follow it.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -10,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._layers import LayerDataTuple, display_axes, layer_geometry, to_display
+from .._layers import RADIOGRAPH_KEY, LayerDataTuple, display_axes, layer_geometry, to_display
 from ..core.findings import LAYER_COLORS, Lesion, Summary
-from ..core.model import Volume
+from ..core.model import Radiograph, Volume
+from .window_widget import is_ct_layer
 
 if TYPE_CHECKING:
     import napari
@@ -31,39 +34,115 @@ TISSUE_COLORS: dict[str, str] = {
 #: Key in result layers' metadata naming the CT series they belong to.
 SOURCE_KEY = "calcinosis"
 FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "volume_mm3", "peak_hu",
-                   "depth_mm")
+                   "depth_mm", "source")
+#: Columns of a radiograph's lesion table: area instead of volume, the dot's contrast, and
+#: whether it lies tangential at the body outline (surely superficial) or en face.
+XRAY_FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "area_mm2", "contrast",
+                        "tangential", "source")
+#: Diameter (mm) of the ring drawn round each lesion centroid.
+POINT_RING_MM = 12.0
 
 
-def lesion_features(lesions: list[Lesion]) -> pd.DataFrame:
-    """One row per lesion with the columns napari's features table shows."""
+def is_radiograph_layer(layer: object) -> bool:
+    """True for an Image layer this plugin made from a radiograph (CR, DX)."""
+    from napari.layers import Image
+
+    return (isinstance(layer, Image) and RADIOGRAPH_KEY in layer.metadata
+            and layer.metadata.get("calcinosis", {}).get("kind") == "radiograph")
+
+
+def is_detectable_layer(layer: object) -> bool:
+    """True for a CT or radiograph layer of this plugin (what detection runs on)."""
+    return is_ct_layer(layer) or is_radiograph_layer(layer)
+
+
+def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.DataFrame:
+    """One row per lesion with the columns napari's features table shows (a radiograph's
+    columns when ``radiograph``)."""
+    if radiograph:
+        rows = [{
+            "id": lesion.id, "layer": lesion.layer, "side": lesion.side,
+            "region": lesion.region, "morphology": lesion.morphology,
+            "area_mm2": _num(lesion.area_mm2), "contrast": _num(lesion.extra.get("contrast"), 4),
+            "tangential": bool(lesion.extra.get("tangential", False)),
+            "source": lesion.source,
+        } for lesion in lesions]
+        return pd.DataFrame(rows, columns=list(XRAY_FEATURE_COLUMNS))
     rows = [{
         "id": lesion.id, "layer": lesion.layer, "side": lesion.side, "region": lesion.region,
         "morphology": lesion.morphology,
         "volume_mm3": _num(lesion.volume_mm3), "peak_hu": _num(lesion.peak_hu),
         "depth_mm": _num(lesion.extra.get("depth_mm")),
+        "source": lesion.source,
     } for lesion in lesions]
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
 
 
-def _num(value: Any) -> float:
-    return float("nan") if value is None else round(float(value), 2)
+def _num(value: Any, digits: int = 2) -> float:
+    return float("nan") if value is None else round(float(value), digits)
 
 
-def _meta(volume: Volume, role: str) -> dict[str, Any]:
+def _meta(image: Volume | Radiograph, role: str) -> dict[str, Any]:
     return {SOURCE_KEY: {"kind": role,
-                         "series_instance_uid": volume.info.series_instance_uid}}
+                         "series_instance_uid": image.info.series_instance_uid}}
+
+
+def image_geometry(layer: Any) -> dict[str, tuple[float, ...]]:
+    """``scale`` and ``translate`` of an image layer, for overlays that must lie on it."""
+    return {"scale": tuple(float(s) for s in layer.scale),
+            "translate": tuple(float(t) for t in layer.translate)}
+
+
+def _label_colormap(lesions: list[Lesion], offset: int = 0) -> Any:
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
+    colors.update({lesion.id - offset: LAYER_COLORS.get(lesion.layer, "#ffffff")
+                   for lesion in lesions})
+    return DirectLabelColormap(color_dict=colors)
+
+
+def radiograph_labels_data(radiograph: Radiograph, lesion_labels: np.ndarray,
+                           lesions: list[Lesion], *, name: str,
+                           geometry: dict[str, Any]) -> LayerDataTuple:
+    """Labels layer of a radiograph's lesion pixels, each lesion coloured by its layer.
+
+    ``geometry`` is the radiograph layer's :func:`image_geometry`.
+    """
+    features = lesion_features(lesions, radiograph=True).rename(columns={"id": "index"})
+    kwargs = {"name": name, "colormap": _label_colormap(lesions), "features": features,
+              "opacity": 0.85, "metadata": _meta(radiograph, "lesion_labels"), **geometry}
+    return (_compact(lesion_labels), kwargs, "labels")
+
+
+def radiograph_point_size(radiograph: Radiograph) -> float:
+    """Ring diameter in pixels: :data:`POINT_RING_MM`, or about that on a chest-sized
+    image without pixel spacing."""
+    if radiograph.pixel_spacing_mm:
+        return POINT_RING_MM / float(min(radiograph.pixel_spacing_mm))
+    return POINT_RING_MM * max(radiograph.image.shape) / 400.0
+
+
+def radiograph_points_data(radiograph: Radiograph, lesions: list[Lesion], *, name: str,
+                           geometry: dict[str, Any]) -> LayerDataTuple:
+    """Points at a radiograph's lesion centroids ``[row, col]`` with the lesion table as
+    ``features``, on the radiograph layer's ``geometry``."""
+    coords = np.array([np.asarray(lesion.centroid_index, float)[:2] for lesion in lesions])
+    colors = [LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions]
+    kwargs = {"name": name, "features": lesion_features(lesions, radiograph=True),
+              "symbol": "disc", "size": radiograph_point_size(radiograph),
+              "face_color": "transparent", "border_color": colors if lesions else "white",
+              "border_width": 0.15, "border_width_is_relative": True,
+              "metadata": _meta(radiograph, "lesion_points"), **geometry}
+    return (coords.reshape(-1, 2), kwargs, "points")
 
 
 def lesion_labels_data(volume: Volume, lesion_labels: np.ndarray, lesions: list[Lesion], *,
                        name: str) -> LayerDataTuple:
     """Labels layer of the lesion-id image, each lesion coloured by its tissue layer."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
-    colors.update({lesion.id: LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions})
     # With an "index" column napari shows the lesion's row in the status bar on hover.
     features = lesion_features(lesions).rename(columns={"id": "index"})
-    kwargs = {"name": name, "colormap": DirectLabelColormap(color_dict=colors),
+    kwargs = {"name": name, "colormap": _label_colormap(lesions),
               "features": features, "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
               **layer_geometry(volume)}
     return (to_display(_compact(lesion_labels), volume), kwargs, "labels")
@@ -87,7 +166,7 @@ def lesion_points_data(volume: Volume, lesions: list[Lesion], *, name: str) -> L
     colors = [LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions]
     # A hollow circle about 12 mm across, whatever the in-plane spacing: the deposit stays
     # visible inside it and its colour tells the tissue layer.
-    size = 12.0 / float(min(volume.spacing_zyx_mm[1:]))
+    size = POINT_RING_MM / float(min(volume.spacing_zyx_mm[1:]))
     kwargs = {"name": name, "features": lesion_features(lesions), "symbol": "disc",
               "size": size, "face_color": "transparent",
               "border_color": colors if lesions else "white",
@@ -122,9 +201,10 @@ def summary_text(summary: Summary) -> str:
     sym = summary.symmetry
     index = "n/a" if sym.index is None else f"{sym.index:.2f}"
     deep = [k for k, v in summary.deep_involvement.items() if v]
+    # A projection has areas, not volumes: no total volume from a radiograph.
+    volume = f" ({summary.total_volume_mm3:.0f} mm³)" if summary.source == "CT" else ""
     lines = [
-        f"Soft-tissue lesions: {summary.lesion_count} "
-        f"({summary.total_volume_mm3:.0f} mm³)",
+        f"Soft-tissue lesions: {summary.lesion_count}{volume}",
         f"By layer: {_counts(summary.by_layer)}",
         f"By region: {_counts(summary.by_region)}",
         f"By side: {_counts(summary.by_side)}",
@@ -132,6 +212,7 @@ def summary_text(summary: Summary) -> str:
         f"Symmetry: index {index}, {sym.call}",
         f"Deep involvement: {', '.join(deep) if deep else 'none'}",
         f"Incidental: {_counts({k: v for k, v in summary.incidental.items() if v})}",
+        f"Summary from: {'the CT' if summary.source == 'CT' else 'the radiograph'}",
     ]
     return "\n".join(lines)
 

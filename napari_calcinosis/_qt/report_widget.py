@@ -1,13 +1,13 @@
 """Report panel: export the reviewed findings of the current study in the chosen formats.
 
-It exports the study session's effective findings (rejected lesions absent, manual ones
-present, the reader's calls applied, the differential recomputed with the clinical input)
-with the viewer's detection runs, through the format registry that ``napari-calcinosis
-analyze`` uses, so the files equal what it writes for the same study and saved record. The
-writers run in a worker thread; one failing format does not stop the others.
+It exports the study session's reviewed findings (rejected lesions absent, manual ones
+present, the reader's calls applied, the differential recomputed with the clinical input),
+assembled from the viewer's CT and radiograph detection runs by the same step as
+``napari-calcinosis analyze`` and written through the same format registry, so the files
+equal what it writes for the same study and saved record. The writers run in a worker
+thread; one failing format does not stop the others.
 """
 
-import copy
 import datetime
 import hashlib
 import webbrowser
@@ -23,11 +23,8 @@ from qtpy.QtCore import Qt, QUrl
 from qtpy.QtGui import QDesktopServices
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
-from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
-from ..core import analysis
-from ..core.analysis import AnalysisResult, ExportContext, SeriesResult, anonymize_findings
+from ..core.analysis import AnalysisResult, ExportContext, anonymize_findings, assemble_result
 from ..core.errors import AnalysisError, CalcinosisError
-from ..core.model import Radiograph, Study, Volume
 from ..core.report.formats import CONTRACT_FORMATS, WRITERS, default_formats
 from .session import StudySession, follow, get_session
 
@@ -80,9 +77,11 @@ def default_folder(study_uid: str | None) -> Path:
 def export_result(session: StudySession) -> AnalysisResult:
     """The session's reviewed study as an ``AnalysisResult`` for the format writers.
 
-    The findings are a copy of the effective findings; the series results carry the
-    viewer's images and detection runs (label images for SEG and key images), ``applied``
-    the reader's label images. Warnings are those ``analyze`` would give the same series.
+    Assembled by :func:`~napari_calcinosis.core.analysis.assemble_result`, the step
+    ``napari-calcinosis analyze`` uses, from the viewer's detection runs (CT and
+    radiographs), the loaded study's warnings and the reader's saved record: the findings
+    (ids, summary, warnings, parameters, differential) equal what ``analyze`` writes for the
+    same study and record.
 
     Raises
     ------
@@ -95,53 +94,11 @@ def export_result(session: StudySession) -> AnalysisResult:
     if not review.runs:
         raise AnalysisError("No series of this study has been analysed yet: run the "
                             "Calcinosis detection panel before exporting a report.")
-    images = _series_images(session)
-    findings = copy.deepcopy(review.effective)
-    findings.series = [e for e in findings.series
-                       if e.series_instance_uid in images or e.series_instance_uid in review.runs]
-    series = []
-    for entry in findings.series:
-        uid = entry.series_instance_uid
-        run = review.runs.get(uid)
-        image = run.volume if run is not None else images[uid]
-        series.append(SeriesResult(entry, image, ct=None if run is None else run.result,
-                                   id_offset=0 if run is None else run.id_offset,
-                                   analysed=run is not None))
-    first = next(iter(review.runs.values())).result
-    study = Study(volumes=[s.image for s in series if isinstance(s.image, Volume)],
-                  radiographs=[s.image for s in series if isinstance(s.image, Radiograph)])
-    stamp = findings.parameters.get("annotations")
-    if isinstance(stamp, dict):  # StudyReview.set_clinical refreshes only the differential
-        stamp["record_modified"] = review.record.modified
-    auto = [w for s in series for w in _series_warnings(s, first.params)]
-    findings.warnings = list(dict.fromkeys([*auto, *findings.warnings]))
-    return AnalysisResult(findings, series, study, clinical=review.clinical(),
-                          params=first.params, differential=review.differential,
-                          applied=review.applied)
-
-
-def _series_images(session: StudySession) -> dict[str, Volume | Radiograph]:
-    images = {}
-    for pair in session.layer_pairs():
-        image = pair.image.metadata.get(VOLUME_KEY) or pair.image.metadata.get(RADIOGRAPH_KEY)
-        if image is not None:
-            images[pair.uid] = image
-    return images
-
-
-def _series_warnings(item: SeriesResult, params: Any) -> list[str]:
-    """The warnings ``analyze_study`` gives a series, in its order (its own helpers)."""
-    out = [analysis._label(item, w) for w in item.image.warnings]
-    if item.ct is not None:
-        out += analysis._thick_slice_warnings(item, params.thick_slice_mm)
-        out += [analysis._label(item, w) for w in getattr(item.ct, "warnings", [])]
-    elif isinstance(item.image, Radiograph):
-        out.append(analysis._label(item, "not analysed in the viewer (the detection panel "
-                                         "reads CT; napari-calcinosis analyze also reads "
-                                         "radiographs)"))
-    else:
-        out.append(analysis._label(item, "no detection run in the viewer"))
-    return out
+    items = review.series_results()
+    # ``analyze`` reads the record only when one was saved (every edit saves it).
+    saved = review.store.path_for(review.study_instance_uid).is_file()
+    return assemble_result(review.study(items), items, clinical=review.clinical(),
+                           annotations=review.record if saved else None)
 
 
 def export_steps(result: AnalysisResult, out_dir: Path, formats: Sequence[str], *,
@@ -209,8 +166,9 @@ def scope_text(review: Any) -> str:
             f"({len(review.rejected)} rejected, {manual} added), {clinical} clinical input.")
     unread = sum(1 for uid, entry in review.series.items()
                  if entry.kind == "radiograph" and uid not in review.runs)
-    if unread:  # the CLI reads them; the viewer's review holds CT runs only
-        text += f" Radiographs not analysed here: {unread}."
+    if unread:  # analyze would detect on them: the export lists them as not analysed
+        text += (f" Radiographs not analysed yet: {unread} (detect on them in the "
+                 "Calcinosis detection panel).")
     return text
 
 

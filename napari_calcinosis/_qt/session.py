@@ -4,7 +4,8 @@
 the viewer's layers: the study of the last opened calcinosis image is the current study (its
 annotation record is opened from the store, so work comes back when the study is opened
 again); when the detection panel adds result layers (their metadata names the series, the
-CT layer holds the ``CTResult``), the run joins the study's
+CT layer holds the ``CTResult``, a radiograph layer its ``XrayResult``), the run joins the
+study's
 :class:`~napari_calcinosis.core.session_logic.StudyReview`. Every edit goes through the
 session: the review changes the record, saves it, recomputes the effective findings and the
 differential; then the overlay is redrawn (rejected lesions leave the points and the
@@ -26,11 +27,12 @@ from napari.utils.notifications import show_error, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
+from .._layers import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
 from ..core.analysis import series_entry
 from ..core.errors import CalcinosisError
 from ..core.session_logic import StudyReview
-from .detection_widget import RESULT_KEY
+from .detection_widget import result_of
+from .detection_widget import study_of as _study_of
 from .layers import SOURCE_KEY, center_on
 from .session_overlay import LayerPair, draw_labels, draw_points, from_display
 
@@ -156,6 +158,10 @@ class StudySession:
         if pair is None or review is None or series_uid not in review.runs:
             return None
         run = review.runs[series_uid]
+        if run.is_radiograph:
+            show_error("Lesions can be added by hand on a CT series only; on a radiograph, "
+                       "review the detected ones.")
+            return None
         index = pair.world_to_index(world)
         mask = mask_from_click(run.volume, index, threshold_hu=float(
             getattr(run.result, "threshold_hu", 130.0)))
@@ -164,7 +170,8 @@ class StudySession:
     def prepare_adding(self, series_uid: str) -> None:
         """Build the measuring context of a series in a thread (the reader is about to add)."""
         review = self.review
-        if review is None or series_uid not in review.runs or review.measuring_ready(series_uid):
+        if review is None or series_uid not in review.runs or review.measuring_ready(series_uid) \
+                or review.runs[series_uid].is_radiograph:
             return
         from napari.qt.threading import thread_worker
 
@@ -201,7 +208,8 @@ class StudySession:
         """Id of the effective lesion whose voxels lie under a world point (else None)."""
         review = self.review
         for pair in self.layer_pairs():
-            if pair.labels is None or review is None or pair.uid not in review.runs:
+            if pair.labels is None or review is None or pair.uid not in review.runs \
+                    or not pair.labels.visible:  # a hidden radiograph's under a CT click
                 continue
             value = pair.labels.get_value(np.asarray(world, float), world=True)
             if value is not None and int(value) > 0:
@@ -274,9 +282,12 @@ class StudySession:
                 return
             for message in self.review.warnings:
                 show_warning(message)
-        image = layer.metadata.get(VOLUME_KEY) or layer.metadata.get(RADIOGRAPH_KEY)
+        warnings = _meta(layer).get(STUDY_WARNINGS)
+        if warnings is not None:  # the reader's layers carry the loaded study's warnings
+            self.review.set_study_warnings(warnings)
+        image = _image(layer)
         if image is not None:
-            self.review.add_series(series_entry(image))
+            self.review.add_series(series_entry(image), image)
         uid = _meta(layer)["series_instance_uid"]
         self._pairs.setdefault(uid, LayerPair(uid)).image = layer
         self._take_run(uid)
@@ -286,20 +297,20 @@ class StudySession:
         pair = self._pairs.get(uid)
         if pair is None or pair.image is None or self.review is None:
             return
-        if RESULT_KEY not in pair.image.metadata:  # the same series may be open twice
+        if result_of(pair.image) is None:  # the same series may be open twice
             viewer = self.viewer
             pair.image = next((lyr for lyr in (viewer.layers if viewer else [])
                                if _meta(lyr).get("series_instance_uid") == uid
-                               and RESULT_KEY in lyr.metadata), pair.image)
-        result = pair.image.metadata.get(RESULT_KEY)
-        volume = pair.image.metadata.get(VOLUME_KEY)
+                               and result_of(lyr) is not None), pair.image)
+        result = result_of(pair.image)
+        image = _image(pair.image)
         if _study_of(pair.image) != self.review.study_instance_uid:
             return
-        if result is not None and volume is not None:
+        if result is not None and image is not None:
             run = self.review.runs.get(uid)
             if run is None or run.result is not result:
                 try:
-                    self.review.set_run(series_entry(volume), volume, result)
+                    self.review.set_run(series_entry(image), image, result)
                 except CalcinosisError as exc:
                     show_error(str(exc))
                     return
@@ -367,7 +378,7 @@ def _apply_painting(review: StudyReview, uid: str, current: np.ndarray,
         # partial strokes over automatic lesions are undone by the redraw
 
 
-def _study_of(layer: Any) -> str:
+def _image(layer: Any) -> Any:
+    """The core Volume or Radiograph behind an image layer (``None`` for other layers)."""
     meta = layer.metadata
-    return str(meta.get("study_instance_uid") or "") or \
-        f"series:{_meta(layer).get('series_instance_uid', '')}"
+    return meta.get(VOLUME_KEY) or meta.get(RADIOGRAPH_KEY)

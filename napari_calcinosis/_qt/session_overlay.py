@@ -1,5 +1,9 @@
 """Draw a study review's effective lesions into the detection panel's result layers.
 
+The same drawing serves a CT (3-D points and labels in the volume's display layout) and a
+radiograph (2-D points ``[row, col]`` and labels on the stored pixel grid, with the
+radiograph's lesion table).
+
 The centroid Points layer shows one point per effective lesion (rejected ones gone, manual
 ones as squares), coloured by the lesion's tissue layer (the reader's when set), with the
 lesion table as ``features``; the lesion Labels layer shows the effective label image
@@ -11,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._layers import VOLUME_KEY, display_axes, to_display
+from .._layers import RADIOGRAPH_KEY, VOLUME_KEY, display_axes, to_display
 from .layers import LAYER_COLORS, lesion_features
 
 MANUAL_SYMBOL = "square"
@@ -45,7 +49,17 @@ class LayerPair:
         return False
 
     @property
-    def axes(self) -> tuple[int, int, int]:
+    def is_radiograph(self) -> bool:
+        """True when the series is a radiograph (2-D overlay)."""
+        if self.image is not None:
+            return RADIOGRAPH_KEY in self.image.metadata
+        layer = self.points if self.points is not None else self.labels
+        return layer is not None and layer.ndim == 2
+
+    @property
+    def axes(self) -> tuple[int, ...]:
+        if self.is_radiograph:
+            return (0, 1)
         volume = None if self.image is None else self.image.metadata.get(VOLUME_KEY)
         return (0, 1, 2) if volume is None else display_axes(volume)
 
@@ -67,10 +81,11 @@ class LayerPair:
         return np.asarray(self.points.data_to_world(self.points.data[row]))
 
     def world_to_index(self, world: np.ndarray) -> np.ndarray:
-        """Storage-layout voxel index (z, y, x) of a world point on the image."""
+        """Storage-layout index (z, y, x; row, col on a radiograph) of a world point."""
         layer = self.image if self.image is not None else self.points
-        shown = np.asarray(layer.world_to_data(np.asarray(world, float)), float)[-3:]
-        index = np.empty(3)
+        ndim = len(self.axes)
+        shown = np.asarray(layer.world_to_data(np.asarray(world, float)), float)[-ndim:]
+        index = np.empty(ndim)
         index[list(self.axes)] = shown
         return index
 
@@ -92,10 +107,8 @@ def draw_points(pair: LayerPair, review: Any, uid: str) -> None:
     lesions = review.lesions_of(uid)
     axes = list(pair.axes)
     coords = np.array([np.asarray(les.centroid_index, float)[axes] for les in lesions])
-    points.data = coords.reshape(-1, 3)
-    features = lesion_features(lesions)
-    features["source"] = [les.source for les in lesions]
-    points.features = features
+    points.data = coords.reshape(-1, len(axes))
+    points.features = lesion_features(lesions, radiograph=pair.is_radiograph)
     if lesions:
         points.border_color = [LAYER_COLORS.get(les.layer, "#ffffff") for les in lesions]
         points.symbol = [MANUAL_SYMBOL if "annotation_uid" in les.extra else AUTO_SYMBOL
@@ -120,12 +133,14 @@ def draw_labels(pair: LayerPair, review: Any, uid: str) -> None:
         if image is not None:
             top = int(image.max(initial=0))
             dtype = labels.data.dtype if top <= np.iinfo(labels.data.dtype).max else np.int32
-            labels.data = to_display(image.astype(dtype, copy=False), _volume(pair))
+            image = image.astype(dtype, copy=False)
+            labels.data = image if pair.is_radiograph else to_display(image, _volume(pair))
         pair.drawn = fingerprint
     colors: dict[Any, Any] = {None: "#bbbbbb", 0: "transparent"}
     colors.update({les.id - offset: LAYER_COLORS.get(les.layer, "#ffffff") for les in lesions})
     labels.colormap = DirectLabelColormap(color_dict=colors)
-    features = lesion_features(lesions).rename(columns={"id": "index"})
+    features = lesion_features(lesions, radiograph=pair.is_radiograph).rename(
+        columns={"id": "index"})
     features["index"] = [les.id - offset for les in lesions]
     labels.features = features
 

@@ -3,9 +3,11 @@
 :class:`StudyReview` is what the napari panels share (and what a script can drive without
 a viewer). It holds, for one StudyInstanceUID:
 
-* the automatic detection run of each analysed series (:class:`SeriesRun`), assembled into
-  the study's automatic :class:`~.findings.Findings` with ids unique across series (as
-  :func:`.analysis.analyze_study` numbers them);
+* the automatic detection run of each analysed series (:class:`SeriesRun`: a CT volume's
+  or a radiograph's), assembled into the study's automatic :class:`~.findings.Findings` by
+  :func:`.analysis.assemble_result`, the step ``napari-calcinosis analyze`` uses (ids unique
+  across series in the study's series order, CT volumes before radiographs; the summary
+  from the CT when there is one, else from the radiograph; the same warnings);
 * the reader's :class:`~.annotations.AnnotationRecord`, opened from and saved to an
   :class:`~.annotations.AnnotationStore` after every change;
 * what follows from both: the effective findings (:func:`.annotations.apply_to_findings`:
@@ -42,10 +44,11 @@ from .annotations_mask import VoxelMask
 from .annotations_record import utc_now
 from .classify import Differential, classify
 from .clinical import ClinicalInput
-from .distribution import form_of, summarize
+from .distribution import form_of
 from .distribution_table import OverallRow, RegionRow, overall_rows, region_rows
 from .errors import AnalysisError
-from .findings import Findings, Lesion, SeriesEntry, Summary
+from .findings import Findings, Lesion, SeriesEntry
+from .model import Radiograph, Study, Volume
 from .params import CTParams
 
 __all__ = ["SeriesRun", "StudyReview"]
@@ -55,14 +58,20 @@ __all__ = ["SeriesRun", "StudyReview"]
 class SeriesRun:
     """The latest automatic detection run of one series.
 
-    ``result`` is a :class:`~.detect_ct.CTResult` (or anything with ``lesions``,
-    ``lesion_labels``, ``summary`` and ``params``); label value ``v`` of its
-    ``lesion_labels`` is lesion id ``v + id_offset`` in the study's findings.
+    ``volume`` is the series' image (a :class:`~.model.Volume` or a
+    :class:`~.model.Radiograph`), ``result`` its :class:`~.detect_ct.CTResult` or
+    :class:`~.detect_xray.XrayResult` (or anything with ``lesions``, ``lesion_labels``,
+    ``summary`` and ``params``); label value ``v`` of its ``lesion_labels`` is lesion id
+    ``v + id_offset`` in the study's findings.
     """
 
     volume: Any
     result: Any
     id_offset: int = 0
+
+    @property
+    def is_radiograph(self) -> bool:
+        return isinstance(self.volume, Radiograph)
 
 
 class StudyReview:
@@ -74,6 +83,12 @@ class StudyReview:
         The study.
     store : AnnotationStore, optional
         Where the record lives (default: :func:`.annotations.default_store`).
+
+    Attributes
+    ----------
+    study_warnings : list of str
+        The loaded study's own warnings (``Study.warnings``: files skipped or ignored); the
+        findings list them first, as the command line does.
     """
 
     def __init__(self, study_instance_uid: str, *, store: AnnotationStore | None = None):
@@ -82,6 +97,8 @@ class StudyReview:
         self.record: AnnotationRecord = self.store.open(study_instance_uid)
         self.warnings: list[str] = list(self.record.warnings)
         self.series: dict[str, SeriesEntry] = {}
+        self.images: dict[str, Any] = {}
+        self.study_warnings: list[str] = []
         self.runs: dict[str, SeriesRun] = {}
         self.findings = self._empty_findings()
         self.effective = copy.deepcopy(self.findings)
@@ -91,14 +108,29 @@ class StudyReview:
         self.refresh()
 
     # -- series and runs -------------------------------------------------------------------
-    def add_series(self, entry: SeriesEntry) -> None:
-        """List an image series of the study (analysed or not)."""
-        self.series.setdefault(entry.series_instance_uid, entry)
-
-    def set_run(self, entry: SeriesEntry, volume: Any, result: Any) -> None:
-        """Take a new detection run of a series; the reader's decisions move onto it."""
-        self.add_series(entry)
+    def add_series(self, entry: SeriesEntry, image: Volume | Radiograph | None = None) -> None:
+        """List an image series of the study (analysed or not) with its image."""
         uid = entry.series_instance_uid
+        self.series.setdefault(uid, entry)
+        if image is not None:
+            self.images[uid] = image
+        if uid not in self.runs and image is not None:
+            self._assemble()
+            self.refresh()
+
+    def set_study_warnings(self, warnings: Sequence[str]) -> None:
+        """The loaded study's own warnings (listed first in the findings)."""
+        if list(warnings) != self.study_warnings:
+            self.study_warnings = list(dict.fromkeys(warnings))
+            self._assemble()
+            self.refresh()
+
+    def set_run(self, entry: SeriesEntry, volume: Volume | Radiograph, result: Any) -> None:
+        """Take a new detection run of a series (a CT volume's or a radiograph's); the
+        reader's decisions move onto it."""
+        uid = entry.series_instance_uid
+        self.series.setdefault(uid, entry)
+        self.images[uid] = volume
         self.runs[uid] = SeriesRun(volume, result)
         self._contexts.pop(uid, None)
         self._assemble()
@@ -106,7 +138,7 @@ class StudyReview:
         if self.record.decisions:
             rekey(self.record, self.findings.lesions, self.label_images(),
                   spacing_mm=self._spacing())
-        params = _params_dict(result)
+        params = self.findings.parameters
         if params and params != self.record.detection_parameters and not self.record.is_empty:
             self.record.set_detection_parameters(params)
         if self.record.modified != before:
@@ -115,9 +147,10 @@ class StudyReview:
 
     def remove_series(self, series_instance_uid: str) -> None:
         """Forget a series (its layer was closed)."""
-        self.series.pop(series_instance_uid, None)
-        if self.runs.pop(series_instance_uid, None) is not None:
-            self._contexts.pop(series_instance_uid, None)
+        listed = self.series.pop(series_instance_uid, None)
+        self.images.pop(series_instance_uid, None)
+        self._contexts.pop(series_instance_uid, None)
+        if self.runs.pop(series_instance_uid, None) is not None or listed is not None:
             self._assemble()
             self.refresh()
 
@@ -268,9 +301,8 @@ class StudyReview:
 
     # -- internals -------------------------------------------------------------------------
     def _changed(self) -> None:
-        first = next(iter(self.runs.values()), None)
-        if first is not None and not self.record.detection_parameters:
-            self.record.set_detection_parameters(_params_dict(first.result))
+        if self.runs and not self.record.detection_parameters:
+            self.record.set_detection_parameters(self.findings.parameters)
         self.save()
         self.refresh()
 
@@ -309,6 +341,9 @@ class StudyReview:
         if run is None:
             raise AnalysisError(f"Series {series_instance_uid} has no detection run; detect "
                                 "calcifications on it before adding lesions by hand.")
+        if run.is_radiograph:
+            raise AnalysisError("Lesions can be added by hand on a CT series only; on a "
+                                "radiograph, review (accept, reject, mark) the detected ones.")
         context = self._contexts.get(series_instance_uid)
         if context is None or context.volume is not run.volume:
             context = lesion_context(run.volume, params=getattr(run.result, "params", None))
@@ -325,9 +360,11 @@ class StudyReview:
         return lesion
 
     def _params(self) -> CTParams | None:
-        first = next(iter(self.runs.values()), None)
-        params = None if first is None else getattr(first.result, "params", None)
-        return params if isinstance(params, CTParams) else None
+        for run in self.runs.values():
+            params = getattr(run.result, "params", None)
+            if isinstance(params, CTParams):
+                return params
+        return None
 
     def _spacing(self) -> dict[str, Sequence[float] | None]:
         return {uid: entry.spacing_mm for uid, entry in self.series.items()}
@@ -337,36 +374,45 @@ class StudyReview:
                                   "version": napari_calcinosis.__version__},
                         study={"study_instance_uid": self.study_instance_uid, "modalities": []})
 
+    def series_results(self) -> list[Any]:
+        """The study's series with their runs as :class:`.analysis.SeriesResult`, volumes
+        first and radiographs after them (the command line's order), ready for
+        :func:`.analysis.assemble_result`."""
+        from .analysis import SeriesResult
+
+        items = []
+        for uid, entry in self.series.items():
+            run = self.runs.get(uid)
+            image = run.volume if run is not None else self.images.get(uid)
+            if image is None:
+                continue
+            radiograph = isinstance(image, Radiograph)
+            result = None if run is None else run.result
+            items.append(SeriesResult(entry, image, ct=None if radiograph else result,
+                                      xray=result if radiograph else None))
+        # Layers may open (and detections finish) in any order; ids follow the series order.
+        items.sort(key=lambda item: isinstance(item.image, Radiograph))
+        return items
+
+    def study(self, items: list[Any] | None = None) -> Study:
+        """The study as far as the review knows it: its images and the study's warnings."""
+        images = [item.image for item in (self.series_results() if items is None else items)]
+        return Study(volumes=[i for i in images if not isinstance(i, Radiograph)],
+                     radiographs=[i for i in images if isinstance(i, Radiograph)],
+                     warnings=list(self.study_warnings))
+
     def _assemble(self) -> None:
-        """The study's automatic findings from the runs (ids unique across series)."""
-        findings = self._empty_findings()
-        findings.series = list(self.series.values())
-        findings.study["modalities"] = list(dict.fromkeys(
-            e.modality for e in findings.series if e.modality))
-        offset = 0
-        for uid, run in self.runs.items():
-            run.id_offset = offset
-            for lesion in run.result.lesions:
-                copied = copy.copy(lesion)
-                copied.id = int(lesion.id) + offset
-                copied.series_instance_uid = lesion.series_instance_uid or uid
-                findings.lesions.append(copied)
-            offset = max([offset, *(les.id for les in findings.lesions)])
-        findings.summary = self._auto_summary(findings.lesions)
-        first = next(iter(self.runs.values()), None)
-        findings.parameters = _params_dict(first.result) if first else {}
-        self.findings = findings
+        """The study's automatic findings from the runs, as the command line assembles them
+        (:func:`.analysis.assemble_result`: ids, summary source, warnings, parameters)."""
+        from .analysis import assemble_result
 
-    def _auto_summary(self, lesions: list[Lesion]) -> Summary:
-        if len(self.runs) == 1:
-            summary = copy.deepcopy(next(iter(self.runs.values())).result.summary)
-            summary.source = "CT"
-            return summary
-        if not self.runs:
-            return Summary()
-        return summarize(lesions, params=self._params(), source="CT")
-
-
-def _params_dict(result: Any) -> dict[str, Any]:
-    params = getattr(result, "params", None)
-    return params.to_dict() if hasattr(params, "to_dict") else {}
+        items = self.series_results()
+        if not items:
+            self.findings = self._empty_findings()
+            return
+        self.findings = assemble_result(self.study(items), items).findings
+        self.findings.differential = []
+        for item in items:
+            run = self.runs.get(item.entry.series_instance_uid)
+            if run is not None:
+                run.id_offset = item.id_offset

@@ -26,6 +26,14 @@ def phantom_folder(tmp_path_factory):
     return write_volume(tmp_path_factory.mktemp("phantom") / "ct", ct.as_volume())
 
 
+@pytest.fixture(autouse=True)
+def _own_records(monkeypatch, tmp_path):
+    """The panel's study session reads the reader's records: never the user's own."""
+    from napari_calcinosis.core.annotations import DATA_DIR_ENV
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+
+
 @pytest.fixture
 def autodetect_on(monkeypatch):
     monkeypatch.delenv(autodetect.ENV_VAR, raising=False)

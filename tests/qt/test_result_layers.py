@@ -43,10 +43,13 @@ def phantom():
 
 
 @pytest.fixture
-def shown(make_napari_viewer, phantom, monkeypatch):
+def shown(make_napari_viewer, phantom, monkeypatch, tmp_path):
     from napari_calcinosis._qt import autodetect
+    from napari_calcinosis.core.annotations import DATA_DIR_ENV
 
     monkeypatch.setitem(autodetect._state, "enabled", False)
+    # the panel's study session reads the reader's records: never the user's own
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     volume, result = phantom
     viewer = make_napari_viewer(show=True)
     image = viewer.add_layer(Layer.create(*volume_layer_data(volume)))
