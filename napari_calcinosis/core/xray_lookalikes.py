@@ -148,6 +148,9 @@ def _single_reason(cand: Candidate, frame: Frame, params: XrayParams,
     zone, _ = where_projected(cand, frame, params)
     needed = {"outline": params.min_texture_cnr,
               "bone": params.min_texture_cnr_over_bone}.get(zone, params.min_texture_cnr_en_face)
+    if zone == "soft_tissue" and anatomy.is_chest:
+        # with the lungs found, "soft tissue" is truly clear of lung and bone
+        needed = params.min_texture_cnr_soft
     if cand.texture_cnr < needed:
         return "texture"
     if cand.elongation >= params.linear_elongation:

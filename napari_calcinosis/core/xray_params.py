@@ -76,6 +76,8 @@ class XrayParams:
     #: ends and crossings look like dots.
     min_texture_cnr: float = 4.0
     min_texture_cnr_en_face: float = 8.0
+    #: ... en face over soft tissue clear of lung and bone (frontal chest, lungs found).
+    min_texture_cnr_soft: float = 6.0
     #: ... and higher still over bone (rib ends, crossings and cortex make dots of their own).
     min_texture_cnr_over_bone: float = 10.0
     #: Peaks closer than this are the same candidate.
