@@ -33,6 +33,7 @@ from .layers import (
     is_radiograph_layer,
     lesion_labels_data,
     lesion_points_data,
+    outline_labels,
     radiograph_labels_data,
     radiograph_points_data,
     summary_text,
@@ -156,7 +157,7 @@ class DetectionWidget(Container):
         self.table_button.changed.connect(self._show_table)
         self.autodetect.changed.connect(autodetect.set_enabled)
         self.show_tissue.changed.connect(self._toggle_tissue)
-        self.image.changed.connect(self._show_ct_fields)
+        self.image.changed.connect(self._on_image_chosen)
         viewer.layers.events.inserted.connect(self._refresh_choices)
         viewer.layers.events.removed.connect(self._refresh_choices)
         self._show_ct_fields()
@@ -168,6 +169,11 @@ class DetectionWidget(Container):
 
     def _refresh_choices(self, event: Any = None) -> None:
         self.image.reset_choices()
+
+    def _on_image_chosen(self, *_: Any) -> None:
+        self._show_ct_fields()
+        if not self.is_running:  # the status shows the run's progress meanwhile
+            self.show_result(self.image.value)
 
     def _show_ct_fields(self, *_: Any) -> None:
         """The HU threshold, minimum area and tissue model are CT settings: greyed out while
@@ -244,23 +250,36 @@ class DetectionWidget(Container):
         # for the other panels (review, report): the session takes the run from here
         image.metadata[XRAY_RESULT_KEY if radiograph else RESULT_KEY] = result
         for data, kwargs, kind in self._result_layers(image, result):
-            if radiograph:  # shown with the radiograph only: it shares no frame with a CT
-                kwargs["visible"] = image.visible
+            # Shown with their image only: a radiograph's share no frame with a CT's.
+            kwargs["visible"] = image.visible
             new = Layer.create(data, kwargs, kind)
+            if radiograph and kind == "labels":
+                outline_labels(new)
             self._viewer.layers.append(new)
             if kind == "points":
                 self._connect_points(new)
-        if radiograph:
-            image.events.visible.connect(self._follow_visibility)
+        image.events.visible.connect(self._follow_visibility)
         if self.show_tissue.value and not radiograph:
             self._add_tissue(image)
+        self.show_result(image)
+
+    def show_result(self, image: Layer | None) -> None:
+        """Status and summary of ``image``'s latest result: its own count and warnings, and
+        the summary of its study (from the CT when one was analysed)."""
+        result = None if image is None else result_of(image)
+        if result is None:
+            self.status.value = "" if image is None else f"{image.name}: not analysed yet."
+            return
         shown = study_summary(self._viewer.layers, study_of(image))
         self.summary.value = summary_text(result.summary if shown is None else shown)
         threshold = getattr(result, "threshold_hu", None)
         used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
+        text = f"{len(result.lesions)} calcifications on {image.name}{used}."
+        if is_radiograph_layer(image) and shown is not None and shown.source == "CT":
+            text += (" The summary below comes from the CT: this radiograph's dots are listed "
+                     "in the findings, not counted again.")
         warnings = "\n".join(getattr(result, "warnings", []) or [])
-        self.status.value = f"{len(result.lesions)} calcifications on {image.name}{used}." + (
-            f"\n{warnings}" if warnings else "")
+        self.status.value = text + (f"\n{warnings}" if warnings else "")
 
     def _result_layers(self, image: Layer, result: Any) -> list:
         if is_radiograph_layer(image):
@@ -286,17 +305,20 @@ class DetectionWidget(Container):
         data, kwargs, kind = tissue_labels_data(image.metadata[VOLUME_KEY],
                                                 result.tissue_labels, names,
                                                 name=f"{image.name} tissue")
+        kwargs["visible"] = image.visible
         index = self._viewer.layers.index(image) + 1  # just above the CT, under the lesions
         self._viewer.layers.insert(index, Layer.create(data, kwargs, kind))
 
     def _follow_visibility(self, event: Any) -> None:
-        """Show or hide a radiograph's result layers with the radiograph."""
+        """Show or hide an image's result layers with the image (the tissue compartments
+        only while their checkbox is ticked)."""
         image = event.source
         uid = image.metadata.get("calcinosis", {}).get("series_instance_uid")
         for layer in self._viewer.layers:
             meta = layer.metadata.get(SOURCE_KEY, {})
             if meta.get("kind") in RESULT_KINDS and meta.get("series_instance_uid") == uid:
-                layer.visible = bool(image.visible)
+                shown = meta["kind"] != "tissue_labels" or bool(self.show_tissue.value)
+                layer.visible = bool(image.visible) and shown
 
     def _remove_results(self, image: Layer) -> None:
         uid = image.metadata["calcinosis"]["series_instance_uid"]

@@ -41,6 +41,20 @@ XRAY_FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "area_mm2
                         "tangential", "source")
 #: Diameter (mm) of the ring drawn round each lesion centroid.
 POINT_RING_MM = 12.0
+#: Outline width (pixels) of a radiograph's lesion labels.
+RADIOGRAPH_LABEL_CONTOUR = 1
+#: Overlay colour of a lesion of unknown layer on a radiograph: the shared white
+#: (``LAYER_COLORS["unknown"]``) vanishes on bright bone and abdomen, and most dots seen en
+#: face on a projection are of unknown layer.
+RADIOGRAPH_UNKNOWN_COLOR = "#ff40ff"
+
+
+def overlay_color(layer: str, *, radiograph: bool = False) -> str:
+    """Overlay colour of a lesion's tissue layer (``LAYER_COLORS``; on a radiograph,
+    :data:`RADIOGRAPH_UNKNOWN_COLOR` for ``unknown``)."""
+    if radiograph and layer == "unknown":
+        return RADIOGRAPH_UNKNOWN_COLOR
+    return LAYER_COLORS.get(layer, "#ffffff")
 
 
 def is_radiograph_layer(layer: object) -> bool:
@@ -93,11 +107,12 @@ def image_geometry(layer: Any) -> dict[str, tuple[float, ...]]:
             "translate": tuple(float(t) for t in layer.translate)}
 
 
-def _label_colormap(lesions: list[Lesion], offset: int = 0) -> Any:
+def label_colormap(lesions: list[Lesion], offset: int = 0, *, radiograph: bool = False) -> Any:
+    """Label value ``lesion.id - offset`` -> the lesion's :func:`overlay_color`."""
     from napari.utils.colormaps import DirectLabelColormap
 
     colors: dict[int | None, Any] = {None: "#bbbbbb", 0: "transparent"}
-    colors.update({lesion.id - offset: LAYER_COLORS.get(lesion.layer, "#ffffff")
+    colors.update({lesion.id - offset: overlay_color(lesion.layer, radiograph=radiograph)
                    for lesion in lesions})
     return DirectLabelColormap(color_dict=colors)
 
@@ -110,9 +125,16 @@ def radiograph_labels_data(radiograph: Radiograph, lesion_labels: np.ndarray,
     ``geometry`` is the radiograph layer's :func:`image_geometry`.
     """
     features = lesion_features(lesions, radiograph=True).rename(columns={"id": "index"})
-    kwargs = {"name": name, "colormap": _label_colormap(lesions), "features": features,
-              "opacity": 0.85, "metadata": _meta(radiograph, "lesion_labels"), **geometry}
+    kwargs = {"name": name, "colormap": label_colormap(lesions, radiograph=True),
+              "features": features, "opacity": 0.9,
+              "metadata": _meta(radiograph, "lesion_labels"), **geometry}
     return (_compact(lesion_labels), kwargs, "labels")
+
+
+def outline_labels(layer: Any) -> None:
+    """Draw a radiograph's lesion labels as outlines (napari takes ``contour`` only after
+    the layer is made): a dot a few pixels across would vanish under its filled label."""
+    layer.contour = RADIOGRAPH_LABEL_CONTOUR
 
 
 def radiograph_point_size(radiograph: Radiograph) -> float:
@@ -128,7 +150,7 @@ def radiograph_points_data(radiograph: Radiograph, lesions: list[Lesion], *, nam
     """Points at a radiograph's lesion centroids ``[row, col]`` with the lesion table as
     ``features``, on the radiograph layer's ``geometry``."""
     coords = np.array([np.asarray(lesion.centroid_index, float)[:2] for lesion in lesions])
-    colors = [LAYER_COLORS.get(lesion.layer, "#ffffff") for lesion in lesions]
+    colors = [overlay_color(lesion.layer, radiograph=True) for lesion in lesions]
     kwargs = {"name": name, "features": lesion_features(lesions, radiograph=True),
               "symbol": "disc", "size": radiograph_point_size(radiograph),
               "face_color": "transparent", "border_color": colors if lesions else "white",
@@ -142,7 +164,7 @@ def lesion_labels_data(volume: Volume, lesion_labels: np.ndarray, lesions: list[
     """Labels layer of the lesion-id image, each lesion coloured by its tissue layer."""
     # With an "index" column napari shows the lesion's row in the status bar on hover.
     features = lesion_features(lesions).rename(columns={"id": "index"})
-    kwargs = {"name": name, "colormap": _label_colormap(lesions),
+    kwargs = {"name": name, "colormap": label_colormap(lesions),
               "features": features, "opacity": 0.85, "metadata": _meta(volume, "lesion_labels"),
               **layer_geometry(volume)}
     return (to_display(_compact(lesion_labels), volume), kwargs, "labels")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._layers import RADIOGRAPH_KEY, VOLUME_KEY, display_axes, to_display
-from .layers import LAYER_COLORS, lesion_features
+from .layers import label_colormap, lesion_features, overlay_color
 
 MANUAL_SYMBOL = "square"
 AUTO_SYMBOL = "disc"
@@ -110,7 +110,8 @@ def draw_points(pair: LayerPair, review: Any, uid: str) -> None:
     points.data = coords.reshape(-1, len(axes))
     points.features = lesion_features(lesions, radiograph=pair.is_radiograph)
     if lesions:
-        points.border_color = [LAYER_COLORS.get(les.layer, "#ffffff") for les in lesions]
+        points.border_color = [overlay_color(les.layer, radiograph=pair.is_radiograph)
+                               for les in lesions]
         points.symbol = [MANUAL_SYMBOL if "annotation_uid" in les.extra else AUTO_SYMBOL
                          for les in lesions]
         points.size = pair.point_size
@@ -123,8 +124,6 @@ def draw_labels(pair: LayerPair, review: Any, uid: str) -> None:
     labels = pair.labels
     if labels is None:
         return
-    from napari.utils.colormaps import DirectLabelColormap
-
     offset = review.runs[uid].id_offset
     lesions = review.lesions_of(uid)
     fingerprint = _drawn_fingerprint(review, uid)
@@ -136,9 +135,7 @@ def draw_labels(pair: LayerPair, review: Any, uid: str) -> None:
             image = image.astype(dtype, copy=False)
             labels.data = image if pair.is_radiograph else to_display(image, _volume(pair))
         pair.drawn = fingerprint
-    colors: dict[Any, Any] = {None: "#bbbbbb", 0: "transparent"}
-    colors.update({les.id - offset: LAYER_COLORS.get(les.layer, "#ffffff") for les in lesions})
-    labels.colormap = DirectLabelColormap(color_dict=colors)
+    labels.colormap = label_colormap(lesions, offset, radiograph=pair.is_radiograph)
     features = lesion_features(lesions, radiograph=pair.is_radiograph).rename(
         columns={"id": "index"})
     features["index"] = [les.id - offset for les in lesions]

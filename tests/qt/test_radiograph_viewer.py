@@ -14,7 +14,11 @@ from review_helpers import dock
 from napari_calcinosis import cli
 from napari_calcinosis._qt import autodetect, report_widget
 from napari_calcinosis._qt.detection_widget import XRAY_RESULT_KEY, DetectionWidget, result_of
-from napari_calcinosis._qt.layers import XRAY_FEATURE_COLUMNS, is_radiograph_layer
+from napari_calcinosis._qt.layers import (
+    XRAY_FEATURE_COLUMNS,
+    is_radiograph_layer,
+    overlay_color,
+)
 from napari_calcinosis._qt.session import get_session
 from napari_calcinosis.core.annotations import DATA_DIR_ENV
 from napari_calcinosis.core.detect_xray import XrayResult
@@ -119,7 +123,9 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
         # the point lies on the lesion's pixels, in the world the radiograph is shown in
         np.testing.assert_allclose(points.data_to_world(points.data[row]),
                                    xray.data_to_world(lesion.centroid_index), atol=1e-6)
-        np.testing.assert_allclose(points.border_color[row], _rgba(LAYER_COLORS[lesion.layer]))
+        colour = _rgba(overlay_color(lesion.layer, radiograph=True))  # unknown: not white
+        np.testing.assert_allclose(points.border_color[row], colour)
+        np.testing.assert_allclose(labels.colormap.map(lesion.id), colour, atol=0.01)
         assert np.count_nonzero(labels.data == lesion.id) == lesion.extra["area_px"]
 
     # the summary follows the contract: from the CT when there is one
@@ -127,10 +133,16 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
     assert panel.summary.value.endswith("Summary from: the CT")
     xray.visible = True
     assert points.visible and labels.visible
+    ct.visible = False  # the CT's rings would otherwise lie over the radiograph
+    assert not _overlay(viewer, ct, "lesion_points").visible
+    ct.visible = True
+    assert _overlay(viewer, ct, "lesion_labels").visible
     viewer.layers.selection.active = xray
     assert xray in panel.image.choices
     panel.image.value = xray
     assert not panel.threshold_hu.enabled  # an HU threshold means nothing on a radiograph
+    assert panel.status.value.startswith(f"{len(result.lesions)} calcifications on {xray.name}")
+    assert "summary below comes from the CT" in panel.status.value
     panel.image.value = ct
     assert panel.threshold_hu.enabled
 
