@@ -48,10 +48,20 @@ class Candidate:
         return self.length_mm / max(self.width_mm, 1e-6)
 
 
+@dataclass
+class ScaleSpace:
+    """Per probed radius (first axis): noise CNR, filter response and centre-smoothed image."""
+
+    cnr: np.ndarray
+    response: np.ndarray
+    smooth: np.ndarray
+    sigmas: list[float]
+
+
 def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
                 outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False
-                ) -> tuple[np.ndarray, list[float]]:
-    """Noise CNR of every probed radius (a ``(radii, rows, cols)`` stack) and the sigmas (px).
+                ) -> ScaleSpace:
+    """Noise CNR, response and smoothed image of every probed radius (``(radii, rows, cols)``).
 
     The noise of each scale's response is the local pixel noise (robust spread of a
     1-pixel high-pass image, in blocks: it grows with attenuation) times that scale's noise
@@ -62,7 +72,9 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     pixels where the filter straddles the body outline are left out of block statistics.
     """
     sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
-    stack = np.empty((len(sigmas), *work.image.shape), dtype=np.float32)
+    shape = (len(sigmas), *work.image.shape)
+    space = ScaleSpace(np.empty(shape, np.float32), np.empty(shape, np.float32),
+                       np.empty(shape, np.float32), sigmas)
     block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
     high_pass = work.image - ndi.gaussian_filter(work.image, 1.0)
     _, pixel_noise, enough = block_stats(high_pass, search, block)
@@ -70,7 +82,9 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
                         tuple(sigmas), params.dog_ratio)
     for k, sigma in enumerate(sigmas):
-        response = dog(base, sigma, params.dog_ratio)
+        space.smooth[k] = ndi.gaussian_filter(base, sigma)
+        response = space.response[k]
+        response[...] = space.smooth[k] - ndi.gaussian_filter(base, params.dog_ratio * sigma)
         stats_mask = search
         if outline_depth_mm is not None:
             stats_mask = search & (outline_depth_mm > 2 * params.dog_ratio * sigma
@@ -79,9 +93,9 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
         noise = gains[k] * noise_map
         if spread_floor:
             noise = np.maximum(noise, _bilinear(spread, response.shape, block))
-        stack[k] = (response - _bilinear(level, response.shape, block)) / noise
-        stack[k][~search] = 0.0
-    return stack, sigmas
+        space.cnr[k] = (response - _bilinear(level, response.shape, block)) / noise
+        space.cnr[k][~search] = 0.0
+    return space
 
 
 def noise_correlation(high_pass: np.ndarray, mask: np.ndarray, block: int) -> float:
@@ -146,35 +160,34 @@ def dog(image: np.ndarray, sigma: float, ratio: float) -> np.ndarray:
     return ndi.gaussian_filter(image, sigma) - ndi.gaussian_filter(image, ratio * sigma)
 
 
-def texture_cnr(work: WorkImage, base: np.ndarray, row: int, col: int, sigma: float,
-                radius_mm: float, params: XrayParams,
+def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radius_mm: float,
+                reach_mm: float, params: XrayParams,
                 outline_depth_mm: np.ndarray | None = None) -> float:
     """Contrast of a spot over the texture of its surroundings, at one scale.
 
-    The caller takes the best over the probed scales: a dot stands out most at the scale
-    where its surroundings are quietest.
-    The filter response at the spot, minus the median response over a ring
+    The filter ``response`` (of one scale) at the spot, minus its median over a ring
     ``texture_ring_mm`` around it, divided by the ring's robust spread: a dot among lung
     vessels, rib edges or other dots scores low, a dot on smooth soft tissue scores high.
-    Ring pixels where the filter reaches across the body outline are left out.
+    Ring pixels where the filter reaches (``reach_mm``) across the body outline are left
+    out. The caller takes the best over the probed scales: a dot stands out most at the
+    scale where its surroundings are quietest.
     """
     inner_mm, outer_mm = (radius_mm + v for v in params.texture_ring_mm)
-    reach = int(np.ceil(outer_mm / work.pixel_mm + 3 * params.dog_ratio * sigma))
+    reach = int(np.ceil(outer_mm / work.pixel_mm))
     r0, c0 = max(0, row - reach), max(0, col - reach)
-    patch = base[r0: row + reach + 1, c0: col + reach + 1]
-    response = dog(patch, sigma, params.dog_ratio)
+    patch = response[r0: row + reach + 1, c0: col + reach + 1]
     rr, cc = np.mgrid[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
     dist = np.hypot((rr - row) * work.spacing_mm[0], (cc - col) * work.spacing_mm[1])
     ring_mask = (dist >= inner_mm) & (dist <= outer_mm)
     if outline_depth_mm is not None:
         depth = outline_depth_mm[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
-        ring_mask &= depth > 2 * params.dog_ratio * sigma * work.pixel_mm
-    ring = response[ring_mask]
+        ring_mask &= depth > reach_mm
+    ring = patch[ring_mask]
     if ring.size < 8:
         return 0.0
     centre = float(np.median(ring))
     spread = 1.4826 * float(np.median(np.abs(ring - centre)))
-    peak = float(response[dist <= max(radius_mm, work.pixel_mm)].max())
+    peak = float(patch[dist <= max(radius_mm, work.pixel_mm)].max())
     return (peak - centre) / max(spread, 1e-9)
 
 
@@ -279,25 +292,27 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
              outline_depth_mm: np.ndarray | None, spread_floor: bool
              ) -> tuple[list[Candidate], np.ndarray]:
     """Candidates of one detection channel (an image and the region it searches)."""
-    stack, sigmas = scale_space(work, base, region, params, outline_depth_mm,
-                                spread_floor=spread_floor)
+    space = scale_space(work, base, region, params, outline_depth_mm,
+                        spread_floor=spread_floor)
     out = []
-    for row, col, k in scale_peaks(stack, params.min_cnr, work.px(params.min_separation_mm)):
-        hess = local_hessian(base, row, col, sigmas[k])
+    for row, col, k in scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm)):
+        cnr = float(space.cnr[k, row, col])
+        hess = finite_hessian(space.smooth[k], row, col)
         ratio = hessian_ratio(*hess)
         if ratio < params.ridge_ratio_max:  # a ridge: not worth measuring
-            out.append(Candidate(float(row), float(col), float(stack[k, row, col]),
-                                 params.radii_mm[k], 0.0, float(work.image[row, col]), ratio,
-                                 0.0, 0.0, 0.0, 0, reason="ridge"))
+            out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
+                                 float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
+                                 reason="ridge"))
             continue
-        cand = measure(work, base, row, col, float(stack[k, row, col]), params.radii_mm[k],
-                       hess)
+        cand = measure(work, base, row, col, cnr, params.radii_mm[k], hess)
         if _worth_texture(cand, params):  # the costliest measure, only where it can matter
-            cand.texture_cnr = max(texture_cnr(work, base, row, col, sigma, radius, params,
-                                               outline_depth_mm)
-                                   for sigma, radius in zip(sigmas, params.radii_mm))
+            cand.texture_cnr = max(
+                texture_cnr(work, space.response[j], row, col, params.radii_mm[j],
+                            2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm, params,
+                            outline_depth_mm)
+                for j in range(len(space.sigmas)))
         out.append(cand)
-    return out, stack
+    return out, space.cnr
 
 
 def _worth_texture(cand: Candidate, params: XrayParams) -> bool:
@@ -333,21 +348,28 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float
             found.append((float(stack[k, row, col]), int(row), int(col), k))
     found.sort(reverse=True)
     kept: list[tuple[int, int, int]] = []
+    taken = np.zeros(stack.shape[1:], dtype=bool)
+    offsets = np.argwhere(disk(separation - 1) if separation > 1 else np.ones((1, 1))) \
+        - max(separation - 1, 0)
     for _, row, col, k in found:
-        if all((row - r) ** 2 + (col - c) ** 2 >= separation**2 for r, c, _ in kept):
-            kept.append((row, col, k))
+        if taken[row, col]:
+            continue
+        kept.append((row, col, k))
+        rows, cols = offsets[:, 0] + row, offsets[:, 1] + col
+        inside = (rows >= 0) & (rows < taken.shape[0]) & (cols >= 0) & (cols < taken.shape[1])
+        taken[rows[inside], cols[inside]] = True
     return kept
 
 
-def local_hessian(image: np.ndarray, row: int, col: int, sigma: float
-                  ) -> tuple[float, float, float]:
-    """Gaussian-derivative Hessian ``(h_rr, h_rc, h_cc)`` at one pixel, from a local patch."""
-    reach = int(np.ceil(4 * sigma)) + 1
-    r0, c0 = max(0, row - reach), max(0, col - reach)
-    patch = image[r0: row + reach + 1, c0: col + reach + 1]
-    at = (row - r0, col - c0)
-    return tuple(float(ndi.gaussian_filter(patch, sigma, order=order, mode="nearest")[at])
-                 for order in ((2, 0), (1, 1), (0, 2)))
+def finite_hessian(smooth: np.ndarray, row: int, col: int) -> tuple[float, float, float]:
+    """Hessian ``(h_rr, h_rc, h_cc)`` of an already Gaussian-smoothed image at one pixel."""
+    r = int(np.clip(row, 1, smooth.shape[0] - 2))
+    c = int(np.clip(col, 1, smooth.shape[1] - 2))
+    s = smooth[r - 1: r + 2, c - 1: c + 2].astype(float)
+    h_rr = s[2, 1] - 2 * s[1, 1] + s[0, 1]
+    h_cc = s[1, 2] - 2 * s[1, 1] + s[1, 0]
+    h_rc = 0.25 * (s[2, 2] - s[2, 0] - s[0, 2] + s[0, 0])
+    return h_rr, h_rc, h_cc
 
 
 def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:

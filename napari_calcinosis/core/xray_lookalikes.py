@@ -77,11 +77,14 @@ class Frame:
 
     def hemithorax_mm(self) -> float | None:
         """Widest distance of lung pixels from the midline (the rib cage half width), mm."""
-        midline = self.anatomy.midline_col
-        if midline is None or not self.anatomy.lungs.any():
-            return None
-        rows, cols = np.nonzero(self.anatomy.lungs)
-        return float(np.percentile(np.abs(cols - midline[rows]), 99)) * self.work.spacing_mm[1]
+        if not hasattr(self, "_hemithorax"):
+            midline = self.anatomy.midline_col
+            self._hemithorax = None
+            if midline is not None and self.anatomy.lungs.any():
+                rows, cols = np.nonzero(self.anatomy.lungs)
+                self._hemithorax = float(np.percentile(np.abs(cols - midline[rows]), 99)) \
+                    * self.work.spacing_mm[1]
+        return self._hemithorax
 
 
 def where_projected(cand: Candidate, frame: Frame, params: XrayParams) -> tuple[str, float]:
