@@ -32,7 +32,7 @@ from napari_calcinosis.core.annotations import (
 )
 from napari_calcinosis.core.classify import Differential, classify
 from napari_calcinosis.core.clinical import ClinicalInput
-from napari_calcinosis.core.distribution import summarize
+from napari_calcinosis.core.distribution import summary_series
 from napari_calcinosis.core.errors import AnalysisError, NoImageSeriesError
 from napari_calcinosis.core.findings import Findings, Lesion, SeriesEntry, Summary
 from napari_calcinosis.core.model import Radiograph, Study, Volume
@@ -274,7 +274,7 @@ def assemble_result(study: Study, series_results: list[SeriesResult], *,
         item.id_offset = max([0, *(les.id for les in lesions)])
         uid = item.entry.series_instance_uid
         lesions.extend(_renumbered(les, item.id_offset, uid) for les in result.lesions)
-    summary = _study_summary(series, lesions, params, warnings)
+    summary = _study_summary(series, warnings)
     parameters = params.to_dict()
     if any(s.xray is not None for s in series):
         parameters["radiograph"] = xray_params.to_dict()
@@ -347,31 +347,23 @@ def _series_warnings(item: SeriesResult, params: CTParams) -> list[str]:
     return out
 
 
-def _study_summary(series: list[SeriesResult], lesions: list[Lesion], params: CTParams,
-                   warnings: list[str]) -> Summary:
-    cts = [s for s in series if s.ct is not None]
-    radiographs = [s for s in series if s.xray is not None]
-    if cts:
-        if radiographs:
-            warnings.append("The summary comes from the CT; the radiograph lesions are listed "
-                            "but not counted again.")
-        if len(cts) == 1:
-            summary = copy.deepcopy(cts[0].ct.summary)
-        else:
-            ct_uids = {s.entry.series_instance_uid for s in cts}
-            summary = summarize([les for les in lesions if les.series_instance_uid in ct_uids],
-                                params=params, source="CT")
-        summary.source = "CT"
-        return summary
-    if not radiographs:
+def _study_summary(series: list[SeriesResult], warnings: list[str]) -> Summary:
+    analysed = [s for s in series if s.ct is not None or s.xray is not None]
+    primary_entry = summary_series([s.entry for s in analysed])
+    if primary_entry is None:
         return Summary(source="radiograph")
-    primary = next((s for s in radiographs if s.entry.view == "frontal"), radiographs[0])
-    if len(radiographs) > 1:
-        warnings.append(f"The summary comes from the {primary.entry.view or 'first'} "
-                        f"radiograph ({primary.entry.series_instance_uid}); the lesions of "
-                        "the other radiographs are listed but not counted again.")
-    summary = copy.deepcopy(primary.xray.summary)
-    summary.source = "radiograph"
+    primary = next(s for s in analysed if s.entry is primary_entry)
+    others = [s for s in analysed if s is not primary]
+    if others:
+        entry = primary.entry
+        name = primary.image.info.series_description or entry.series_instance_uid
+        what = (f"the CT series {name!r}" if entry.kind == "volume" else
+                f"the {entry.view or 'first'} radiograph ({entry.series_instance_uid})")
+        warnings.append(f"The summary comes from {what}; the lesions of the other series are "
+                        "listed but not counted again.")
+    result = primary.ct if primary.ct is not None else primary.xray
+    summary = copy.deepcopy(result.summary)
+    summary.source = "CT" if primary.ct is not None else "radiograph"
     return summary
 
 

@@ -273,11 +273,12 @@ def _lesion_set_changed(applied: AppliedAnnotations) -> bool:
 
 
 def _recomputed_summary(findings: Findings, parameters: Mapping[str, Any]) -> Summary:
-    from .distribution import summarize
+    from .distribution import summarize, summary_series
 
     kind = "volume" if findings.summary.source == "CT" else "radiograph"
-    uids = {s.series_instance_uid for s in findings.series if s.kind == kind}
-    lesions = [les for les in findings.lesions if les.series_instance_uid in uids]
+    primary = summary_series([s for s in findings.series if s.kind == kind])
+    uid = primary.series_instance_uid if primary is not None else None
+    lesions = [les for les in findings.lesions if les.series_instance_uid == uid]
     return summarize(lesions, params=_ct_params(parameters), source=findings.summary.source)
 
 

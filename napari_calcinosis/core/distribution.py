@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
 
-from .findings import Lesion, Summary
+from .findings import Lesion, SeriesEntry, Summary
 from .params import CTParams
 from .symmetry import assess_symmetry
 
@@ -135,3 +135,19 @@ def summarize(lesions: Sequence[Lesion], *, params: CTParams | None = None,
         incidental=incidental,
         source=source,
     )
+
+
+def summary_series(entries: list[SeriesEntry]) -> SeriesEntry | None:
+    """The one analysed series the study summary comes from, so no deposit counts twice.
+
+    A CT when there is one (the thinnest slices, then the most slices: several CT series of
+    one study are usually reconstructions of the same scan); else the frontal radiograph
+    (else the first radiograph). Pass the analysed series (non-CT volumes are never
+    analysed and are passed over).
+    """
+    cts = [e for e in entries if e.kind == "volume" and e.modality == "CT"]
+    if cts:
+        return min(cts, key=lambda e: (e.slice_thickness_mm or e.spacing_mm[0], -e.shape[0]))
+    radiographs = [e for e in entries if e.kind == "radiograph"]
+    return next((e for e in radiographs if e.view == "frontal"),
+                radiographs[0] if radiographs else None)
