@@ -150,8 +150,33 @@ def find_background(smooth: np.ndarray, dead: np.ndarray, params: XrayParams) ->
         return none
     if not _flatter_than_body(smooth, plateau, field & ~first, params):
         return none
-    return _edge_components((smooth < level_bg + params.background_level_fraction * gap)
-                            & field, dead, params)
+    background = _edge_components((smooth < level_bg + params.background_level_fraction
+                                   * gap) & field, dead, params)
+    return background | _other_corners(smooth, first, background, level_bg, gap, params)
+
+
+def _other_corners(smooth: np.ndarray, first: np.ndarray, background: np.ndarray,
+                   level_bg: float, gap: float, params: XrayParams) -> np.ndarray:
+    """Direct exposure in other edge regions, each against its own darkest level.
+
+    The heel effect and processing leave one corner of direct exposure brighter than
+    another; a dark edge region whose own floor is near the background level is background
+    too, thresholded at its own floor.
+    """
+    labels, count = ndi.label(first & ~background)
+    extra = np.zeros(smooth.shape, dtype=bool)
+    for k in range(1, count + 1):
+        region = labels == k
+        if region.sum() < params.background_min_fraction * smooth.size:
+            continue
+        floor = float(np.percentile(smooth[region], 2))
+        if floor < level_bg + 0.15 * gap:
+            extra |= region & (smooth < floor + params.background_level_fraction * gap)
+    return _keep_edge_touching(extra, params) if extra.any() else extra
+
+
+def _keep_edge_touching(mask: np.ndarray, params: XrayParams) -> np.ndarray:
+    return _edge_components(mask, np.zeros(mask.shape, dtype=bool), params)
 
 
 def _flatter_than_body(smooth: np.ndarray, plateau: np.ndarray, body: np.ndarray,
@@ -170,9 +195,10 @@ def _edge_components(mask: np.ndarray, dead: np.ndarray, params: XrayParams) -> 
     labels, count = ndi.label(mask & ~dead)
     if count == 0:
         return np.zeros(mask.shape, dtype=bool)
+    # "at the edge" within a few pixels: images often carry a thin bright frame at the border
     touching = np.zeros(mask.shape, dtype=bool)
-    touching[[0, -1], :] = True
-    touching[:, [0, -1]] = True
+    touching[:4, :] = touching[-4:, :] = True
+    touching[:, :4] = touching[:, -4:] = True
     touching |= ndi.binary_dilation(dead, iterations=2)
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(labels[touching])] = True
@@ -212,7 +238,9 @@ def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_m
         return np.zeros(body.shape, dtype=np.int8)
     smooth = ndi.gaussian_filter(coarse, params.lung_smooth_mm / coarse_mm)
     inner = body & (depth >= params.lung_min_depth_mm)
-    inner &= ndi.binary_erosion(body, iterations=max(1, int(10 / coarse_mm)), border_value=0)
+    # the lungs keep clear of the image edge (a dark corner there is background or shoulder)
+    inner &= ndi.binary_erosion(np.ones_like(body), iterations=max(1, int(10 / coarse_mm)),
+                                border_value=0)
     dark = inner & (smooth < threshold_otsu(smooth[body]))
     dark = ndi.binary_opening(dark, structure=disk(max(1, int(4 / coarse_mm))))
     labels, count = ndi.label(dark)
@@ -229,8 +257,14 @@ def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_m
                    if sizes[k] >= min_size and side * (centres[k - 1][1] - centre_col) > 0]
         if options:
             best = max(options, key=lambda k: sizes[k])
-            # the hull takes back nodules and masses at the lung edge that the threshold lost
-            out[convex_hull_image(labels == best) & body & (out == 0)] = value
+            lung = labels == best
+            hull = convex_hull_image(lung)
+            # the hull takes back nodules and masses at the lung edge that the threshold
+            # lost, unless it would swallow far more than a lung (a wrongly joined region)
+            if hull.sum() > 1.6 * lung.sum():
+                hull = ndi.binary_fill_holes(ndi.binary_closing(
+                    lung, structure=disk(max(1, int(8 / coarse_mm)))))
+            out[hull & body & (out == 0)] = value
     if not _paired(out) or min(_thickness_mm(out == v, coarse_mm) for v in (1, 2)) < 40.0:
         return np.zeros(body.shape, dtype=np.int8)
     return out
