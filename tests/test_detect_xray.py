@@ -23,6 +23,7 @@ from napari_calcinosis.core.model import Radiograph, SeriesInfo
 from napari_calcinosis.core.xray_anatomy import segment_anatomy
 from napari_calcinosis.core.xray_candidates import Candidate, hessian_ratio
 from napari_calcinosis.core.xray_lookalikes import Frame, judge
+from napari_calcinosis.core.xray_noise import dog, noise_correlation, noise_gains
 from napari_calcinosis.core.xray_prep import prepare
 
 SIZE_MM = (380.0, 360.0)
@@ -346,3 +347,18 @@ def test_progress_and_errors():
         analyze_radiograph(make_radiograph(bad, 0.4))
     with pytest.raises(AnalysisError, match="blank"):
         analyze_radiograph(make_radiograph(np.ones((200, 200), np.float32), 0.4))
+
+
+@pytest.mark.parametrize("width", [0.0, 0.6, 1.0])
+def test_noise_gains_match_the_measured_noise(width):
+    """Known answer: the predicted spread of each scale's response on pure noise."""
+    rng = np.random.default_rng(5)
+    noise = rng.standard_normal((400, 400))
+    if width:
+        noise = ndi.gaussian_filter(noise, width)
+    high = noise - ndi.gaussian_filter(noise, 1.0)
+    sigmas = (0.9, 1.5, 2.5)
+    predicted = noise_gains(noise_correlation(high, np.ones(high.shape, bool), 20), sigmas, 2.0)
+    for sigma, gain in zip(sigmas, predicted):
+        measured = dog(noise, sigma, 2.0)[30:-30, 30:-30].std() / high[30:-30, 30:-30].std()
+        assert gain == pytest.approx(measured, rel=0.15), (width, sigma)
