@@ -13,13 +13,14 @@ eigenvalue ratio) for the look-alike rules in :mod:`.xray_lookalikes`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.morphology import disk, opening
 
-from .xray_noise import bilinear, block_stats, noise_correlation, noise_gains
+from .xray_noise import bilinear, block_stats, median, noise_correlation, noise_gains
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
 
@@ -114,19 +115,29 @@ def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radiu
     reach = int(np.ceil(outer_mm / work.pixel_mm))
     r0, c0 = max(0, row - reach), max(0, col - reach)
     patch = response[r0: row + reach + 1, c0: col + reach + 1]
-    rr, cc = np.mgrid[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
-    dist = np.hypot((rr - row) * work.spacing_mm[0], (cc - col) * work.spacing_mm[1])
-    ring_mask = (dist >= inner_mm) & (dist <= outer_mm)
+    ring_mask, core = _texture_window(r0 - row, patch.shape[0], c0 - col, patch.shape[1],
+                                      tuple(work.spacing_mm), inner_mm, outer_mm,
+                                      max(radius_mm, work.pixel_mm))
     if outline_depth_mm is not None:
         depth = outline_depth_mm[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
-        ring_mask &= depth > reach_mm
+        ring_mask = ring_mask & (depth > reach_mm)
     ring = patch[ring_mask]
     if ring.size < 8:
         return 0.0
-    centre = float(np.median(ring))
-    spread = 1.4826 * float(np.median(np.abs(ring - centre)))
-    peak = float(patch[dist <= max(radius_mm, work.pixel_mm)].max())
+    centre = float(median(ring))
+    spread = 1.4826 * float(median(np.abs(ring - centre)))
+    peak = float(patch[core].max())
     return (peak - centre) / max(spread, 1e-9)
+
+
+@lru_cache(maxsize=4096)
+def _texture_window(top: int, rows: int, left: int, cols: int, spacing_mm: tuple[float, float],
+                    inner_mm: float, outer_mm: float, core_mm: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Ring and core masks of a texture window (offsets from the spot), shared by all spots."""
+    rr, cc = np.mgrid[top: top + rows, left: left + cols]
+    dist = np.hypot(rr * spacing_mm[0], cc * spacing_mm[1])
+    return (dist >= inner_mm) & (dist <= outer_mm), dist <= core_mm
 
 
 def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
@@ -281,16 +292,14 @@ def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
     r0, r1 = max(0, row - reach), min(work.image.shape[0], row + reach + 1)
     c0, c1 = max(0, col - reach), min(work.image.shape[1], col + reach + 1)
     patch = ndi.gaussian_filter(base[r0:r1, c0:c1], 0.5)
-    rr, cc = np.mgrid[r0:r1, c0:c1]
-    dist = np.hypot((rr - row) * work.spacing_mm[0], (cc - col) * work.spacing_mm[1])
-    ring = (dist >= radius_mm + 1.0) & (dist <= radius_mm + 4.0)
-    detrended = patch - ring_plane(patch, ring, rr, cc)
-    core = dist <= max(radius_mm, work.pixel_mm)
-    peak_at = np.unravel_index(np.argmax(np.where(core, detrended, -np.inf)), patch.shape)
+    win = _measure_window(r0 - row, r1 - row, c0 - col, c1 - col, tuple(work.spacing_mm),
+                          float(radius_mm), max(radius_mm, work.pixel_mm))
+    detrended = patch - ring_plane(patch, win.ring, win.drow, win.dcol)
+    peak_at = np.unravel_index(np.argmax(np.where(win.core, detrended, -np.inf)), patch.shape)
     contrast = float(detrended[peak_at])
     peak = float(work.image[r0 + peak_at[0], c0 + peak_at[1]])
     region = half_contrast_region(detrended, contrast, int(peak_at[0]), int(peak_at[1]))
-    isolation = _isolation(detrended, ring, rr - row, cc - col, contrast)
+    isolation = _isolation(detrended, win.ring, win.sector, contrast)
     length, width = _axes_mm(region, work.spacing_mm)
     ratio = hessian_ratio(*hess)
     return Candidate(
@@ -300,22 +309,49 @@ def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
         length_mm=length, width_mm=width, area_px=int(region.sum()), isolation=isolation)
 
 
-def _isolation(detrended: np.ndarray, ring: np.ndarray, drow: np.ndarray, dcol: np.ndarray,
+@dataclass(frozen=True)
+class _Window:
+    """Offsets of a measuring window from its spot and the masks cut from them."""
+
+    drow: np.ndarray
+    dcol: np.ndarray
+    ring: np.ndarray
+    core: np.ndarray
+    sector: np.ndarray  # angular sector of each ring pixel, in ring order
+
+
+@lru_cache(maxsize=4096)
+def _measure_window(top: int, bottom: int, left: int, right: int,
+                    spacing_mm: tuple[float, float], radius_mm: float, core_mm: float,
+                    sectors: int = 8) -> _Window:
+    """The geometry of :func:`measure`'s window, shared by every spot with the same offsets."""
+    drow, dcol = np.mgrid[top:bottom, left:right]
+    dist = np.hypot(drow * spacing_mm[0], dcol * spacing_mm[1])
+    ring = (dist >= radius_mm + 1.0) & (dist <= radius_mm + 4.0)
+    angle = np.arctan2(drow[ring], dcol[ring])
+    sector = np.floor((angle + np.pi) / (2 * np.pi) * sectors).astype(int) % sectors
+    return _Window(drow, dcol, ring, dist <= core_mm, sector)
+
+
+def _isolation(detrended: np.ndarray, ring: np.ndarray, sector: np.ndarray,
                contrast: float, sectors: int = 8) -> float:
     """How much the spot stands out against its surroundings in every direction.
 
-    The ring around the spot is cut into angular sectors; the result is the smallest
-    ``(contrast - sector median) / contrast``: near 1 for a dot on a smooth background, near 0
-    or below for a bump on an edge (one side of the ring is as bright as the spot).
+    The ring around the spot is cut into angular sectors (``sector``, one per ring pixel);
+    the result is the smallest ``(contrast - sector median) / contrast``: near 1 for a dot on
+    a smooth background, near 0 or below for a bump on an edge (one side of the ring is as
+    bright as the spot). The sector medians come from one sort by (sector, value).
     """
-    if contrast <= 0 or ring.sum() < sectors:
+    if contrast <= 0 or sector.size < sectors:
         return 0.0
-    angle = np.arctan2(drow[ring], dcol[ring])
-    which = np.floor((angle + np.pi) / (2 * np.pi) * sectors).astype(int) % sectors
     values = detrended[ring]
-    highest = max((float(np.median(values[which == k])) for k in range(sectors)
-                   if np.any(which == k)), default=contrast)
-    return (contrast - highest) / contrast
+    ordered = values[np.lexsort((values, sector))]
+    counts = np.bincount(sector, minlength=sectors)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
+    counts = counts[counts > 0]
+    # (a + b) / 2 of the two middle values, as np.median; a + a halves back to a exactly
+    medians = (ordered[starts + (counts - 1) // 2] + ordered[starts + counts // 2]) / 2
+    return (contrast - float(medians.max())) / contrast
 
 
 def ring_plane(patch: np.ndarray, ring: np.ndarray, rr: np.ndarray, cc: np.ndarray
@@ -331,7 +367,7 @@ def ring_plane(patch: np.ndarray, ring: np.ndarray, rr: np.ndarray, cc: np.ndarr
     for _ in range(2):  # drop ring pixels on neighbouring bright structures, refit
         coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
         resid = values - design @ coef
-        keep = resid <= np.median(resid) + 2.0 * 1.4826 * np.median(np.abs(resid)) + 1e-12
+        keep = resid <= median(resid) + 2.0 * 1.4826 * median(np.abs(resid)) + 1e-12
     return sum(c * t for c, t in zip(coef, terms))
 
 
