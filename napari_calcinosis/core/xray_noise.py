@@ -22,18 +22,21 @@ def noise_correlation(high_pass: np.ndarray, mask: np.ndarray, block: int) -> fl
     sets how much averaging a wider filter buys. Anatomy left in the high-pass image only
     raises the correlation, so a low percentile (10th) over small blocks is taken.
     """
-    corrs = []
-    for r in range(0, high_pass.shape[0] - block + 1, block):
-        for c in range(0, high_pass.shape[1] - block + 1, block):
-            m = mask[r: r + block, c: c + block]
-            if m.mean() < 0.9:
-                continue
-            h = np.where(m, high_pass[r: r + block, c: c + block], 0.0)
-            energy = float((h * h).sum())
-            if energy > 0:
-                corrs.append(float((h[:, 1:] * h[:, :-1]).sum() + (h[1:] * h[:-1]).sum())
-                             / (2 * energy))
-    if not corrs:
+    rows, cols = high_pass.shape[0] // block, high_pass.shape[1] // block
+    size = block * block
+    inside = mask[: rows * block, : cols * block].reshape(rows, block, cols, block)
+    values = high_pass[: rows * block, : cols * block].reshape(rows, block, cols, block)
+    full = (inside.sum(axis=(1, 3)) / size >= 0.9).ravel()
+    # one contiguous block per row so every sum below is the same pairwise sum as per block
+    h = np.ascontiguousarray(np.where(inside, values, 0.0).transpose(0, 2, 1, 3)
+                             ).reshape(rows * cols, block, block)[full]
+    count, pairs = h.shape[0], block * (block - 1)
+    energy = (h * h).reshape(count, size).sum(axis=1)
+    lag = ((h[:, :, 1:] * h[:, :, :-1]).reshape(count, pairs).sum(axis=1)
+           + (h[:, 1:] * h[:, :-1]).reshape(count, pairs).sum(axis=1))
+    good = energy > 0
+    corrs = lag[good].astype(np.float64) / (2 * energy[good].astype(np.float64))
+    if corrs.size == 0:
         return float(_SIMULATED[0][1])
     return float(np.percentile(corrs, 10))
 
