@@ -294,7 +294,7 @@ def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
     patch = ndi.gaussian_filter(base[r0:r1, c0:c1], 0.5)
     win = _measure_window(r0 - row, r1 - row, c0 - col, c1 - col, tuple(work.spacing_mm),
                           float(radius_mm), max(radius_mm, work.pixel_mm))
-    detrended = patch - ring_plane(patch, win.ring, win.drow, win.dcol)
+    detrended = patch - _fit_plane(patch, win.ring, win.terms, win.design)
     peak_at = np.unravel_index(np.argmax(np.where(win.core, detrended, -np.inf)), patch.shape)
     contrast = float(detrended[peak_at])
     peak = float(work.image[r0 + peak_at[0], c0 + peak_at[1]])
@@ -311,16 +311,16 @@ def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
 
 @dataclass(frozen=True)
 class _Window:
-    """Offsets of a measuring window from its spot and the masks cut from them."""
+    """Masks and plane terms of a measuring window, from its offsets to the spot."""
 
-    drow: np.ndarray
-    dcol: np.ndarray
     ring: np.ndarray
     core: np.ndarray
     sector: np.ndarray  # angular sector of each ring pixel, in ring order
+    terms: list[np.ndarray]  # of the background plane (see ring_plane)
+    design: np.ndarray
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a window's arrays weigh up to ~0.2 MB
 def _measure_window(top: int, bottom: int, left: int, right: int,
                     spacing_mm: tuple[float, float], radius_mm: float, core_mm: float,
                     sectors: int = 8) -> _Window:
@@ -330,7 +330,7 @@ def _measure_window(top: int, bottom: int, left: int, right: int,
     ring = (dist >= radius_mm + 1.0) & (dist <= radius_mm + 4.0)
     angle = np.arctan2(drow[ring], dcol[ring])
     sector = np.floor((angle + np.pi) / (2 * np.pi) * sectors).astype(int) % sectors
-    return _Window(drow, dcol, ring, dist <= core_mm, sector)
+    return _Window(ring, dist <= core_mm, sector, *_plane_terms(ring, drow, dcol))
 
 
 def _isolation(detrended: np.ndarray, ring: np.ndarray, sector: np.ndarray,
@@ -357,11 +357,22 @@ def _isolation(detrended: np.ndarray, ring: np.ndarray, sector: np.ndarray,
 def ring_plane(patch: np.ndarray, ring: np.ndarray, rr: np.ndarray, cc: np.ndarray
                ) -> np.ndarray:
     """The local background: a plane fitted robustly to the ring around the spot."""
-    if ring.sum() < 6:
-        return np.full(patch.shape, float(np.median(patch)))
+    return _fit_plane(patch, ring, *_plane_terms(ring, rr, cc))
+
+
+def _plane_terms(ring: np.ndarray, rr: np.ndarray, cc: np.ndarray
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The plane's terms (1, row, column; centred, scaled) and their values on the ring."""
     dr, dc = (rr - rr.mean()) / 10.0, (cc - cc.mean()) / 10.0
     terms = [np.ones_like(dr), dr, dc]
-    design = np.stack([t[ring] for t in terms], axis=1)
+    return terms, np.stack([t[ring] for t in terms], axis=1)
+
+
+def _fit_plane(patch: np.ndarray, ring: np.ndarray, terms: list[np.ndarray],
+               design: np.ndarray) -> np.ndarray:
+    """:func:`ring_plane` given the terms of its window (shared by windows alike)."""
+    if ring.sum() < 6:
+        return np.full(patch.shape, float(np.median(patch)))
     values = patch[ring]
     keep = np.ones(values.size, dtype=bool)
     for _ in range(2):  # drop ring pixels on neighbouring bright structures, refit
