@@ -190,9 +190,9 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
     space = scale_space(work, base, region, params, outline_depth_mm,
                         spread_floor=spread_floor)
     out = []
-    for row, col, k in scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm)):
+    peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm))
+    for (row, col, k), hess in zip(peaks, finite_hessians(space.smooth, peaks)):
         cnr = float(space.cnr[k, row, col])
-        hess = finite_hessian(space.smooth[k], row, col)
         ratio = hessian_ratio(*hess)
         if ratio < params.ridge_ratio_max:  # a ridge: not worth measuring
             out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
@@ -256,15 +256,23 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float
     return kept
 
 
-def finite_hessian(smooth: np.ndarray, row: int, col: int) -> tuple[float, float, float]:
-    """Hessian ``(h_rr, h_rc, h_cc)`` of an already Gaussian-smoothed image at one pixel."""
-    r = int(np.clip(row, 1, smooth.shape[0] - 2))
-    c = int(np.clip(col, 1, smooth.shape[1] - 2))
-    s = smooth[r - 1: r + 2, c - 1: c + 2].astype(float)
+def finite_hessians(stack: np.ndarray, peaks: list[tuple[int, int, int]]
+                    ) -> list[tuple[float, float, float]]:
+    """Hessian ``(h_rr, h_rc, h_cc)`` of ``stack[k]`` at each ``(row, col, k)`` of ``peaks``.
+
+    ``stack`` holds already Gaussian-smoothed images; central differences, clipped inside.
+    """
+    if not peaks:
+        return []
+    row, col, k = np.array(peaks).T
+    r = np.clip(row, 1, stack.shape[1] - 2)
+    c = np.clip(col, 1, stack.shape[2] - 2)
+    s = {(i, j): stack[k, r + i - 1, c + j - 1].astype(float)
+         for i in range(3) for j in range(3)}
     h_rr = s[2, 1] - 2 * s[1, 1] + s[0, 1]
     h_cc = s[1, 2] - 2 * s[1, 1] + s[1, 0]
     h_rc = 0.25 * (s[2, 2] - s[2, 0] - s[0, 2] + s[0, 0])
-    return h_rr, h_rc, h_cc
+    return list(zip(h_rr, h_rc, h_cc))
 
 
 def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:
