@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_calcinosis.core.phantom import PhantomSpec, Tissue, make_ct_phantom
+from napari_calcinosis.core.phantom_clearance import polyline_distance_mm
+from napari_calcinosis.core.phantom_parts import wall_point
+from napari_calcinosis.core.phantom_render import plan_model, render_clean
+from napari_calcinosis.core.phantom_shapes import Grid, render_ellipsoid
 from napari_calcinosis.core.phantom_xray import XrayParams, project_radiograph
 
 LAYER_LABEL = {"skin": Tissue.SKIN, "subcutaneous": Tissue.SUBCUTANEOUS_FAT,
@@ -153,6 +158,74 @@ def test_deep_scenario_has_muscle_deposits_in_muscle():
     assert muscle
     for lesion in muscle:
         assert ct.tissue_labels[_voxel(ct, lesion.center_index_zyx)] == Tissue.MUSCLE
+
+
+def _dense_bone_near(model, center_mm: np.ndarray, half_mm: float):
+    """Noise-free render of a 1 mm box around a point without deposits or calcified
+    look-alikes: the box's grid and its bone (bone labels, or any voxel of 200 HU or more:
+    the thinning edge of a scapular blade is dense but never labelled bone)."""
+    offsets = np.arange(-half_mm, half_mm + 1e-9, 1.0)
+    c = np.asarray(center_mm, float)
+    grid = Grid(c[2] + offsets, c[1] + offsets, c[0] + offsets, 1.0)
+    hu, labels, _, _ = render_clean(grid, model, seed=0, deposits=False,
+                                    calcified_lookalikes=False)
+    bone = np.isin(labels, [Tissue.BONE_CORTEX, Tissue.BONE_MARROW])
+    bone |= (hu >= 200.0) & (labels != Tissue.TABLE)
+    return grid, bone
+
+
+def _bone_distance_at_deposit(model, deposit) -> float:
+    """Smallest distance (mm) from the deposit's voxels to bone voxels on a 1 mm grid."""
+    reach = float(deposit.shape.axes_mm.max()) + 6.0
+    grid, bone = _dense_bone_near(model, deposit.shape.center_mm, reach)
+    rendered = render_ellipsoid(grid, deposit.shape)
+    inside = np.zeros(grid.shape, bool)
+    box, occ, _ = rendered
+    inside[box] = occ >= 0.3
+    if not bone.any():
+        return np.inf
+    dist = ndi.distance_transform_edt(~bone, sampling=(1.0, 1.0, 1.0))
+    return float(dist[inside].min())
+
+
+def test_every_deposit_keeps_clear_of_every_bone():
+    """No deposit overlaps or touches a bone (ribs along their whole length, scapular
+    blades, humeral heads, spine, pelvis): at least 3 mm between deposit and bone voxels on
+    a 1 mm grid, measured with a distance transform of the rendered bone. The deep scenario
+    has skin, subcutaneous and muscle deposits (shoulder girdle, back, buttocks)."""
+    model = plan_model(PhantomSpec(scenario="deep", seed=31, deposit_count_scale=2.0))
+    assert sum(dep.layer == "muscle" for dep in model.deposits) >= 12
+    near = {}
+    for n, dep in enumerate(model.deposits):
+        gap = _bone_distance_at_deposit(model, dep)
+        if gap < 3.0:
+            near[n] = (dep.layer, dep.region, round(gap, 1))
+    assert near == {}
+
+
+def test_bone_clearance_sees_scapula_and_rib_segments():
+    """Known answers: points on a scapular blade and midway along a rib segment (between
+    the polyline's corners) are in bone; a point in the subcutaneous fat is clear."""
+    model = plan_model(PhantomSpec(seed=31))
+    body, parts = model.body, model.parts
+    clearance = parts.clearance(body)
+    # scapular blade: 12.5 mm below the fascia at phi 131 deg, height 500 mm
+    blade = wall_point(body, 1.0, 131.0, 500.0, boundary="fascia", offset_mm=-12.5)
+    _, bone = _dense_bone_near(model, blade, 1.0)
+    assert bone[1, 1, 1]
+    assert clearance.bone_gap_mm(blade, 1.0) < 0.0
+    rib = parts.tubes[0]  # first right rib, from its head around the wall
+    a, b = rib.points_mm[3], rib.points_mm[4]
+    middle = (a + b) / 2 + rib.radius_mm * 0.5 * _unit_normal(b - a)
+    assert polyline_distance_mm(rib.points_mm, middle) < rib.radius_mm
+    assert clearance.bone_gap_mm(middle, 0.5) < 0.0
+    fat = wall_point(body, 1.0, 90.0, 250.0, boundary="skin_inner", offset_mm=-4.0)
+    assert clearance.bone_gap_mm(fat, 1.0) > 10.0
+
+
+def _unit_normal(direction: np.ndarray) -> np.ndarray:
+    normal = np.cross(direction, [0.0, 0.0, 1.0])
+    return normal / np.linalg.norm(normal)
 
 
 def test_thick_slices_lower_small_deposit_peaks(thin_clean):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .phantom_body import Z_OFFSET_MM, BodyModel, Tissue
+from .phantom_clearance import MIN_BONE_CLEARANCE_MM, MIN_PART_CLEARANCE_MM
 from .phantom_parts import Parts, in_lung, theta_of
 from .phantom_shapes import Ellipsoid
 
@@ -94,10 +95,12 @@ def _local_layers(body: BodyModel, side: float, phi: float, s: float) -> dict[st
 
 def make_deposit(body: BodyModel, rng: np.random.Generator, *, region: str, side: float,
                  phi: float, s: float, layer: str, morphology: str | None = None,
-                 allow_elongated: bool = True, like: np.ndarray | None = None) -> Deposit | None:
+                 allow_elongated: bool = True, like: Deposit | None = None) -> Deposit | None:
     """Plan a deposit at a wall position; ``None`` when the layer there is too thin.
 
-    ``like`` gives semi-axes to copy (within +-15 %) for the mirror partner of a pair.
+    ``like`` is the deposit whose mirror partner this is: its semi-axes and density are
+    copied within +-15 % (a symmetric disease makes similar deposits on both sides, so that
+    which of them thick slices and noise let through does not depend on the side).
     """
     if abs(phi - NIPPLE_PHI_S[0]) < 8.0 and abs(s - NIPPLE_PHI_S[1]) < 12.0:
         return None  # keep the nipple look-alike free of deposits
@@ -106,7 +109,7 @@ def make_deposit(body: BodyModel, rng: np.random.Generator, *, region: str, side
     fat = radii["skin_inner"] - radii["fascia"]
     morph = morphology or _morphology(rng, layer, allow_elongated)
     if like is not None:
-        axes = np.asarray(like) * rng.uniform(0.85, 1.15)
+        axes = np.asarray(like.shape.axes_mm) * rng.uniform(0.85, 1.15)
         if layer == "subcutaneous":
             axes[2] = min(axes[2], max((fat - 2.5) / 2, 0.6))
     if layer == "skin":
@@ -127,26 +130,27 @@ def make_deposit(body: BodyModel, rng: np.random.Generator, *, region: str, side
     radius = radii["outline"] - depth
     center = np.array([body.xc, body.yc, s + Z_OFFSET_MM]) + radius * normal
     rotation = np.column_stack([tangent, [0.0, 0.0, 1.0], normal])
-    shape = Ellipsoid(center, axes, rotation, float(rng.uniform(300, 900)), 0, supersample=4)
+    hu = float(rng.uniform(300, 900))
+    if like is not None:
+        hu = float(np.clip(like.shape.hu * rng.uniform(0.85, 1.15), 300.0, 900.0))
+    shape = Ellipsoid(center, axes, rotation, hu, 0, supersample=4)
     return Deposit(shape, layer, "left" if side > 0 else "right", region, morph, float(depth),
                    float(fat), s, phi)
 
 
-def _clear(candidate: Deposit, placed: list[Deposit], parts: Parts, margin: float) -> bool:
+def _clear(body: BodyModel, candidate: Deposit, placed: list[Deposit], parts: Parts,
+           margin: float) -> bool:
+    """Apart from the deposits already placed, clear of every bone (all layers) and, in
+    muscle, of cartilage, vessels and gas (see :mod:`.phantom_clearance`)."""
     c, r = candidate.shape.center_mm, float(candidate.shape.axes_mm.max())
     for other in placed:
         gap = np.linalg.norm(other.shape.center_mm - c) - r - float(other.shape.axes_mm.max())
         if gap < margin:
             return False
-    if candidate.layer == "muscle":
-        for ell in parts.ellipsoids:
-            if np.linalg.norm(ell.center_mm - c) < float(ell.axes_mm.max()) + r + 6.0:
-                return False
-        for tube in parts.tubes:
-            d = np.min(np.linalg.norm(tube.points_mm - c, axis=1))
-            if d < tube.radius_mm + r + 12.0:
-                return False
-    return True
+    clearance = parts.clearance(body)
+    if candidate.layer == "muscle" and clearance.other_gap_mm(c, r) < MIN_PART_CLEARANCE_MM:
+        return False
+    return clearance.bone_gap_mm(c, r) >= MIN_BONE_CLEARANCE_MM
 
 
 def _random_position(rng, region: str, near=None, spread=(0.0, 0.0)) -> tuple[float, float]:
@@ -164,7 +168,7 @@ def _place(body, rng, parts, placed, *, region, side, layer, near=None, spread=(
         s, phi = _random_position(rng, region, near, spread)
         dep = make_deposit(body, rng, region=region, side=side, phi=phi, s=s, layer=layer,
                            morphology=morphology, allow_elongated=allow_elongated, like=like)
-        if dep is not None and _clear(dep, placed, parts, MIN_GAP_MM):
+        if dep is not None and _clear(body, dep, placed, parts, MIN_GAP_MM):
             placed.append(dep)
             return dep
     return None
@@ -179,7 +183,7 @@ def _mirror_pair(body, rng, parts, placed, region: str, layer: str) -> None:
     i = len(placed) - 1
     second = _place(body, rng, parts, placed, region=region, side=-sign, layer=layer,
                     near=(first.s_mm, first.phi_deg), spread=(8.0, 5.0),
-                    morphology=first.morphology, like=first.shape.axes_mm)
+                    morphology=first.morphology, like=first)
     if second is not None:
         first.partner, second.partner = len(placed) - 1, i
 

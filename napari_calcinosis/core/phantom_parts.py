@@ -52,6 +52,15 @@ class Parts:
     ellipsoids: list[Ellipsoid] = field(default_factory=list)
     cartilages: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (side, path)
     aorta: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (radius, path)
+    _clearance: object = field(default=None, repr=False, compare=False)
+
+    def clearance(self, body: BodyModel):
+        """The :class:`.phantom_clearance.BoneClearance` of these parts (built once)."""
+        from .phantom_clearance import BoneClearance
+
+        if self._clearance is None:
+            self._clearance = BoneClearance(body, self)
+        return self._clearance
 
 
 def _bone_tube(points, radius, marrow_hu=250.0, cortex_mm=1.2) -> Tube:

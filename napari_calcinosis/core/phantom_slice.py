@@ -20,6 +20,7 @@ from .phantom_body import (
     _S,
     N_ANGLES,
     TISSUE_HU,
+    Z_OFFSET_MM,
     BodyModel,
     Tissue,
     _interp,
@@ -186,7 +187,7 @@ def _cavity_contents(ctx: SliceContext, s: float):
     b = ctx.body
     width = max(ctx.grid.thickness_mm, ctx.grid.pixel_mm)
     thorax = _ramp(s - b.dome_s(ctx.x, ctx.y), width)
-    if thorax.max() <= 0:
+    if thorax.size == 0 or thorax.max() <= 0:  # (a small grid may miss the cavity)
         return _abdomen(ctx, s)
     if thorax.min() >= 1:
         return _thorax(ctx, s)
@@ -251,6 +252,37 @@ def render_slice(ctx: SliceContext, s: float) -> tuple[np.ndarray, np.ndarray]:
     _sternum(ctx, s, hu, lab)
     _scapulae(ctx, s, radii, hu, lab)
     return hu, lab
+
+
+def bone_slice(ctx: SliceContext, s: float, radii: dict[str, np.ndarray]) -> np.ndarray:
+    """HU that the slice-drawn bones (spine, sternum, scapulae) add to a slice of 0 HU.
+
+    ``radii`` needs only ``"fascia"`` (the body layer radii along ``THETA_GRID``).
+
+    The same drawing code as :func:`render_slice`, for measuring how near a point comes to
+    these bones (:mod:`.phantom_clearance`).
+    """
+    shape = np.broadcast_shapes(ctx.x.shape, ctx.y.shape)
+    hu = np.zeros(shape, np.float32)
+    lab = np.zeros(shape, np.uint8)
+    _spine(ctx, s, hu, lab)
+    _sternum(ctx, s, hu, lab)
+    _scapulae(ctx, s, radii, hu, lab)
+    return hu
+
+
+def near_slice_bones(body: BodyModel, point: np.ndarray, reach_mm: float) -> bool:
+    """Whether an LPS point may come within ``reach_mm`` of the spine, sternum or scapulae.
+
+    A cheap conservative test from the boxes :func:`bone_slice` draws in: the spine and
+    sternum lie within 36 mm (x body size) of the midline, the scapular blades behind the
+    body axis between heights 440 and 570 mm.
+    """
+    s = float(point[2]) - Z_OFFSET_MM
+    midline = abs(float(point[0]) - body.xc) <= 36.0 * body.size + 5.0 + reach_mm
+    scapulae = 440.0 - reach_mm <= s <= 570.0 + reach_mm and \
+        float(point[1]) >= body.yc - reach_mm
+    return bool(midline or scapulae)
 
 
 def _shelled(ctx, hu, lab, occ, inner, frac, shell_hu, inner_hu, shell_label, inner_label):

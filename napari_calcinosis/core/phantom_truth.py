@@ -2,8 +2,10 @@
 
 Besides every truth lesion and look-alike (patient mm, voxel index, radiograph pixels), the
 document carries the calls a perfect reader would make, derived from the truth with the rules
-of ``CONTRACT.md`` and ``DOMAIN.md``: extent (regions with soft-tissue lesions: 1 localized,
-2-3 regional, 4+ generalized), form, and symmetry (per region, SI = 1 - |L - R| / (L + R) of
+of ``CONTRACT.md`` and ``DOMAIN.md``: extent and form by the contract's rules as
+:func:`.distribution.extent_of` and :func:`.distribution.form_of` apply them (one region
+localized, two or three regional, four or more, or two or more non-adjacent regions involved
+on both sides, generalized), and symmetry (per region, SI = 1 - |L - R| / (L + R) of
 the volume; symmetric when SI >= 0.7 in at least two thirds of the involved regions;
 ``insufficient`` with fewer than 5 lesions).
 """
@@ -15,20 +17,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .findings import SOFT_TISSUE_LAYERS
+from .distribution import extent_of, form_of
+from .findings import SOFT_TISSUE_LAYERS, Lesion
 from .phantom import LANDMARKS, REGION_BOXES, Z_OFFSET_MM, PhantomCT
 
 SCHEMA = "napari-calcinosis/phantom-truth/v1"
 
 
-def _extent(n_regions: int) -> tuple[str, str]:
-    if n_regions == 0:
-        return "none", "none"
-    if n_regions == 1:
-        return "localized", "circumscripta"
-    if n_regions <= 3:
-        return "regional", "circumscripta"
-    return "generalized", "universalis"
+def _extent(lesions) -> tuple[str, str]:
+    """Extent and form of truth lesions by the contract's rules (the detector's own code)."""
+    as_found = [Lesion(id=lesion.id, series_instance_uid="", centroid_index=[0.0, 0.0, 0.0],
+                       layer=lesion.layer, side=lesion.side, region=lesion.region)
+                for lesion in lesions]
+    extent = extent_of(as_found)
+    return extent, form_of(extent)
 
 
 def _symmetry(lesions) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def expected_summary(ct: PhantomCT) -> dict[str, Any]:
     """The study-level calls the truth implies (see the module docstring)."""
     soft = [lesion for lesion in ct.truth if lesion.layer in SOFT_TISSUE_LAYERS]
     regions = sorted({lesion.region for lesion in soft})
-    extent, form = _extent(len(regions))
+    extent, form = _extent(soft)
     layers = Counter(lesion.layer for lesion in ct.truth)
     kinds = Counter(look.kind for look in ct.lookalikes)
     return {
