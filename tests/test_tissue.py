@@ -138,3 +138,28 @@ def test_upsampled_labels_match_grid():
     fz, fy, fx = grid.factors
     assert full[5, 44, 10] == tm.labels[5 // fz, 44 // fy, 10 // fx]
     assert set(np.unique(full)) <= set(TISSUE_NAMES)
+
+
+def test_small_piece_beside_a_bone_is_released_and_thin_bones_stay():
+    """A 6 mm deposit 3 mm outside the vertebra's cortex joins its coarse component through a
+    shared block corner; the knob rule gives it back, while a scapula-like plate (5 mm
+    thick, narrower than the 3-block opening, but long) stays bone. (A 88 mm stack.)"""
+    n = 100
+    hu = cylinder_body(nz=44, n=n).astype(float)
+    c = n / 2
+    yy, xx = np.mgrid[:n, :n]
+    d = (8.0 + 3.0 + 3.0) / np.sqrt(2.0)  # cortex radius + gap + deposit radius (1 mm px)
+    zz = np.arange(44)[:, None, None] * 2.0
+    blob = (zz - 44.0) ** 2 + (yy - c - 12 - d) ** 2 + (xx - c - d) ** 2 <= 9.0
+    hu[blob] = 600.0
+    plate = (np.abs(yy - (c - 30)) <= 2.5) & (np.abs(xx - c - 10) <= 20)
+    hu[:, plate] = 700.0
+    hu = hu.astype(np.int16)
+    for knob_mm3, blob_is_bone in ((0.0, True), (CTParams().bone_knob_max_mm3, False)):
+        grid, tm = model(hu, params=CTParams(bone_knob_max_mm3=knob_mm3))
+        blocks = np.unique(np.argwhere(blob) // np.array(grid.factors), axis=0)
+        assert tm.bone[tuple(blocks.T)].all() == blob_is_bone
+        assert not tm.bone[tuple(blocks.T)].any() or blob_is_bone
+        fz, fy, fx = grid.factors
+        assert tm.bone[:, int(c - 30) // fy, int(c + 10) // fx].all()
+        assert tm.bone[22 // fz, int(c + 12) // fy, int(c) // fx]  # the vertebra

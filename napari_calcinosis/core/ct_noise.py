@@ -1,7 +1,8 @@
 """Soft-tissue level and image noise, and the host-tissue level around candidates.
 
-Both are measured on voxels of homogeneous soft-tissue blocks of the coarse grid (muscle and
-organs, away from edges), on a seeded sample, so they cost a few thousand voxel look-ups.
+Both are measured on a seeded sample of a few thousand voxels: inside the muscle compartment
+of the tissue model when it is large enough, else in homogeneous soft-tissue blocks of the
+coarse grid (muscle and organs, away from edges).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from scipy import ndimage as ndi
 
 from .ct_candidates import unravel
 from .params import CTParams
-from .tissue import CoarseGrid, erode_inplane
+from .tissue import CoarseGrid, Compartment, TissueModel, erode_inplane
 
 _SAMPLE = 20000
-_MAD_TO_SD = 1.4826
+_IQR_TO_SD = 1.349
+_MIN_MUSCLE_BLOCKS = 2000
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,16 @@ class SoftTissue:
     measured: bool = True
 
 
+def _every_few_slices(n_slices: int) -> int:
+    return max(1, n_slices // 24)
+
+
 def _homogeneous_blocks(hu_c: np.ndarray, body_c: np.ndarray) -> np.ndarray:
     """Coarse blocks deep in the body whose 3x3 neighbourhood is uniform soft tissue.
 
     Only every few slices are looked at: a sample of 20000 voxels is all that is needed.
     """
-    step = max(1, hu_c.shape[0] // 24)
+    step = _every_few_slices(hu_c.shape[0])
     out = np.zeros(hu_c.shape, bool)
     out[::step] = _homogeneous(hu_c[::step], body_c[::step])
     return out
@@ -49,9 +55,33 @@ def _homogeneous(hu_c: np.ndarray, body_c: np.ndarray) -> np.ndarray:
     return inner & (hu_c > -20.0) & (hu_c < 110.0) & (sd < 20.0)
 
 
+def _muscle_interior(tissue: TissueModel) -> np.ndarray:
+    """Blocks of the muscle compartment whose in-plane neighbours are muscle too."""
+    step = _every_few_slices(tissue.labels.shape[0])
+    out = np.zeros(tissue.labels.shape, bool)
+    out[::step] = erode_inplane(tissue.labels[::step] == Compartment.MUSCLE, 1)
+    return out
+
+
+def _robust_sd(values: np.ndarray, rng: np.random.Generator) -> float:
+    """Interquartile SD of HU values, dequantised first.
+
+    HU are integers: without spreading each value over its unit interval the quartiles
+    (and a median absolute deviation) move in whole HU steps, a bias of up to 1 HU.
+    """
+    smooth = values + rng.uniform(-0.5, 0.5, values.shape)
+    q25, q75 = np.percentile(smooth, [25.0, 75.0])
+    return float(q75 - q25) / _IQR_TO_SD
+
+
 def soft_tissue_stats(hu: np.ndarray, hu_c: np.ndarray, body_c: np.ndarray,
-                      grid: CoarseGrid, *, params: CTParams) -> SoftTissue:
+                      grid: CoarseGrid, *, params: CTParams,
+                      tissue: TissueModel | None = None) -> SoftTissue:
     """Median, robust spread and noise of soft tissue.
+
+    Sampled in the interior of the muscle compartment when a tissue model is given and its
+    muscle is large enough (one tissue, so that neither its level nor the noise mixes
+    organs of different density); otherwise in homogeneous soft-tissue blocks.
 
     Parameters
     ----------
@@ -63,8 +93,16 @@ def soft_tissue_stats(hu: np.ndarray, hu_c: np.ndarray, body_c: np.ndarray,
         The coarse grid of ``hu_c``.
     params : CTParams
         ``noise_sd_hu`` (when given, it replaces the measured noise).
+    tissue : TissueModel, optional
+        The compartments (:func:`.tissue.build_tissue_model`).
     """
-    blocks = np.flatnonzero(_homogeneous_blocks(hu_c, body_c))
+    sample = _muscle_interior(tissue) if tissue is not None else None
+    if sample is None or np.count_nonzero(sample) < _MIN_MUSCLE_BLOCKS:
+        sample = _homogeneous_blocks(hu_c, body_c)
+        partner_in_sample = False
+    else:
+        partner_in_sample = True
+    blocks = np.flatnonzero(sample)
     if len(blocks) < 50:
         noise = params.noise_sd_hu or 20.0
         return SoftTissue(40.0, noise, noise, 0, measured=False)
@@ -76,14 +114,18 @@ def soft_tissue_stats(hu: np.ndarray, hu_c: np.ndarray, body_c: np.ndarray,
     i = np.minimum(ic * fy + fy // 2, grid.shape[1] - 1)
     j = np.minimum(jc * fx + fx // 2, grid.shape[2] - 1)
     raw = hu[k, i, j].astype(np.float64)
-    median = float(np.median(raw))
-    spread = _MAD_TO_SD * float(np.median(np.abs(raw - median)))
+    median = float(np.median(raw + rng.uniform(-0.5, 0.5, raw.shape)))
+    spread = _robust_sd(raw, rng)
     # noise from differences a few mm apart: organ-to-organ differences of level cancel,
     # and the noise of points that far apart is nearly independent
     step = max(2, int(round(4.0 / grid.spacing_zyx_mm[2])))
     j2 = np.clip(j + step, 0, grid.shape[2] - 1)
-    diff = raw - hu[k, i, j2]
-    measured = _MAD_TO_SD * float(np.median(np.abs(diff - np.median(diff)))) / np.sqrt(2.0)
+    pair = sample[kc, ic, np.minimum(j2 // fx, grid.coarse_shape[2] - 1)] \
+        if partner_in_sample else np.ones(len(raw), bool)
+    if np.count_nonzero(pair) < 50:
+        pair = np.ones(len(raw), bool)
+    diff = (raw - hu[k, i, j2])[pair] + rng.uniform(-0.5, 0.5, int(np.count_nonzero(pair)))
+    measured = _robust_sd(diff, rng) / np.sqrt(2.0)
     noise = float(params.noise_sd_hu) if params.noise_sd_hu else measured
     return SoftTissue(median, spread, max(noise, 1.0), len(raw))
 
@@ -124,3 +166,39 @@ def local_background(hu: np.ndarray, flat: np.ndarray, spacing_zyx_mm, *,
     if usable.any():
         out[usable] = np.nanpercentile(ring[usable], 75, axis=1)
     return out, air
+
+
+def _expected_noise_max(n_voxels: float) -> float:
+    """Expected largest of ``n`` standard normal values, to first order (extreme values)."""
+    return float(np.sqrt(2.0 * np.log(max(n_voxels, 2.0))))
+
+
+def cnr_bars(tm: TissueModel, params: CTParams) -> tuple[float, float]:
+    """Contrast-to-noise bars for candidates in the body and in the skin shell.
+
+    Noise peaks above the calcium threshold are searched for in the body's soft tissue and
+    cavity, and separately in the skin shell, a much smaller volume. The largest noise
+    peak among ``n`` voxels grows like ``sqrt(2 ln n)``, so each volume gets the bar
+    ``min_cnr + sqrt(2 ln n) - sqrt(2 ln cnr_reference_voxels)`` (within 1 SD of
+    ``min_cnr``): false noise peaks stay about as rare in a long thin-slice series as in a
+    short one, and as rare in the skin (where the faintest deposits of calcinosis cutis lie)
+    as in the rest of the body. Both bars are ``min_cnr`` when
+    ``params.cnr_by_search_volume`` is off.
+
+    Returns
+    -------
+    tuple of float
+        ``(body_bar, skin_bar)``.
+    """
+    if not params.cnr_by_search_volume:
+        return float(params.min_cnr), float(params.min_cnr)
+    counts = np.bincount(tm.labels[tm.body], minlength=len(Compartment))
+    per_block = float(np.prod(tm.grid.factors))
+    reference = _expected_noise_max(params.cnr_reference_voxels)
+
+    def bar(n_voxels: float) -> float:
+        shift = _expected_noise_max(n_voxels) - reference
+        return float(params.min_cnr + np.clip(shift, -1.0, 1.0))
+
+    body = (counts[Compartment.MUSCLE] + counts[Compartment.CAVITY]) * per_block
+    return bar(body), bar(counts[Compartment.SKIN] * per_block)

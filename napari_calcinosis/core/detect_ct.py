@@ -29,7 +29,7 @@ from .ct_anatomy import find_anatomy
 from .ct_candidates import sparse_components as _components
 from .ct_candidates import threshold_indices, touching_flags, unravel
 from .ct_lesions import LesionContext, build_lesions
-from .ct_noise import SoftTissue, local_background, soft_tissue_stats
+from .ct_noise import SoftTissue, cnr_bars, local_background, soft_tissue_stats
 from .distribution import summarize
 from .errors import AnalysisError
 from .findings import Lesion, Summary
@@ -39,6 +39,7 @@ from .params import CTParams
 from .tissue import (
     TISSUE_NAMES,
     CoarseGrid,
+    Compartment,
     TissueModel,
     body_mask,
     bone_mask,
@@ -129,7 +130,7 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
     report(0.5, "Finding calcium outside bone")
     kept, stats = _candidates(hu, tm, volume, params, threshold, max(1, int(params.workers)))
-    keep, cnr = _significant(hu, kept, stats, soft, volume, params, threshold)
+    keep, cnr = _significant(hu, kept, stats, soft, tm, volume, params, threshold)
     keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
     keep &= _not_bone_slab(stats, grid, volume, params)
     report(0.75, "Measuring lesions")
@@ -174,12 +175,12 @@ def build_context(volume: Volume, *, params: CTParams | None = None,
     grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
     hu_c, max_c, dense_mean_c = coarse_sample(hu, grid, workers=workers, dense_mean=True)
     body_c = body_mask(hu_c, params=params, workers=workers)
-    soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params)
     report(0.2, "Bone and tissue compartments")
     bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers,
                        dense_mean_c=dense_mean_c)
     tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
                             params=params, workers=workers)
+    soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params, tissue=tm)
     report(0.45, "Anatomy")
     return LesionContext(volume=volume, hu=hu, tissue=tm,
                          anatomy=find_anatomy(tm, volume, params=params),
@@ -282,24 +283,32 @@ def _fused_with_bone(flat, values, comp, n, touch, stats: ComponentStats, shape,
     return fused & ~far
 
 
-def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, volume: Volume,
-                 params: CTParams, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, tm: TissueModel,
+                 volume: Volume, params: CTParams, threshold: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Components big enough, apart from bone, and above the noise; with their CNR.
 
     CNR = (peak HU - host-tissue level around the peak) / noise SD. At the body surface the
     host level is at least that of soft tissue: the skin is too thin for the ring around a
     skin voxel to sample it, and noise in the skin must not be compared with the fat below.
+    The bars follow the size of the volume searched (:func:`.ct_noise.cnr_bars`).
     """
     keep = (stats.max_area_mm2 >= params.min_area_mm2 - 1e-9) & ~kept.touches
     cnr = np.full(stats.n, -np.inf)
+    body_bar, skin_bar = cnr_bars(tm, params)
+    bar = np.full(stats.n, body_bar)
     if keep.any():
         idx = np.flatnonzero(keep)
-        host, surface = local_background(hu, stats.peak_flat[idx], volume.spacing_zyx_mm,
+        peaks = stats.peak_flat[idx]
+        host, surface = local_background(hu, peaks, volume.spacing_zyx_mm,
                                          params=params, threshold_hu=threshold)
         host = np.where(np.isnan(host), soft.median_hu, host)
         host = np.where(surface, np.maximum(host, soft.median_hu), host)
         cnr[idx] = (stats.peak_hu[idx] - host) / max(soft.noise_sd_hu, 1e-6)
-    keep &= cnr >= params.min_cnr
+        block = tuple(c // f for c, f in zip(unravel(peaks, hu.shape), tm.grid.factors))
+        in_skin = surface & (tm.labels[block] == Compartment.SKIN)
+        bar[idx[in_skin]] = skin_bar
+    keep &= cnr >= bar
     return keep, cnr
 
 

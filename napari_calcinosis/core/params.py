@@ -28,7 +28,18 @@ class CTParams:
     min_cnr : float
         A candidate is kept only when its peak exceeds the level of its host tissue (a ring
         2.5-4 mm around it; at least soft tissue at the body surface) by this many noise SDs
-        (rejects noise voxels above the threshold).
+        (rejects noise voxels above the threshold), for a search volume of
+        ``cnr_reference_voxels`` voxels (see ``cnr_by_search_volume``). 5.4 true SDs keep the
+        largest noise peaks of SD-30 phantoms below the bar.
+    cnr_by_search_volume : bool
+        Scale the bar with the number of voxels searched: the body's soft tissue and cavity
+        and, apart, the much smaller skin shell each get
+        ``min_cnr + sqrt(2 ln n) - sqrt(2 ln cnr_reference_voxels)`` (the expected largest
+        noise peak grows like ``sqrt(2 ln n)``; at most 1 SD either way), so that false noise
+        peaks stay about as rare whatever the series length and in the skin
+        (:func:`.ct_noise.cnr_bars`).
+    cnr_reference_voxels : float
+        The search volume for which ``min_cnr`` holds (about a 2.5 mm torso series).
     noise_sd_hu : float or None
         Image noise SD; estimated from the soft tissue when ``None``.
     body_threshold_hu : float
@@ -44,6 +55,11 @@ class CTParams:
         Dense-structure threshold used to find the skeleton.
     bone_min_volume_mm3 : float
         A dense 3-D component at least this large (with its enclosed marrow) is bone.
+    bone_knob_max_mm3 : float
+        A piece of a bone component narrower than three coarse blocks in-plane and at most
+        this large is released from the bone, but for blocks that share a side with the
+        bone's core (a deposit beside a rib joined to it on the coarse grid);
+        full-resolution connectivity then decides. 0 turns this off.
     bone_margin_mm : float
         Shell around bone in which no candidate is kept (cortex edges, partial volume).
     muscle_wall_mm : float
@@ -101,7 +117,9 @@ class CTParams:
     min_area_mm2: float = 1.0
     adaptive: bool = False
     adaptive_k: float = 3.0
-    min_cnr: float = 5.0
+    min_cnr: float = 5.4
+    cnr_by_search_volume: bool = True
+    cnr_reference_voxels: float = 4.0e6
     noise_sd_hu: float | None = None
     body_threshold_hu: float = -500.0
     fat_range_hu: tuple[float, float] = (-190.0, -30.0)
@@ -110,6 +128,7 @@ class CTParams:
     tissue_grid_mm: float = 3.0
     bone_hu: float = 300.0
     bone_min_volume_mm3: float = 4000.0
+    bone_knob_max_mm3: float = 500.0
     bone_margin_mm: float = 1.5
     muscle_wall_mm: float = 15.0
     cartilage_excess_hu: float = 35.0

@@ -11,7 +11,8 @@ head holder and cables are separated from it by air), holes filled per slice →
 (outer ``skin_thickness_mm``) → subcutaneous fat (fat connected to the skin shell) → below it
 the muscle wall (down to ``muscle_wall_mm`` below the fascia, and the back muscles behind
 the spine) → cavity (lungs and air, fat and organs deep to the wall) and bone (large dense
-components with their enclosed marrow).
+components with their enclosed marrow, :mod:`.ct_bone`). Morphology helpers live in
+:mod:`.ct_morphology`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from enum import IntEnum
 import numpy as np
 from scipy import ndimage as ndi
 
+from .ct_bone import bone_mask, bone_min_volume_mm3, thin_stack
 from .ct_grid import CoarseGrid, _run, _upsample_into, coarse_sample, upsample_slab
+from .ct_morphology import _edt_mm, dilate_inplane, erode_inplane, fill_holes_2d
 from .params import CTParams
 
 __all__ = ["TISSUE_NAMES", "CoarseGrid", "Compartment", "TissueModel", "body_mask",
-           "bone_mask", "build_tissue_model", "coarse_sample", "fill_holes_2d",
-           "upsample_slab"]
+           "bone_mask", "bone_min_volume_mm3", "build_tissue_model", "coarse_sample",
+           "dilate_inplane", "erode_inplane", "fill_holes_2d", "thin_stack", "upsample_slab"]
 
 
 class Compartment(IntEnum):
@@ -46,10 +49,6 @@ class Compartment(IntEnum):
 TISSUE_NAMES: dict[int, str] = {int(c): c.name.lower() for c in Compartment}
 
 _SURFACE_MM = 6.0
-_BONE_REF_Z_MM = 80.0
-_TRABECULAR_BELOW_HU = 100.0
-_MARROW_MAX_MM2 = 400.0
-_MARROW_MIN_HU = 100.0
 
 
 def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.ndarray:
@@ -71,140 +70,6 @@ def body_mask(hu_c: np.ndarray, *, params: CTParams, workers: int = 2) -> np.nda
     # give back the voxels the opening shaved off the body's own outline
     body |= dilate_inplane(body, 1) & above
     return fill_holes_2d(body)
-
-
-def _fill_marrow(dense: np.ndarray, level: np.ndarray, pixel_mm2: float) -> np.ndarray:
-    """Fill the holes of each dense slice that look like marrow.
-
-    A hole is marrow when it is dense itself (trabecular bone) or small (a rib's marrow);
-    large soft-tissue regions that bones happen to enclose in one slice (muscle between the
-    scapula and the ribs) stay open.
-    """
-    box = _bbox_inplane(dense)
-    if box is None:
-        return dense
-    sub, level = dense[box], level[box]
-    holes = fill_holes_2d(sub) & ~sub
-    if not holes.any():
-        return dense
-    labels, n = ndi.label(holes, structure=_PLANE)
-    count = np.bincount(labels.ravel(), minlength=n + 1)
-    mean = np.bincount(labels.ravel(), weights=level.ravel(), minlength=n + 1) / \
-        np.maximum(count, 1)
-    marrow = (count * pixel_mm2 <= _MARROW_MAX_MM2) | (mean >= _MARROW_MIN_HU)
-    marrow[0] = False
-    out = dense.copy()
-    out[box] |= marrow[labels]
-    return out
-
-
-def _bbox_inplane(mask: np.ndarray):
-    """Slices of the in-plane bounding box of a stack's mask, one pixel wider (or None)."""
-    rows = np.flatnonzero(mask.any(axis=(0, 2)))
-    cols = np.flatnonzero(mask.any(axis=(0, 1)))
-    if len(rows) == 0:
-        return None
-    return (slice(None), slice(max(rows[0] - 1, 0), rows[-1] + 2),
-            slice(max(cols[0] - 1, 0), cols[-1] + 2))
-
-
-def bone_min_volume_mm3(grid: CoarseGrid, params: CTParams) -> float:
-    """Smallest bone, scaled down for stacks thinner than 80 mm (a slab of each bone)."""
-    z_cover = grid.shape[0] * grid.spacing_zyx_mm[0]
-    return params.bone_min_volume_mm3 * min(1.0, z_cover / _BONE_REF_Z_MM)
-
-
-def thin_stack(grid: CoarseGrid) -> bool:
-    """True when the volume covers less than 80 mm along z (3-D bone shape not seen)."""
-    return grid.shape[0] * grid.spacing_zyx_mm[0] < _BONE_REF_Z_MM
-
-
-def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
-              params: CTParams, workers: int = 2,
-              dense_mean_c: np.ndarray | None = None) -> np.ndarray:
-    """Bone on the coarse grid: large 3-D components of dense blocks with their marrow.
-
-    Holes of the dense mask are filled per slice first, so the marrow inside the cortex
-    counts toward a component's volume. When the volume covers less than 80 mm along z,
-    the size rule is scaled down in proportion (a single slice shows only a slab of bone).
-
-    Parameters
-    ----------
-    max_c : numpy.ndarray
-        Block maximum HU (:func:`coarse_sample`); blocks >= ``bone_hu`` are dense (cortex).
-    body_c : numpy.ndarray
-        Body mask; dense blocks outside it (table) are ignored.
-    grid : CoarseGrid
-        The coarse grid (block volume).
-    params : CTParams
-        ``bone_hu`` and ``bone_min_volume_mm3``.
-    workers : int
-        Threads for the per-slice hole filling.
-    dense_mean_c : numpy.ndarray, optional
-        Unclipped block mean; blocks whose mean reaches ``bone_hu - 100`` are dense too
-        (trabecular bone with a thin cortex, as in ribs).
-    """
-    dense = max_c >= params.bone_hu
-    if dense_mean_c is not None:
-        dense |= dense_mean_c >= params.bone_hu - _TRABECULAR_BELOW_HU
-    dense &= dilate_inplane(body_c, 1, depth=1)
-    level = dense_mean_c if dense_mean_c is not None else max_c.astype(np.float32)
-    # marrow enclosed by cortex belongs to the bone and to its volume
-    dense = _fill_marrow(dense, level, float(np.prod(grid.coarse_spacing_mm[1:])))
-    labels, n = ndi.label(dense, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
-        return np.zeros_like(dense)
-    block_mm3 = float(np.prod(grid.coarse_spacing_mm))
-    volume = np.bincount(labels.ravel(), minlength=n + 1) * block_mm3
-    keep = volume >= bone_min_volume_mm3(grid, params)
-    keep[0] = False
-    return keep[labels]
-
-
-def erode_inplane(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Erosion of every slice by ``pixels`` (a square, separable); the image border counts as
-    inside the mask (a cut-off field of view is not an edge of the body)."""
-    if pixels <= 0:
-        return mask.copy()
-    size = (1, 2 * pixels + 1, 2 * pixels + 1)[-mask.ndim:]
-    return ndi.minimum_filter(mask.view(np.uint8), size=size, mode="constant",
-                              cval=1).view(bool)
-
-
-def dilate_inplane(mask: np.ndarray, pixels: int = 1, *, depth: int = 0) -> np.ndarray:
-    """Dilation by ``pixels`` in-plane (a square) and ``depth`` slices (separable)."""
-    size = (2 * depth + 1, 2 * pixels + 1, 2 * pixels + 1)[-mask.ndim:]
-    return ndi.maximum_filter(mask.view(np.uint8), size=size, mode="constant",
-                              cval=0).view(bool)
-
-
-def _edt_mm(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
-    """Distance (mm) of mask pixels to the nearest non-mask pixel; inf when there is none."""
-    if mask.all():
-        return np.full(mask.shape, np.inf, np.float32)
-    return ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
-
-
-_PLANE = np.zeros((3, 3, 3), bool)
-_PLANE[1, 1, :] = _PLANE[1, :, 1] = True  # 4-connected within a slice, nothing across
-
-
-def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
-    """``binary_fill_holes`` of every slice (2-D) with one labelling of the background.
-
-    Works on a 2-D mask or on a stack of slices at once; holes are background regions of a
-    slice that do not reach its edge.
-    """
-    stack = mask[None] if mask.ndim == 2 else mask
-    labels, n = ndi.label(~stack, structure=_PLANE)
-    if n == 0:
-        return mask.copy()
-    outer = np.zeros(n + 1, bool)
-    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
-        outer[edge] = True
-    outer[0] = True
-    filled = ~outer[labels] | stack
-    return filled[0] if mask.ndim == 2 else filled
 
 
 def _paraspinal(deep: np.ndarray, bone: np.ndarray, body: np.ndarray,
