@@ -20,24 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import napari_calcinosis
-from napari_calcinosis.core import detect_ct, detect_xray
-from napari_calcinosis.core.analysis_anonymize import anonymize_findings
-from napari_calcinosis.core.annotations import (
+from .. import __version__
+from . import detect_ct, detect_xray
+from .analysis_anonymize import anonymize_findings
+from .annotations import (
     AnnotationRecord,
     AppliedAnnotations,
     SeriesLabels,
     apply_to_findings,
     to_reader_marks,
 )
-from napari_calcinosis.core.classify import Differential, classify
-from napari_calcinosis.core.clinical import ClinicalInput
-from napari_calcinosis.core.distribution import summary_series
-from napari_calcinosis.core.errors import AnalysisError, NoImageSeriesError
-from napari_calcinosis.core.findings import Findings, Lesion, SeriesEntry, Summary
-from napari_calcinosis.core.model import Radiograph, Study, Volume
-from napari_calcinosis.core.params import CTParams
-from napari_calcinosis.core.xray_params import XrayParams
+from .classify import Differential, classify
+from .clinical import ClinicalInput
+from .distribution import summary_series
+from .errors import AnalysisError, NoImageSeriesError
+from .findings import Findings, Lesion, SeriesEntry, Summary
+from .model import Radiograph, Study, Volume
+from .params import CTParams
+from .xray_params import XrayParams
 
 __all__ = ["AnalysisResult", "ExportContext", "SeriesResult", "analyze_study",
            "anonymize_findings", "assemble_result", "detect_series", "series_entry"]
@@ -279,7 +279,7 @@ def assemble_result(study: Study, series_results: list[SeriesResult], *,
     if any(s.xray is not None for s in series):
         parameters["radiograph"] = xray_params.to_dict()
     findings = Findings(
-        software={"name": SOFTWARE_NAME, "version": napari_calcinosis.__version__},
+        software={"name": SOFTWARE_NAME, "version": __version__},
         study={"study_instance_uid": study.study_instance_uid,
                "modalities": _unique([s.entry.modality for s in series if s.entry.modality])},
         series=[s.entry for s in series], lesions=lesions, summary=summary,

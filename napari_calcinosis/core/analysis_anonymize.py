@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import copy
 
-from napari_calcinosis.core.findings import Findings
-from napari_calcinosis.core.model import Study
+from .findings import Findings
+from .model import Study
 
 __all__ = ["anonymize_findings"]
 

@@ -50,13 +50,13 @@ class AnnotationFileError(CalcinosisError):
 
 def record_to_dict(record: AnnotationRecord) -> dict[str, Any]:
     """The record as a schema-v1 JSON document (plain Python objects)."""
-    import napari_calcinosis
+    from .. import __version__
 
     return {
         "schema": RECORD_SCHEMA_ID,
         "version": RECORD_VERSION,
         "software": {"name": "napari-calcinosis",
-                     "version": record.software_version or napari_calcinosis.__version__},
+                     "version": record.software_version or __version__},
         "study_instance_uid": record.study_instance_uid,
         "created": record.created,
         "modified": record.modified,

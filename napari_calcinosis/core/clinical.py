@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from napari_calcinosis.core.errors import ClinicalInputError
+from .errors import ClinicalInputError
 
 __all__ = [
     "CANONICAL_UNITS", "CONNECTIVE_TISSUE_DISEASES", "HISTORY_FLAGS", "HISTORY_KEYS",

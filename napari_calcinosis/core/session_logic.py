@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-import napari_calcinosis
-
+from .. import __version__
 from .annotations import (
     AnnotationRecord,
     AnnotationStore,
@@ -371,7 +370,7 @@ class StudyReview:
 
     def _empty_findings(self) -> Findings:
         return Findings(software={"name": "napari-calcinosis",
-                                  "version": napari_calcinosis.__version__},
+                                  "version": __version__},
                         study={"study_instance_uid": self.study_instance_uid, "modalities": []})
 
     def series_results(self) -> list[Any]:

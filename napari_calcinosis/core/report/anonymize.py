@@ -20,7 +20,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from napari_calcinosis.core.model import SeriesInfo, Study
+from ..model import SeriesInfo, Study
 
 __all__ = ["ANONYMOUS", "REMOVED", "anonymize_header", "anonymize_text",
            "ensure_anonymous_findings", "identifying_values",
@@ -192,7 +192,7 @@ def ensure_anonymous_findings(findings: Any, context: Any) -> Any:
         return findings
     uid_map = context.uid_map
     if str(findings.study.get("study_instance_uid", "")) not in set(uid_map.values()):
-        from napari_calcinosis.core.analysis import anonymize_findings
+        from ..analysis import anonymize_findings
 
         study = getattr(getattr(context, "result", None), "study", None)
         findings, _ = anonymize_findings(findings, study, uid_map=uid_map)

@@ -13,9 +13,9 @@ import datetime as _dt
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from napari_calcinosis.core.findings import Findings
-from napari_calcinosis.core.model import Radiograph, SeriesInfo, Volume
-from napari_calcinosis.core.report.anonymize import (
+from ..findings import Findings
+from ..model import Radiograph, SeriesInfo, Volume
+from .anonymize import (
     ANONYMOUS,
     anonymize_text,
     ensure_anonymous_findings,
@@ -108,15 +108,15 @@ def build_report_content(findings: Findings, context: Any = None, *,
     -------
     ReportContent
     """
-    from napari_calcinosis.core.classify import DISCLAIMER
-    from napari_calcinosis.core.report import content_findings as cf
+    from ..classify import DISCLAIMER
+    from . import content_findings as cf
 
     result = getattr(context, "result", None)
     anonymize = bool(getattr(context, "anonymize", False))
     findings = ensure_anonymous_findings(findings, context)
     images = []
     if with_images and result is not None:
-        from napari_calcinosis.core.report.key_images import key_images, png_bytes
+        from .key_images import key_images, png_bytes
 
         images = [Figure(im.title, im.caption, png=png_bytes(im.rgb), file_name=im.file_name)
                   for im in key_images(findings, context)]

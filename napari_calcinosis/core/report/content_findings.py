@@ -10,14 +10,14 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from napari_calcinosis.core.findings import (
+from ..findings import (
     LAYERS,
     REGIONS,
     Findings,
     Lesion,
 )
-from napari_calcinosis.core.report.content import Block, Figure, Table
-from napari_calcinosis.core.report.key_images import LAYER_COLORS
+from .content import Block, Figure, Table
+from .key_images import LAYER_COLORS
 
 __all__ = ["counted_lesions", "findings_blocks", "fmt", "impression", "indication",
            "key_image_blocks", "legend_svg", "lesion_list", "limitations", "negatives",
@@ -53,7 +53,7 @@ def counted_lesions(findings: Findings) -> list[Lesion]:
 
 def indication(clinical: Any) -> list[Block]:
     """Indication and history from the clinical input (unknowns said as unknown)."""
-    from napari_calcinosis.core.classify import input_label
+    from ..classify import input_label
 
     if clinical is None:
         return [Block(paragraphs=["No clinical information was given: every lab and history "
@@ -77,8 +77,8 @@ def indication(clinical: Any) -> list[Block]:
 
 
 def _lab_row(clinical: Any, name: str) -> list[str]:
-    from napari_calcinosis.core.classify import input_label
-    from napari_calcinosis.core.clinical import CANONICAL_UNITS
+    from ..classify import input_label
+    from ..clinical import CANONICAL_UNITS
 
     unit = CANONICAL_UNITS[name]
     low, high, source = clinical.reference_range(name)
@@ -242,7 +242,7 @@ def legend_svg(layers: list[str]) -> str:
 
 def impression(findings: Findings, differential: Any = None) -> list[Block]:
     """The ranked differential with its reasons (supporting, against, missing)."""
-    from napari_calcinosis.core.classify import DISCLAIMER, input_label
+    from ..classify import DISCLAIMER, input_label
 
     if not findings.differential:
         return [Block(paragraphs=["No soft-tissue calcification: no differential."])]
@@ -299,7 +299,7 @@ def _ct_limits(entry: Any, image: Any, limit_mm: float) -> list[str]:
 
 def recommendations(findings: Findings, clinical: Any) -> list[Block]:
     """Missing labs, specialist review, biopsy when clinically indicated."""
-    from napari_calcinosis.core.classify import input_label
+    from ..classify import input_label
 
     if not counted_lesions(findings):
         return [Block(items=["No soft-tissue calcification: no work-up for calcinosis cutis "

@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from napari_calcinosis.core.findings import Findings, Lesion
-from napari_calcinosis.core.io_utils import atomic_open
+from ..findings import Findings, Lesion
+from ..io_utils import atomic_open
 
 __all__ = ["BASE_COLUMNS", "LESIONS_FILENAME", "lesion_rows", "write_lesions_csv"]
 

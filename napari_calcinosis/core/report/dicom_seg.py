@@ -27,17 +27,17 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from napari_calcinosis.core.errors import AnalysisError
-from napari_calcinosis.core.findings import LAYERS, Findings
-from napari_calcinosis.core.io_utils import atomic_write_with
-from napari_calcinosis.core.model import Volume
-from napari_calcinosis.core.report.anonymize import (
+from ..errors import AnalysisError
+from ..findings import LAYERS, Findings
+from ..io_utils import atomic_write_with
+from ..model import Volume
+from .anonymize import (
     anonymize_header,
     mapped_uid,
     study_identifying_values,
 )
-from napari_calcinosis.core.report.dicom_codes import CALCIFIED_STRUCTURE, CATEGORY, LAYER_SITES
-from napari_calcinosis.core.report.key_images import LAYER_COLORS
+from .dicom_codes import CALCIFIED_STRUCTURE, CATEGORY, LAYER_SITES
+from .key_images import LAYER_COLORS
 
 __all__ = ["SEG_FILENAME", "SEG_SERIES_NUMBER", "SegmentPlan", "build_segmentation",
            "plan_segmentations", "segment_file_name", "series_lesion_labels", "source_headers",

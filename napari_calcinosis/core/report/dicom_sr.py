@@ -26,11 +26,11 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import SegmentationStorage, generate_uid
 
-from napari_calcinosis.core.findings import LAYERS, REGIONS, SIDES, Findings, Lesion
-from napari_calcinosis.core.io_utils import atomic_write_with
-from napari_calcinosis.core.report import dicom_codes as dc
-from napari_calcinosis.core.report.anonymize import study_identifying_values
-from napari_calcinosis.core.report.dicom_seg import (
+from ..findings import LAYERS, REGIONS, SIDES, Findings, Lesion
+from ..io_utils import atomic_write_with
+from . import dicom_codes as dc
+from .anonymize import study_identifying_values
+from .dicom_seg import (
     SegmentPlan,
     plan_segmentations,
     source_headers,
@@ -121,7 +121,7 @@ def predominant_morphology(lesions: list[Lesion]) -> str:
     """The most frequent morphology (ties: the earlier word of the contract's list)."""
     counts = Counter(les.morphology for les in lesions)
     best = max(counts.values())
-    from napari_calcinosis.core.findings import MORPHOLOGIES
+    from ..findings import MORPHOLOGIES
 
     return next(m for m in (*MORPHOLOGIES, *counts) if counts.get(m) == best)
 
@@ -189,7 +189,7 @@ def _summary_group(findings: Findings, seed: str) -> Any:
 
 
 def _texts(findings: Findings) -> list[tuple[str, Code]]:
-    from napari_calcinosis.core.classify import DISCLAIMER
+    from ..classify import DISCLAIMER
 
     out = []
     for rank, item in enumerate(findings.differential, start=1):

@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from napari_calcinosis.core.findings import Findings
-from napari_calcinosis.core.io_utils import atomic_write_text
-from napari_calcinosis.core.report.content import (
+from ..findings import Findings
+from ..io_utils import atomic_write_text
+from .content import (
     Block,
     Figure,
     ReportContent,

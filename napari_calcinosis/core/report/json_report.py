@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_calcinosis.core.findings import SCHEMA_ID, Findings
-from napari_calcinosis.core.io_utils import atomic_write_text
+from ..findings import SCHEMA_ID, Findings
+from ..io_utils import atomic_write_text
 
 __all__ = ["FINDINGS_FILENAME", "FindingsSchemaError", "findings_schema", "findings_to_json",
            "load_schema", "validate_findings", "write_findings_json"]

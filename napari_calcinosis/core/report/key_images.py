@@ -21,8 +21,8 @@ import numpy as np
 from skimage.draw import circle_perimeter
 from skimage.transform import resize
 
-from napari_calcinosis.core.findings import LAYER_COLORS, SOFT_TISSUE_LAYERS, Findings, Lesion
-from napari_calcinosis.core.io_utils import atomic_write_bytes
+from ..findings import LAYER_COLORS, SOFT_TISSUE_LAYERS, Findings, Lesion
+from ..io_utils import atomic_write_bytes
 
 __all__ = ["CALCIUM_WINDOW_HU", "LAYER_COLORS", "KeyImage", "ct_key_images", "key_images",
            "png_bytes", "radiograph_key_image", "write_png"]
@@ -208,7 +208,7 @@ def radiograph_key_image(radiograph: Any, lesions: list[Lesion], *,
 
 def key_images(findings: Findings, context: Any) -> list[KeyImage]:
     """Every key image of an export: per CT the two MIPs, per analysed radiograph one image."""
-    from napari_calcinosis.core.report.dicom_seg import plan_segmentations
+    from .dicom_seg import plan_segmentations
 
     result = getattr(context, "result", None)
     if result is None:

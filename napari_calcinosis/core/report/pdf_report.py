@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from napari_calcinosis.core.errors import CalcinosisError
-from napari_calcinosis.core.findings import Findings
-from napari_calcinosis.core.io_utils import atomic_write_bytes
-from napari_calcinosis.core.report.content import ReportContent, build_report_content
-from napari_calcinosis.core.report.html_report import render_html
+from ..errors import CalcinosisError
+from ..findings import Findings
+from ..io_utils import atomic_write_bytes
+from .content import ReportContent, build_report_content
+from .html_report import render_html
 
 __all__ = ["PDF_FILENAME", "render_pdf", "write_pdf"]
 
