@@ -37,6 +37,7 @@ from .errors import AnalysisError, NoImageSeriesError
 from .findings import Findings, Lesion, SeriesEntry, Summary
 from .model import Radiograph, Study, Volume
 from .params import CTParams
+from .xray_ct_link import link_study
 from .xray_params import XrayParams
 
 __all__ = ["AnalysisResult", "ExportContext", "SeriesResult", "analyze_study",
@@ -286,6 +287,8 @@ def assemble_result(study: Study, series_results: list[SeriesResult], *,
         warnings=_unique(warnings), parameters=parameters)
     findings, differential, applied, clinical = _reviewed(findings, series, clinical,
                                                           annotations)
+    # CT lesions projected onto the frontal radiograph once ids and lesions are final.
+    link_study(findings, series)
     return AnalysisResult(findings, series, study, clinical=clinical, params=params,
                           differential=differential, applied=applied)
 
