@@ -110,7 +110,9 @@ def masked_ncc(fixed: np.ndarray, fixed_mask: np.ndarray, moving: np.ndarray,
     ncc, overlap : numpy.ndarray
         Both of shape ``fixed.shape + moving.shape - 1``; entry ``k`` is the shift
         ``d = k - (moving.shape - 1)`` at which moving pixel ``x`` lies on fixed pixel
-        ``x + d``; ``overlap`` is the number of valid pixels shared.
+        ``x + d``; ``overlap`` is the number of valid pixels shared. Where only a few pixels
+        are shared the NCC is meaningless (two pixels always correlate perfectly): the
+        caller masks small overlaps.
     """
     shape = [fft.next_fast_len(a + b - 1, real=True) for a, b in zip(fixed.shape, moving.shape)]
     out = tuple(slice(0, a + b - 1) for a, b in zip(fixed.shape, moving.shape))
