@@ -31,6 +31,7 @@ from .._layers import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
 from ..core.analysis import series_entry
 from ..core.errors import CalcinosisError
 from ..core.session_logic import StudyReview
+from .ct_projection import draw_ct_projections
 from .detection_widget import result_of
 from .detection_widget import study_of as _study_of
 from .layers import SOURCE_KEY, center_on
@@ -233,6 +234,7 @@ class StudySession:
                 if uid in self.review.runs:
                     draw_points(pair, self.review, uid)
                     draw_labels(pair, self.review, uid)
+            draw_ct_projections(self.viewer, self.review, self._pairs)
         finally:
             self._syncing = False
 
