@@ -28,6 +28,7 @@ pair is recorded in ``parameters["ct_radiograph_link"]``.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = ["CONFIRMATION_STATES", "CTLink", "CTLinkParams", "link_ct_to_radiogra
            "link_study"]
 
 CONFIRMATION_STATES = ("confirmed", "not_seen_on_ct", "outside_ct_coverage", "not_assessed")
+_RECENT: list[tuple[Any, Any, tuple, Registration]] = []
+_RECENT_SIZE = 4
 
 
 @dataclass
@@ -110,8 +113,7 @@ def link_ct_to_radiograph(volume: Volume, rad: Radiograph, ct_lesions: list[Lesi
     refusal = refusal or _identity_refusal(volume, rad)
     if refusal is None:
         try:
-            link.registration = register_drr(volume, rad, *axes, params=params,
-                                             body_mask=body_mask)
+            link.registration = _registered(volume, rad, axes, params, body_mask)
         except AnalysisError as exc:
             refusal = str(exc)
     if refusal is None:
@@ -122,6 +124,23 @@ def link_ct_to_radiograph(volume: Volume, rad: Radiograph, ct_lesions: list[Lesi
     else:
         link.status = {int(les.id): "not_assessed" for les in xray_lesions}
     return link
+
+
+def _registered(volume: Volume, rad: Radiograph, axes, params: CTLinkParams,
+                body_mask: np.ndarray | None) -> Registration:
+    """:func:`register_drr`, remembered for the last few image pairs: the viewer assembles
+    the study again each time a series' detection joins, with the same CT and radiograph."""
+    key = (tuple(np.round(volume.origin_lps_mm, 6)),
+           tuple(np.round(np.asarray(volume.direction_lps).ravel(), 6)),
+           tuple(volume.spacing_zyx_mm), rad.pixel_spacing_mm,
+           tuple(tuple(a) for a in axes), params, body_mask is not None)
+    for hu_ref, image_ref, known, reg in _RECENT:
+        if hu_ref() is volume.hu and image_ref() is rad.image and known == key:
+            return reg
+    reg = register_drr(volume, rad, *axes, params=params, body_mask=body_mask)
+    _RECENT.insert(0, (weakref.ref(volume.hu), weakref.ref(rad.image), key, reg))
+    del _RECENT[_RECENT_SIZE:]
+    return reg
 
 
 def _frontal_axes(rad: Radiograph, warnings: list[str]):

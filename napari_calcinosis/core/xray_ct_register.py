@@ -48,7 +48,7 @@ class CTLinkParams:
     fine_scale_step: float = 0.005
     feature_sigma_mm: float = 3.0
     min_overlap_fraction: float = 0.5
-    min_score: float = 0.5
+    min_score: float = 0.65
     match_base_mm: float = 5.0
     source_detector_mm: float = 1800.0
     body_threshold_hu: float = -400.0
@@ -254,14 +254,15 @@ class _Level:
         origin_px = ((drr.v0_mm - origin[0]) / rho, (drr.u0_mm - origin[1]) / rho)
         moving = self.resampled(rho, origin_px, drr.image.shape)
         valid = np.isfinite(moving)
+        # Overlap counted as in best_shift; the correlation keeps off the radiograph's edge.
+        area = np.prod(self.full_shape) * (rho / drr.step_mm) ** 2
+        overlap = float((valid & self.mask).sum()) / area
         inner = ndimage.binary_erosion(valid, iterations=int(np.ceil(2 * self.sigma)))
         use = inner & self.mask
-        area = np.prod(self.full_shape) * (rho / drr.step_mm) ** 2
-        overlap = float(use.sum()) / area
         if overlap < self.params.min_overlap_fraction or use.sum() < 16:
             return -1.0, overlap
         feat = _features(np.where(valid, moving, np.nanmean(moving)), self.sigma)
-        return float(np.corrcoef(feat[use], self.target[use])[0, 1]), overlap
+        return _correlation(feat[use], self.target[use]), overlap
 
     def polish(self, rho: float, origin: tuple[float, float]):
         """Nelder-Mead on (log scale, origin) from a grid optimum.
@@ -279,6 +280,13 @@ class _Level:
         best_rho, best_origin = rho * float(np.exp(res.x[0])), (float(res.x[1]), float(res.x[2]))
         score, overlap = self.score(best_rho, best_origin)
         return best_rho, best_origin, score, overlap
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; 0 when either side is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b) / denom) if denom > 0 else 0.0
 
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
