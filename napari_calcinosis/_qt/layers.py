@@ -35,10 +35,11 @@ TISSUE_COLORS: dict[str, str] = {
 SOURCE_KEY = "calcinosis"
 FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "volume_mm3", "peak_hu",
                    "depth_mm", "source")
-#: Columns of a radiograph's lesion table: area instead of volume, the dot's contrast, and
-#: whether it lies tangential at the body outline (surely superficial) or en face.
+#: Columns of a radiograph's lesion table: area instead of volume, the dot's contrast,
+#: whether it lies tangential at the body outline (surely superficial) or en face, and
+#: whether a CT of the study confirms it (``core.xray_ct_link``; empty without a CT link).
 XRAY_FEATURE_COLUMNS = ("id", "layer", "side", "region", "morphology", "area_mm2", "contrast",
-                        "tangential", "source")
+                        "tangential", "ct_confirmation", "source")
 #: Diameter (mm) of the ring drawn round each lesion centroid.
 POINT_RING_MM = 12.0
 #: Outline width (pixels) of a radiograph's lesion labels.
@@ -79,6 +80,7 @@ def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.Da
             "region": lesion.region, "morphology": lesion.morphology,
             "area_mm2": _num(lesion.area_mm2), "contrast": _num(lesion.extra.get("contrast"), 4),
             "tangential": bool(lesion.extra.get("tangential", False)),
+            "ct_confirmation": str(lesion.extra.get("ct_confirmation", "")),
             "source": lesion.source,
         } for lesion in lesions]
         return pd.DataFrame(rows, columns=list(XRAY_FEATURE_COLUMNS))

@@ -80,12 +80,24 @@ def test_ct_lesions_are_drawn_on_the_frontal_radiograph(make_napari_viewer, qtbo
             assert dot.extra["ct_confirmation"] == "confirmed"
             assert lesion.id in dot.extra["confirmed_by_ct_lesions"]
     assert table["seen_on_radiograph"].any() and not table["seen_on_radiograph"].all()
+    _dots_say_their_confirmation(viewer, review, uid)
 
     frontal.visible = False
     assert not points.visible
     frontal.visible = True
     assert points.visible
     _screenshot(viewer, frontal, qtbot)
+
+
+def _dots_say_their_confirmation(viewer, review, uid: str) -> None:
+    """The radiograph's own lesion tables (points and labels) carry ``ct_confirmation``."""
+    layers = [layer for layer in viewer.layers
+              if layer.metadata.get(SOURCE_KEY, {}).get("series_instance_uid") == uid
+              and layer.metadata[SOURCE_KEY].get("kind") in ("lesion_points", "lesion_labels")]
+    expected = [les.extra["ct_confirmation"] for les in review.lesions_of(uid)]
+    assert len(layers) == 2 and "confirmed" in expected
+    for layer in layers:
+        assert layer.features["ct_confirmation"].tolist() == expected
 
 
 def _screenshot(viewer, frontal, qtbot) -> None:

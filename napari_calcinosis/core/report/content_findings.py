@@ -19,9 +19,10 @@ from ..findings import (
 from .content import Block, Figure, Table
 from .key_images import LAYER_COLORS
 
-__all__ = ["counted_lesions", "findings_blocks", "fmt", "impression", "indication",
-           "key_image_blocks", "legend_svg", "lesion_list", "limitations", "negatives",
-           "recommendations", "region_layer_table", "symmetry_blocks", "symmetry_svg", "words"]
+__all__ = ["counted_lesions", "ct_confirmation_sentences", "findings_blocks", "fmt",
+           "impression", "indication", "key_image_blocks", "legend_svg", "lesion_list",
+           "limitations", "negatives", "recommendations", "region_layer_table",
+           "symmetry_blocks", "symmetry_svg", "words"]
 
 _SIDE_SHORT = {"left": "L", "right": "R", "midline": "M"}
 _LAB_NAMES = ("calcium", "phosphate", "pth", "creatinine", "egfr", "ck", "aldolase")
@@ -92,9 +93,10 @@ def findings_blocks(findings: Findings) -> list[Block]:
     summary = findings.summary
     lesions = counted_lesions(findings)
     source = "CT" if summary.source == "CT" else "the radiograph"
+    linked = ct_confirmation_sentences(findings)
     if not lesions:
         text = f"No soft-tissue calcification was detected on {source}."
-        return [Block(paragraphs=[text, _incidental(summary)])]
+        return [Block(paragraphs=[text, *linked, _incidental(summary)])]
     size = (f"total volume {summary.total_volume_mm3:.1f} mm³" if summary.source == "CT"
             else f"total area {sum(les.area_mm2 or 0 for les in lesions):.1f} mm²")
     text = (f"{summary.lesion_count} soft-tissue calcifications on {source}, {size}; extent "
@@ -103,8 +105,42 @@ def findings_blocks(findings: Findings) -> list[Block]:
     paragraphs = [text]
     if deep:
         paragraphs.append("Deep involvement: " + ", ".join(deep) + ".")
-    paragraphs.append(_incidental(summary))
+    paragraphs += [*linked, _incidental(summary)]
     return [Block(paragraphs=paragraphs, tables=[region_layer_table(lesions, summary.source)])]
+
+
+def ct_confirmation_sentences(findings: Findings) -> list[str]:
+    """One sentence per radiograph the CT was registered to: how many of its dots CT
+    lesions confirm (``ct_confirmation`` of :mod:`..xray_ct_link`).
+
+    A radiograph whose dots are all ``not_assessed`` (link refused, lateral view) or that
+    has no dot gets no sentence: its warning says why.
+    """
+    radiographs = [s for s in findings.series if s.kind == "radiograph"]
+    out = []
+    for entry in radiographs:
+        states = [les.extra["ct_confirmation"] for les in findings.lesions
+                  if les.series_instance_uid == entry.series_instance_uid
+                  and "ct_confirmation" in les.extra]
+        if not states or all(state == "not_assessed" for state in states):
+            continue
+        same_view = [s for s in radiographs if s.view == entry.view]
+        name = f"the {entry.view or 'unlabelled'} radiograph"
+        if len(same_view) > 1:
+            name += f" {same_view.index(entry) + 1}"
+        confirmed = states.count("confirmed")
+        parts = [f"{confirmed} {'is' if confirmed == 1 else 'are'} confirmed by CT lesions"]
+        for state, text in (("not_seen_on_ct", "not seen on CT"),
+                            ("outside_ct_coverage", "outside the CT's coverage")):
+            if states.count(state):
+                parts.append(f"{states.count(state)} {text}")
+        dots = f"{len(states)} dot{'s' if len(states) != 1 else ''}"
+        out.append(f"Of {dots} on {name}, {_joined(parts)}.")
+    return out
+
+
+def _joined(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _incidental(summary: Any) -> str:
@@ -330,18 +366,22 @@ def recommendations(findings: Findings, clinical: Any) -> list[Block]:
 
 
 def lesion_list(findings: Findings) -> list[Block]:
-    """Every listed lesion with its measurements (incidental ones included, marked)."""
+    """Every listed lesion with its measurements (incidental ones included, marked); a
+    "CT confirmation" column when the CT was linked to a radiograph (empty on CT rows)."""
     if not findings.lesions:
         return [Block(paragraphs=["No lesion listed."])]
     modality = {s.series_instance_uid: s.modality for s in findings.series}
+    lesions = sorted(findings.lesions, key=lambda les: les.id)
+    linked = any("ct_confirmation" in les.extra for les in lesions)
     rows = [[str(les.id), modality.get(les.series_instance_uid, "?"), les.source,
              words(les.region), words(les.layer) + ("" if les.is_soft_tissue else " *"),
              les.side, les.morphology,
              fmt(les.volume_mm3 if les.volume_mm3 is not None else les.area_mm2),
-             fmt(les.max_diameter_mm), fmt(les.peak_hu, 0)]
-            for les in sorted(findings.lesions, key=lambda les: les.id)]
+             fmt(les.max_diameter_mm), fmt(les.peak_hu, 0),
+             *([words(les.extra.get("ct_confirmation", ""))] if linked else [])]
+            for les in lesions]
     header = ["ID", "Series", "Source", "Region", "Layer", "Side", "Morphology",
-              "Volume mm³ / area mm²", "Max diameter mm", "Peak HU"]
+              "Volume mm³ / area mm²", "Max diameter mm", "Peak HU",
+              *(["CT confirmation"] if linked else [])]
     return [Block(tables=[Table(header, rows, caption="* outside the soft tissues (incidental, "
                                 "not counted).", key="lesions")])]
-
