@@ -31,6 +31,7 @@ from napari_calcinosis.core.xray_ct_link import (
     CTLinkParams,
     link_ct_to_radiograph,
     link_study,
+    prepare_links,
 )
 from napari_calcinosis.core.xray_ct_register import masked_ncc, register_drr
 
@@ -252,3 +253,30 @@ def test_params_record_the_matching_tolerance():
     record = CTLinkParams().to_dict()
     assert record["match_base_mm"] == 5.0 and record["source_detector_mm"] > 0
     assert isinstance(record["magnification_range"], list)
+
+
+def test_prepare_links_registers_ahead_so_the_link_does_not(sample, monkeypatch):
+    """What a viewer's detection worker does: register the CT to the frontal radiograph
+    (the lateral skipped) so that linking afterwards, on the main thread, does not."""
+    from types import SimpleNamespace
+
+    from napari_calcinosis.core import xray_ct_link
+    from napari_calcinosis.core.analysis import SeriesResult, series_entry
+
+    _, study, _ = sample
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].view)
+        return register_drr(*args, **kwargs)
+
+    monkeypatch.setattr(xray_ct_link, "_RECENT", [])
+    monkeypatch.setattr(xray_ct_link, "register_drr", counted)
+    volume, run = study.volumes[0], SimpleNamespace(tissue_labels=None)
+    items = [SeriesResult(series_entry(volume), volume, ct=run)]
+    assert prepare_links(items) == 0 and calls == []  # no radiograph analysed yet
+    items += [SeriesResult(series_entry(rad), rad, xray=run) for rad in study.radiographs]
+    assert prepare_links(items) == 1 and calls == ["frontal"]
+    assert prepare_links(items) == 1 and calls == ["frontal"]  # remembered
+    link = link_ct_to_radiograph(volume, _frontal(study), [], [])
+    assert link.accepted and calls == ["frontal"]

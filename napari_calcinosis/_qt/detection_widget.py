@@ -56,12 +56,15 @@ def result_of(layer: Any) -> Any:
     return meta.get(RESULT_KEY, meta.get(XRAY_RESULT_KEY))
 
 
-def _detect_steps(image: Any, params: Any):
+def _detect_steps(image: Any, params: Any, others: list | None = None):
     """Generator for ``thread_worker``: yields ``(fraction, message)``, returns the result of
     CT detection (``image`` a Volume) or radiograph detection (a Radiograph).
 
     The core reports progress through a callback; the analysis runs in one more thread so that
-    this generator can pass the callback's messages on as they come.
+    this generator can pass the callback's messages on as they come. ``others`` are the
+    study's other analysed series (``SeriesResult``): when the new result completes a CT and
+    a radiograph, the CT is registered to the radiograph here, in the worker, so that the
+    assembly on the main thread finds the registration done (:func:`_prepare_ct_link`).
     """
     from ..core.detect_ct import analyze_volume
     from ..core.detect_xray import analyze_radiograph
@@ -77,7 +80,26 @@ def _detect_steps(image: Any, params: Any):
                 yield messages.get(timeout=0.05)
             except queue.Empty:
                 continue
-        return future.result()
+        result = future.result()
+    if any((item.xray is not None) != isinstance(image, Radiograph) for item in others or []):
+        yield (1.0, "Registering the CT to the radiograph ...")
+        _prepare_ct_link(image, result, others)
+    return result
+
+
+def _prepare_ct_link(image: Any, result: Any, others: list) -> int:
+    """Register the study's CT to its frontal radiographs (worker thread), with ``result``
+    as the new run of ``image`` in place of any earlier one."""
+    from ..core.analysis import SeriesResult, series_entry
+    from ..core.model import Radiograph
+    from ..core.xray_ct_link import prepare_links
+
+    uid = image.info.series_instance_uid
+    xray = isinstance(image, Radiograph)
+    items = [item for item in others if item.entry.series_instance_uid != uid]
+    items.append(SeriesResult(series_entry(image), image, ct=None if xray else result,
+                              xray=result if xray else None))
+    return prepare_links(items)
 
 
 def _tissue_names() -> dict[int, str]:
@@ -93,12 +115,11 @@ def study_of(layer: Any) -> str:
         f"series:{meta.get(SOURCE_KEY, {}).get('series_instance_uid', '')}"
 
 
-def study_summary(layers: Any, study_uid: str) -> Summary | None:
-    """The study's summary from the detection results on its layers, by the contract's rule
-    (the CT when one was analysed, else the first frontal radiograph), assembled as
-    ``napari-calcinosis analyze`` assembles it; ``None`` without any result."""
-    from ..core.analysis import SeriesResult, assemble_result, series_entry
-    from ..core.model import Radiograph, Study
+def study_series(layers: Any, study_uid: str) -> list:
+    """The analysed series of a study from the detection results on its layers, as
+    ``analysis.SeriesResult`` (volumes first, then radiographs; one per series)."""
+    from ..core.analysis import SeriesResult, series_entry
+    from ..core.model import Radiograph
 
     items: dict[str, SeriesResult] = {}
     for layer in layers:
@@ -110,9 +131,19 @@ def study_summary(layers: Any, study_uid: str) -> Summary | None:
         items.setdefault(image.info.series_instance_uid, SeriesResult(
             series_entry(image), image, ct=None if xray else result,
             xray=result if xray else None))
-    if not items:
+    return sorted(items.values(), key=lambda item: item.xray is not None)
+
+
+def study_summary(layers: Any, study_uid: str) -> Summary | None:
+    """The study's summary from the detection results on its layers, by the contract's rule
+    (the CT when one was analysed, else the first frontal radiograph), assembled as
+    ``napari-calcinosis analyze`` assembles it; ``None`` without any result."""
+    from ..core.analysis import assemble_result
+    from ..core.model import Study
+
+    ordered = study_series(layers, study_uid)
+    if not ordered:
         return None
-    ordered = sorted(items.values(), key=lambda item: item.xray is not None)
     study = Study(volumes=[s.image for s in ordered if s.ct is not None],
                   radiographs=[s.image for s in ordered if s.xray is not None])
     return assemble_result(study, ordered).findings.summary
@@ -211,7 +242,9 @@ class DetectionWidget(Container):
             image, params = layer.metadata[RADIOGRAPH_KEY], XrayParams()
         else:
             image, params = layer.metadata[VOLUME_KEY], self.params()
-        worker = thread_worker(_detect_steps, start_thread=False)(image, params)
+        # The study's other runs, taken now: runs go one at a time, so none joins meanwhile.
+        others = study_series(self._viewer.layers, study_of(layer))
+        worker = thread_worker(_detect_steps, start_thread=False)(image, params, others)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: self._on_result(layer, result))
         worker.errored.connect(self._on_error)

@@ -28,6 +28,7 @@ pair is recorded in ``parameters["ct_radiograph_link"]``.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,11 +42,14 @@ from .xray_ct_drr import display_axes
 from .xray_ct_register import CTLinkParams, Registration, register_drr
 
 __all__ = ["CONFIRMATION_STATES", "CTLink", "CTLinkParams", "link_ct_to_radiograph",
-           "link_study"]
+           "link_study", "prepare_links"]
 
 CONFIRMATION_STATES = ("confirmed", "not_seen_on_ct", "outside_ct_coverage", "not_assessed")
 _RECENT: list[tuple[Any, Any, tuple, Registration]] = []
 _RECENT_SIZE = 4
+# A viewer registers in its detection worker (prepare_links) while its main thread may
+# assemble (link_study): the remembered list is read and changed under this lock.
+_RECENT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -134,12 +138,14 @@ def _registered(volume: Volume, rad: Radiograph, axes, params: CTLinkParams,
            tuple(np.round(np.asarray(volume.direction_lps).ravel(), 6)),
            tuple(volume.spacing_zyx_mm), rad.pixel_spacing_mm,
            tuple(tuple(a) for a in axes), params, body_mask is not None)
-    for hu_ref, image_ref, known, reg in _RECENT:
-        if hu_ref() is volume.hu and image_ref() is rad.image and known == key:
-            return reg
+    with _RECENT_LOCK:
+        for hu_ref, image_ref, known, reg in _RECENT:
+            if hu_ref() is volume.hu and image_ref() is rad.image and known == key:
+                return reg
     reg = register_drr(volume, rad, *axes, params=params, body_mask=body_mask)
-    _RECENT.insert(0, (weakref.ref(volume.hu), weakref.ref(rad.image), key, reg))
-    del _RECENT[_RECENT_SIZE:]
+    with _RECENT_LOCK:
+        _RECENT.insert(0, (weakref.ref(volume.hu), weakref.ref(rad.image), key, reg))
+        del _RECENT[_RECENT_SIZE:]
     return reg
 
 
@@ -248,12 +254,9 @@ def link_study(findings: Findings, series: list[Any], *,
         One per radiograph.
     """
     params = params or CTLinkParams()
-    cts = [s for s in series if s.ct is not None and isinstance(s.image, Volume)]
-    rads = [s for s in series if s.xray is not None and isinstance(s.image, Radiograph)]
-    if not cts or not rads:
+    ct, rads = _link_inputs(series)
+    if ct is None:
         return []
-    ct = min(cts, key=lambda s: (s.entry.slice_thickness_mm or s.entry.spacing_mm[0],
-                                 -s.entry.shape[0]))
     by_series = _lesions_by_series(findings.lesions)
     ct_lesions = by_series.get(ct.entry.series_instance_uid, [])
     mask = _body_mask(ct)
@@ -265,6 +268,56 @@ def link_study(findings: Findings, series: list[Any], *,
         **params.to_dict(),
         "registrations": [_link_record(link) for link in links]}
     return links
+
+
+def prepare_links(series: list[Any], *, params: CTLinkParams | None = None) -> int:
+    """Register the study's CT to its frontal radiographs ahead of :func:`link_study`.
+
+    The registration (about a second per pair) is remembered for the same CT and
+    radiograph arrays, so a viewer can call this in its detection worker thread and the
+    :func:`link_study` of its next assembly on the main thread finds the result ready.
+    Pairs :func:`link_study` would refuse before registering (lateral view, other patient)
+    are skipped; a registration that fails is left for :func:`link_study` to report.
+
+    Parameters
+    ----------
+    series : list of analysis.SeriesResult
+        The study's series with their detection results, as :func:`link_study` gets them.
+    params : CTLinkParams, optional
+        The parameters :func:`link_study` will use (default: the defaults).
+
+    Returns
+    -------
+    int
+        The number of CT-radiograph pairs registered (or found already registered).
+    """
+    params = params or CTLinkParams()
+    ct, rads = _link_inputs(series)
+    if ct is None:
+        return 0
+    mask, done = _body_mask(ct), 0
+    for item in rads:
+        axes, refusal = _frontal_axes(item.image, [])
+        if refusal is not None or _identity_refusal(ct.image, item.image) is not None:
+            continue
+        try:
+            _registered(ct.image, item.image, axes, params, mask)
+        except AnalysisError:
+            continue
+        done += 1
+    return done
+
+
+def _link_inputs(series: list[Any]) -> tuple[Any, list[Any]]:
+    """The CT the summary would use (thinnest slices) and the analysed radiographs;
+    ``(None, [])`` unless both exist."""
+    cts = [s for s in series if s.ct is not None and isinstance(s.image, Volume)]
+    rads = [s for s in series if s.xray is not None and isinstance(s.image, Radiograph)]
+    if not cts or not rads:
+        return None, []
+    ct = min(cts, key=lambda s: (s.entry.slice_thickness_mm or s.entry.spacing_mm[0],
+                                 -s.entry.shape[0]))
+    return ct, rads
 
 
 def _lesions_by_series(lesions: list[Lesion]) -> dict[str, list[Lesion]]:

@@ -5,6 +5,7 @@ is kept for a person to look at."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from napari_calcinosis._qt.ct_projection import (
 from napari_calcinosis._qt.detection_widget import result_of
 from napari_calcinosis._qt.layers import SOURCE_KEY, camera, is_radiograph_layer
 from napari_calcinosis._qt.session import get_session
+from napari_calcinosis.core import xray_ct_link
 from napari_calcinosis.core.annotations import DATA_DIR_ENV
 from napari_calcinosis.core.phantom_samples import sample_study_path
 
@@ -47,7 +49,9 @@ def _rgba(hex_color: str) -> np.ndarray:
     return np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)] + [1.0])
 
 
-def test_ct_lesions_are_drawn_on_the_frontal_radiograph(make_napari_viewer, qtbot):
+def test_ct_lesions_are_drawn_on_the_frontal_radiograph(make_napari_viewer, qtbot,
+                                                        monkeypatch):
+    on_main_thread = _record_registrations(monkeypatch)
     viewer = make_napari_viewer(show=True)
     viewer.open(str(sample_study_path("generalized")), plugin=PLUGIN)
     images = [layer for layer in viewer.layers if is_radiograph_layer(layer)]
@@ -82,11 +86,28 @@ def test_ct_lesions_are_drawn_on_the_frontal_radiograph(make_napari_viewer, qtbo
     assert table["seen_on_radiograph"].any() and not table["seen_on_radiograph"].all()
     _dots_say_their_confirmation(viewer, review, uid)
 
+    # The registration (about a second) ran once, in the detection worker: the main thread,
+    # assembling the study as each run joins, found it done and never blocked on it.
+    assert on_main_thread == [False]
+
     frontal.visible = False
     assert not points.visible
     frontal.visible = True
     assert points.visible
     _screenshot(viewer, frontal, qtbot)
+
+
+def _record_registrations(monkeypatch) -> list[bool]:
+    """Whether each CT-to-radiograph registration ran on the main (GUI) thread."""
+    register, calls = xray_ct_link.register_drr, []
+
+    def recorded(*args, **kwargs):
+        calls.append(threading.current_thread() is threading.main_thread())
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(xray_ct_link, "register_drr", recorded)
+    monkeypatch.setattr(xray_ct_link, "_RECENT", [])
+    return calls
 
 
 def _dots_say_their_confirmation(viewer, review, uid: str) -> None:
