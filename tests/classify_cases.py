@@ -19,23 +19,30 @@ from napari_calcinosis.core.findings import Findings, Lesion, SeriesEntry
 
 CT_UID, CR_UID = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
 
-# The contract's example: every lab normal for a 78-year-old man.
-NORMAL_LABS: dict[str, dict[str, Any]] = {
-    "calcium": {"value": 9.4, "unit": "mg/dL"},
-    "phosphate": {"value": 1.1, "unit": "mmol/L"},
-    "pth": {"value": 40, "unit": "pg/mL"},
-    "creatinine": {"value": 0.9, "unit": "mg/dL"},
-    "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-    "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
-    "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
+#: The contract's clinical example (CONTRACT.md), the seed case: a 78-year-old man with every
+#: lab normal and no relevant history. The one copy the tests share (``SAMPLE_CLINICAL`` of
+#: ``core.phantom_samples`` differs: phosphate in mg/dL, CK limit 300 U/L).
+CONTRACT_CLINICAL: dict[str, Any] = {
+    "age": 78, "sex": "M",
+    "labs": {
+        "calcium": {"value": 9.4, "unit": "mg/dL"},
+        "phosphate": {"value": 1.1, "unit": "mmol/L"},
+        "pth": {"value": 40, "unit": "pg/mL"},
+        "creatinine": {"value": 0.9, "unit": "mg/dL"},
+        "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
+        "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
+        "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
+    },
+    "history": {
+        "connective_tissue_disease": "none",
+        "chronic_kidney_disease": False, "dialysis": False,
+        "trauma_or_surgery": False, "injections": False, "iv_calcium": False,
+        "malignancy": False, "vitamin_d_excess": False, "sarcoidosis": False,
+        "pain_or_ulceration": False,
+    },
 }
-NEGATIVE_HISTORY: dict[str, Any] = {
-    "connective_tissue_disease": "none",
-    "chronic_kidney_disease": False, "dialysis": False,
-    "trauma_or_surgery": False, "injections": False, "iv_calcium": False,
-    "malignancy": False, "vitamin_d_excess": False, "sarcoidosis": False,
-    "pain_or_ulceration": False,
-}
+NORMAL_LABS: dict[str, dict[str, Any]] = CONTRACT_CLINICAL["labs"]
+NEGATIVE_HISTORY: dict[str, Any] = CONTRACT_CLINICAL["history"]
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 import pytest
+from classify_cases import CONTRACT_CLINICAL as CONTRACT_EXAMPLE
 
 from napari_calcinosis.core.clinical import (
     CANONICAL_UNITS,
@@ -19,26 +20,6 @@ from napari_calcinosis.core.clinical import (
 )
 from napari_calcinosis.core.errors import ClinicalInputError
 from napari_calcinosis.core.report.json_report import load_schema
-
-CONTRACT_EXAMPLE = {
-    "age": 78, "sex": "M",
-    "labs": {
-        "calcium": {"value": 9.4, "unit": "mg/dL"},
-        "phosphate": {"value": 1.1, "unit": "mmol/L"},
-        "pth": {"value": 40, "unit": "pg/mL"},
-        "creatinine": {"value": 0.9, "unit": "mg/dL"},
-        "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-        "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
-        "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
-    },
-    "history": {
-        "connective_tissue_disease": "none",
-        "chronic_kidney_disease": False, "dialysis": False,
-        "trauma_or_surgery": False, "injections": False, "iv_calcium": False,
-        "malignancy": False, "vitamin_d_excess": False, "sarcoidosis": False,
-        "pain_or_ulceration": False,
-    },
-}
 
 
 def _labs(**labs) -> ClinicalInput:

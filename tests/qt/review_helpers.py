@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from classify_cases import NEGATIVE_HISTORY, NORMAL_LABS
 from qtpy.QtCore import Qt
 
 from napari_calcinosis._qt.session import get_session
@@ -19,19 +20,8 @@ _MODIFIER_KEYS = ((Qt.KeyboardModifier.ShiftModifier, Qt.Key.Key_Shift),
                   (Qt.KeyboardModifier.MetaModifier, Qt.Key.Key_Meta))
 SMALL_SPEC = PhantomSpec(scenario="generalized", seed=3, pixel_spacing_mm=2.0, fov_mm=460.0,
                          slice_thickness_mm=5.0, z_range_mm=(150.0, 560.0))
-SEED_LABS = {
-    "calcium": {"value": 9.4, "unit": "mg/dL"},
-    "phosphate": {"value": 1.1, "unit": "mmol/L"},
-    "pth": {"value": 40, "unit": "pg/mL"},
-    "creatinine": {"value": 0.9, "unit": "mg/dL"},
-    "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-    "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
-    "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
-}
-SEED_HISTORY = {"connective_tissue_disease": "none", "chronic_kidney_disease": False,
-                "dialysis": False, "trauma_or_surgery": False, "injections": False,
-                "iv_calcium": False, "malignancy": False, "vitamin_d_excess": False,
-                "sarcoidosis": False, "pain_or_ulceration": False}
+# The seed case's labs and history: the contract's clinical example.
+SEED_LABS, SEED_HISTORY = NORMAL_LABS, NEGATIVE_HISTORY
 
 
 def write_small_study(folder: Path, **changes) -> Path:
