@@ -6,7 +6,7 @@ import shutil
 
 import pydicom
 import pytest
-from test_dicom_helpers import known_stack, write_series
+from dicom_factory import known_stack, write_series
 
 from napari_calcinosis.core import dicom_find, dicom_header
 from napari_calcinosis.core.dicom import find_dicom_files, is_dicom_file, load_study

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from test_dicom_helpers import AXIAL, known_stack, read_position, write_series
+from dicom_factory import AXIAL, known_stack, read_position, write_series
 
 from napari_calcinosis.core.dicom import load_study
 from napari_calcinosis.core.errors import DicomReadError

@@ -1,17 +1,32 @@
-"""Tiny synthetic DICOM files for viewer tests (written with pydicom, known geometry)."""
+"""Writers of small synthetic DICOM files with known values and geometry (no tests here).
+
+* ``write_series``: one single-frame file per slice from a known stored array, with chosen
+  orientation, origin, spacing, rescale and file names; returns where every slice is so the
+  loader tests can check geometry against the files themselves (``known_stack`` gives a
+  stack whose slices are recognisable, ``read_position`` reads a file's position back).
+* ``write_ct_series`` (a known HU pattern, files shuffled), ``write_radiograph`` (a DX with
+  a dense body, MONOCHROME1 or 2) and ``write_volume`` (a core ``Volume``): for the viewer
+  tests.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 DX_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
 
 
-def _base(sop_class: str, modality: str, study_uid: str, series_uid: str) -> Dataset:
+def _base(sop_class: str, modality: str, study_uid: str, series_uid: str, *,
+          patient: tuple[str, str] = ("Doe^Jane", "PID12345"),
+          birth_date: str | None = "19470101") -> Dataset:
+    """The file meta, UIDs, patient (name, ID) and 16-bit single-sample pixel module."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -23,9 +38,9 @@ def _base(sop_class: str, modality: str, study_uid: str, series_uid: str) -> Dat
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.Modality = modality
-    ds.PatientName = "Doe^Jane"
-    ds.PatientID = "PID12345"
-    ds.PatientBirthDate = "19470101"
+    ds.PatientName, ds.PatientID = patient
+    if birth_date is not None:
+        ds.PatientBirthDate = birth_date
     ds.SamplesPerPixel = 1
     ds.BitsAllocated = 16
     ds.BitsStored = 16
@@ -140,3 +155,85 @@ def write_volume(folder: Path, volume, *, description: str = "Phantom torso") ->
         ds.PixelData = np.ascontiguousarray(volume.hu[k], dtype=np.int16).tobytes()
         ds.save_as(folder / f"{k:04d}.dcm", enforce_file_format=True)
     return folder
+
+
+@dataclass
+class Written:
+    """Files written and the patient position of each slice (in array order of ``stored``)."""
+
+    paths: list[Path]
+    positions: np.ndarray
+    series_uid: str
+
+
+def make_dataset(stored: np.ndarray, *, series_uid: str, study_uid: str, frame_uid: str,
+                 modality: str = "CT", slope: float | None = 1.0,
+                 intercept: float | None = -1024.0) -> Dataset:
+    """A minimal valid single-frame image dataset holding ``stored`` (int16/uint16)."""
+    ds = _base(CTImageStorage, modality, study_uid, series_uid,
+               patient=("Synthetic^Test", "SYN001"), birth_date=None)
+    ds.FrameOfReferenceUID, ds.PatientSex = frame_uid, "F"
+    ds.SeriesDescription, ds.SeriesNumber = "synthetic", 3
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ConvolutionKernel, ds.KVP, ds.SliceThickness = "B30f", 120, 1.0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape
+    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
+    if slope is not None:
+        ds.RescaleSlope = f"{slope:g}"
+    if intercept is not None:
+        ds.RescaleIntercept = f"{intercept:g}"
+    ds.PixelData = np.ascontiguousarray(stored).tobytes()
+    return ds
+
+
+def write_series(folder: Path, stored: np.ndarray, *, orientation=AXIAL,
+                 origin=(-10.0, -20.0, 30.0), spacing_zyx=(2.5, 0.7, 0.8),
+                 slope: float | None = 1.0, intercept: float | None = -1024.0,
+                 names: list[str] | None = None, instance_numbers: list[int] | None = None,
+                 shear_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                 skip: tuple[int, ...] = (), series_uid: str | None = None,
+                 rng: np.random.Generator | None = None, modality: str = "CT") -> Written:
+    """Write slice ``k`` of ``stored`` at ``origin + k*dz*normal + k*shear`` (LPS mm).
+
+    ``names`` default to shuffled extension-less names when ``rng`` is given, else
+    ``slice{k}.dcm``. Slices listed in ``skip`` are not written (a gap).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    row, col = np.array(orientation[:3], float), np.array(orientation[3:], float)
+    normal = np.cross(row, col)
+    n = stored.shape[0]
+    positions = np.array([np.asarray(origin) + k * spacing_zyx[0] * normal
+                          + k * np.asarray(shear_mm) for k in range(n)])
+    if names is None:
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        names = [f"IM{int(o):05d}" if rng is not None else f"slice{k}.dcm"
+                 for k, o in enumerate(order)]
+    uids = dict(series_uid=series_uid or generate_uid(), study_uid=generate_uid(),
+                frame_uid=generate_uid())
+    paths = []
+    for k in range(n):
+        if k in skip:
+            continue
+        ds = make_dataset(stored[k], slope=slope, intercept=intercept, modality=modality, **uids)
+        ds.ImageOrientationPatient = [f"{v:.6f}" for v in orientation]
+        ds.ImagePositionPatient = [f"{v:.4f}" for v in positions[k]]
+        ds.PixelSpacing = [f"{spacing_zyx[1]:g}", f"{spacing_zyx[2]:g}"]
+        ds.InstanceNumber = instance_numbers[k] if instance_numbers else k + 1
+        path = folder / names[k]
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return Written(paths, positions, uids["series_uid"])
+
+
+def known_stack(n: int = 6, rows: int = 12, cols: int = 10, seed: int = 0) -> np.ndarray:
+    """Stored int16 values where each slice is recognisable (slice k has k*100 added)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 2000, size=(n, rows, cols), dtype=np.int16)
+    return (base + (np.arange(n, dtype=np.int16) * 100)[:, None, None]).astype(np.int16)
+
+
+def read_position(path: Path) -> np.ndarray:
+    """ImagePositionPatient of a file, read independently of the loader."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return np.array([float(v) for v in ds.ImagePositionPatient])
