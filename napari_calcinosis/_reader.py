@@ -74,16 +74,13 @@ def _load_all(paths: list[str | os.PathLike]) -> Study:
         return load_study(paths, progress=report)
 
 
-def read_dicom(path: PathOrPaths, *, expected_files: Sequence[str] = ()) -> list[Any]:
+def read_dicom(path: PathOrPaths) -> list[Any]:
     """Read DICOM into LayerData tuples; never raises for bad input.
 
     Parameters
     ----------
     path : str, path-like or list of them
         Files, folders or DICOMDIRs.
-    expected_files : sequence of str
-        Names of non-DICOM files that belong in the folder (a sample's ``truth.json``): no
-        notification about them.
 
     Returns
     -------
@@ -105,8 +102,8 @@ def read_dicom(path: PathOrPaths, *, expected_files: Sequence[str] = ()) -> list
         show_error(f"napari-calcinosis could not read {_describe(paths)}: "
                    f"{type(exc).__name__}: {exc}")
         return NO_LAYERS
-    messages = [m for m in study_messages(study)
-                if not any(name in m for name in expected_files)]
+    # A sample's own truth.json is not among them: the loader knows this project's side files.
+    messages = study_messages(study)
     if not layers:
         messages.insert(0, f"No image series that napari-calcinosis can show in "
                            f"{_describe(paths)}.")

@@ -10,7 +10,7 @@ from ._reader import NO_LAYERS, read_dicom
 def _sample(name: str) -> list[Any]:
     from .core.phantom import sample_study_path
 
-    layers = read_dicom(sample_study_path(name), expected_files=("truth.json",))
+    layers = read_dicom(sample_study_path(name))
     return [] if layers == NO_LAYERS else layers
 
 

@@ -94,3 +94,27 @@ def test_damaged_zip_raises(tmp_path):
     # Not a valid archive: read as a (non-DICOM) single file.
     with pytest.raises(DicomReadError, match="bad.zip"):
         load_study(path)
+
+
+def test_a_written_phantom_studys_truth_json_is_not_reported(tmp_path):
+    """The phantom writer's ``truth.json`` belongs in its study folder: no 'non-DICOM'
+    warning for it; a file of that name that is not this project's truth still gets one."""
+    from napari_calcinosis.core.dicom_write import write_study
+    from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+    from napari_calcinosis.core.phantom_truth import SCHEMA
+
+    assert SCHEMA.startswith(dicom_find.OWN_SIDE_FILES["truth.json"])
+    spec = PhantomSpec(seed=5, z_range_mm=(400.0, 430.0), slice_thickness_mm=10.0,
+                       pixel_spacing_mm=4.0, fov_mm=420.0)
+    folder = write_study(make_ct_phantom(spec), tmp_path / "study", xray_views=())
+    assert (folder / "truth.json").is_file()
+    study = load_study(folder)
+    assert len(study.volumes) == 1
+    assert not [w for w in study.warnings if "non-DICOM" in w], study.warnings
+    assert dicom_find.scan(folder).side_files == [folder / "truth.json"]
+
+    (folder / "notes" / "truth.json").parent.mkdir()
+    (folder / "notes" / "truth.json").write_text('{"schema": "someone-else/v1"}')
+    (folder / "copy.json").write_bytes((folder / "truth.json").read_bytes())
+    (warning,) = [w for w in load_study(folder).warnings if "non-DICOM" in w]
+    assert warning.startswith("ignored 2 non-DICOM files")

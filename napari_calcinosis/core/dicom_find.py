@@ -2,7 +2,9 @@
 
 Files are recognised by their content (the ``DICM`` marker, or a plausible preamble-less
 dataset start), never by their name, and only a few bytes of each are read so that a folder
-of thousands of unrelated files is scanned quickly.
+of thousands of unrelated files is scanned quickly. The non-DICOM files found are reported,
+except this project's own side files (a sample study's ``truth.json``, known by its name and
+by the schema its first bytes name): they belong in the folder.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ _PREFIX_BYTES = 132
 # Groups a dataset without preamble usually starts with: file meta (0002) or identifying (0008).
 _FIRST_GROUPS = (0x0002, 0x0008)
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+#: Non-DICOM files this project writes into a study folder: file name -> schema prefix that
+#: its first bytes hold (the phantom writer's ``truth.json``, ``phantom_truth.SCHEMA``).
+OWN_SIDE_FILES = {"truth.json": "napari-calcinosis/phantom-truth/"}
 
 
 def _read_prefix(path: Path, size: int = _PREFIX_BYTES) -> bytes:
@@ -84,6 +89,12 @@ class ScanResult:
     skipped: list[str] = field(default_factory=list)
     non_dicom: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    side_files: list[Path] = field(default_factory=list)  # OWN_SIDE_FILES: not reported
+
+
+def _is_own_side_file(path: Path, prefix: bytes) -> bool:
+    schema = OWN_SIDE_FILES.get(path.name)
+    return schema is not None and f'"schema": "{schema}'.encode() in prefix
 
 
 def _scan_folder(folder: Path, result: ScanResult) -> None:
@@ -100,6 +111,8 @@ def _scan_folder(folder: Path, result: ScanResult) -> None:
                 result.skipped.append(f"{path}: empty file")
             elif _looks_like_dicom(prefix):
                 result.files.append(path)
+            elif _is_own_side_file(path, prefix):
+                result.side_files.append(path)
             else:
                 result.non_dicom.append(path)
 

@@ -37,8 +37,11 @@ COMPARED = ("study", "series", "lesions", "summary", "differential", "warnings",
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    return write_study(make_ct_phantom(SPEC), tmp_path_factory.mktemp("xray") / "study",
-                       xray_views=("frontal",), patient_name="PHANTOM^XRAY")
+    folder = write_study(make_ct_phantom(SPEC), tmp_path_factory.mktemp("xray") / "study",
+                         xray_views=("frontal",), patient_name="PHANTOM^XRAY")
+    # A file the loader reports (the phantom's own truth.json is not): the study's warning.
+    (folder / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -55,10 +55,16 @@ def test_open_sample_menu_entry(make_napari_viewer, sample_path, no_autodetect):
 
 
 def test_sample_folder_by_name_and_with_plugin_none(make_napari_viewer, sample_path,
-                                                   no_autodetect):
+                                                   no_autodetect, monkeypatch):
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
     viewer = make_napari_viewer(show=True)
     viewer.open(sample_path, plugin=PLUGIN)
     _check_study_layers(viewer)
+    assert (sample_path / "truth.json").is_file()
+    assert not [m for m in shown if "non-DICOM" in m], shown  # the sample's own truth.json
     viewer.layers.clear()
     _reader.prefer_this_reader_for_dicom()  # what activating the plugin does
     assert get_settings().plugins.extension2reader[_reader.sample_folders_pattern()] == PLUGIN
