@@ -362,3 +362,32 @@ def test_noise_gains_match_the_measured_noise(width):
     for sigma, gain in zip(sigmas, predicted):
         measured = dog(noise, sigma, 2.0)[30:-30, 30:-30].std() / high[30:-30, 30:-30].std()
         assert gain == pytest.approx(measured, rel=0.15), (width, sigma)
+
+
+def test_gaussian_levels_match_direct_filtering():
+    from napari_calcinosis.core.xray_candidates import gaussian_levels
+
+    rng = np.random.default_rng(5)
+    image = ndi.gaussian_filter(rng.normal(size=(120, 140)), 1.0).astype(np.float32)
+    sigmas = [0.9, 1.4, 1.8, 2.8, 4.2]
+    levels = gaussian_levels(image, sigmas)
+    assert sorted(levels) == sorted(sigmas)
+    for sigma in sigmas:  # the cascade equals one filter of the total sigma (up to truncation)
+        direct = ndi.gaussian_filter(image, sigma)
+        assert np.abs(levels[sigma] - direct)[10:-10, 10:-10].max() < 2e-3 * np.ptp(image)
+
+
+def test_a_dot_beside_an_edge_is_not_hidden_by_the_edges_wider_response():
+    """A wide scale peaks on an edge beside a dot (a ridge-shaped Hessian), stronger than
+    the dot's own scale does on the dot: the dot-shaped peak must win the suppression."""
+    from napari_calcinosis.core.xray_candidates import scale_peaks
+
+    yy, xx = np.mgrid[:80, :80].astype(np.float32)
+    dot = np.exp(-((yy - 40) ** 2 + (xx - 40) ** 2) / (2 * 2.0**2))
+    ridge = np.exp(-((xx - 43) ** 2) / (2 * 3.0**2))  # constant along rows: a ridge
+    stack = np.stack([0.5 * dot, ridge * np.exp(-((yy - 40) ** 2) / 800.0)])
+    smooth = np.stack([dot, ridge])
+    plain = scale_peaks(stack, 0.1, 5)
+    ranked = scale_peaks(stack, 0.1, 5, smooth=smooth, ridge_ratio_max=0.4)
+    assert (40, 40, 0) not in plain and (40, 43, 1) in plain
+    assert ranked[0] == (40, 40, 0)

@@ -85,6 +85,17 @@ class XrayTruth:
     body_path_mm: float
     contrast: float
     cnr: float
+    #: On the noise-free presented image (stored units): the deposit's own peak contrast, and
+    #: how much the image without deposits varies across the deposit's spot (5th to 95th
+    #: percentile within its radius + 1 mm). A deposit smaller than the structure it sits on
+    #: (an outline's corner, a bone edge) does not stand out against its surroundings.
+    visible_contrast: float = float("nan")
+    structure: float = float("nan")
+
+    @property
+    def stands_out(self) -> bool:
+        """Whether the deposit's own contrast exceeds the structure of its spot."""
+        return bool(self.visible_contrast >= self.structure)
 
 
 @dataclass
@@ -301,6 +312,7 @@ def _project(ct: PhantomCT, view: str, params: XrayParams, grid: Grid, mu: np.nd
                        (float((lo + hi) / 2), float(hi - lo)), [], [], geometry)
     xray.truth = _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                              params)
+    _visibility(xray.truth, footprints, line, deposits_only, path_mm > 0, params)
     xray.lookalikes = [XrayLookalike(look.id, look.kind, *map(float, xray.lps_to_pixel(
         look.center_lps_mm)), look.side) for look in ct.lookalikes if look.id in lookalike_of
         and _inside(xray, look.center_lps_mm)]
@@ -342,3 +354,24 @@ def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                              lesion.region, lesion.morphology, tangential, over_lung, over_bone,
                              path, contrast, contrast / noise))
     return out
+
+
+def _visibility(truth: list[XrayTruth], footprints, line: np.ndarray,
+                deposits_only: np.ndarray, body: np.ndarray, params: XrayParams) -> None:
+    """Set each deposit's visible contrast and the structure of its spot (in place)."""
+    kwargs = dict(equalization=params.equalization, detail_boost=params.detail_boost,
+                  bits_stored=params.bits_stored, p=params.pixel_spacing_mm)
+    shown, _ = present(line, body, **kwargs)
+    without, _ = present(line - deposits_only, body, **kwargs)
+    p = params.pixel_spacing_mm
+    for item in truth:
+        box, _ = footprints[("lesion", item.id)]
+        item.visible_contrast = float((shown - without)[box].max())
+        reach = int(np.ceil((item.diameter_mm / 2 + 1.0) / p))
+        r, c = int(round(item.row)), int(round(item.col))
+        r0, c0 = max(0, r - reach), max(0, c - reach)
+        window = without[r0: r + reach + 1, c0: c + reach + 1]
+        rr, cc = np.mgrid[r0: r0 + window.shape[0], c0: c0 + window.shape[1]]
+        spot = window[np.hypot(rr - item.row, cc - item.col) * p <= item.diameter_mm / 2 + 1.0]
+        low, high = np.percentile(spot, [5, 95]) if spot.size else (0.0, 0.0)
+        item.structure = float(high - low)

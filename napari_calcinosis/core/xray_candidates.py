@@ -8,6 +8,12 @@ local contrast-to-noise ratio, which counts anatomical texture (lung vessels, tr
 noise, so a dot must stand out against what surrounds it. Peaks of the best scale's CNR above
 ``min_cnr`` are candidates; each is then measured (contrast, size, elongation, Hessian
 eigenvalue ratio) for the look-alike rules in :mod:`.xray_lookalikes`.
+
+Three channels search three depths below the body outline: the image itself deep in the body;
+a white top-hat (the image minus its grey opening by a disc wider than any deposit) within
+``tophat_depth_mm``, where the outline's edge and the fat / muscle step beside it would
+otherwise answer the filter more strongly than a dot beside them; and the same top-hat, with
+the response's own block spread as a noise floor, within ``skin_band_mm`` (the skin line).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class Candidate:
     isolation: float = 1.0
     texture_cnr: float = 0.0
     reason: str = ""
+    #: The detection channel: ``image``, ``near_outline`` or ``skin_band`` (top-hat).
+    channel: str = "image"
 
     @property
     def elongation(self) -> float:
@@ -60,8 +68,8 @@ class ScaleSpace:
 
 
 def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
-                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False
-                ) -> ScaleSpace:
+                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False,
+                levels: dict[int, dict[float, np.ndarray]] | None = None) -> ScaleSpace:
     """Noise CNR, response and smoothed image of every probed radius (``(radii, rows, cols)``).
 
     The noise of each scale's response is the local pixel noise (robust spread of a
@@ -82,10 +90,15 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     noise_map = bilinear(pixel_noise, work.image.shape, block)
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
                         tuple(sigmas), params.dog_ratio)
+    levels = {} if levels is None else levels  # smoothed images by id(base), reusable
+    if id(base) not in levels:
+        levels[id(base)] = gaussian_levels(base, [*sigmas, *(params.dog_ratio * s
+                                                             for s in sigmas)])
+    blurred = levels[id(base)]
     for k, sigma in enumerate(sigmas):
-        space.smooth[k] = ndi.gaussian_filter(base, sigma)
+        space.smooth[k] = blurred[sigma]
         response = space.response[k]
-        response[...] = space.smooth[k] - ndi.gaussian_filter(base, params.dog_ratio * sigma)
+        np.subtract(space.smooth[k], blurred[params.dog_ratio * sigma], out=response)
         stats_mask = search
         if outline_depth_mm is not None:
             stats_mask = search & (outline_depth_mm > 2 * params.dog_ratio * sigma
@@ -97,6 +110,24 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
         space.cnr[k] = (response - bilinear(level, response.shape, block)) / noise
         space.cnr[k][~search] = 0.0
     return space
+
+
+def gaussian_levels(image: np.ndarray, sigmas: list[float]) -> dict[float, np.ndarray]:
+    """The image smoothed at every sigma (pixels), each level blurred from the one below.
+
+    A Gaussian of sigma ``b`` applied to one of sigma ``a`` is one of sigma
+    ``sqrt(a**2 + b**2)``: the cascade's kernels are narrower than direct filtering, and
+    sigmas shared by several scales (a centre equal to a narrower scale's surround) are
+    computed once.
+    """
+    out: dict[float, np.ndarray] = {}
+    current, done = image.astype(np.float32, copy=False), 0.0
+    for sigma in sorted(set(sigmas)):
+        step = np.sqrt(max(sigma**2 - done**2, 0.0))
+        if step > 1e-6:
+            current = ndi.gaussian_filter(current, step)
+        out[sigma], done = current, sigma
+    return out
 
 
 def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radius_mm: float,
@@ -167,30 +198,37 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
     """
     if not search.any():
         return [], np.zeros(work.image.shape, dtype=np.float32)
-    channels = [(work.image, search, outline_depth_mm, False)]
+    tophat = white_tophat(work.image, params.tophat_radius_mm / work.pixel_mm)
+    channels = [(work.image, search, outline_depth_mm, False, "image")]
     if outline_depth_mm is not None and params.skin_band_mm > 0:
         band = search & (outline_depth_mm <= params.skin_band_mm)
-        tophat = white_tophat(work.image, params.tophat_radius_mm / work.pixel_mm)
-        channels = [(work.image, search & ~band, outline_depth_mm, False),
-                    (tophat, band, None, True)]
+        near = search & ~band & (outline_depth_mm <= params.tophat_depth_mm)
+        channels = [(work.image, search & ~band & ~near, outline_depth_mm, False, "image"),
+                    (tophat, near, outline_depth_mm, False, "near_outline"),
+                    (tophat, band, None, True, "skin_band")]
     out: list[Candidate] = []
     best = np.zeros(work.image.shape, dtype=np.float32)
-    for base, region, depth, floor in channels:
+    levels: dict[int, dict[float, np.ndarray]] = {}  # the top-hat's are computed once
+    for base, region, depth, floor, name in channels:
         if region.any():
-            found, stack = _channel(work, base, region, params, depth, floor)
+            found, stack = _channel(work, base, region, params, depth, floor, levels=levels)
+            for cand in found:
+                cand.channel = name
             out.extend(found)
             best = np.maximum(best, stack.max(axis=0))
     return out, best
 
 
 def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
-             outline_depth_mm: np.ndarray | None, spread_floor: bool
+             outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
+             levels: dict[int, dict[float, np.ndarray]] | None = None
              ) -> tuple[list[Candidate], np.ndarray]:
     """Candidates of one detection channel (an image and the region it searches)."""
     space = scale_space(work, base, region, params, outline_depth_mm,
-                        spread_floor=spread_floor)
+                        spread_floor=spread_floor, levels=levels)
     out = []
-    peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm))
+    peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm),
+                        smooth=space.smooth, ridge_ratio_max=params.ridge_ratio_max)
     for (row, col, k), hess in zip(peaks, finite_hessians(space.smooth, peaks)):
         cnr = float(space.cnr[k, row, col])
         ratio = hessian_ratio(*hess)
@@ -228,12 +266,16 @@ def white_tophat(image: np.ndarray, radius_px: float) -> np.ndarray:
     return image - opening(image, footprint)
 
 
-def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float
+def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
+                smooth: np.ndarray | None = None, ridge_ratio_max: float = 0.0
                 ) -> list[tuple[int, int, int]]:
     """Local maxima of each scale's CNR map, strongest first, one per ``separation_px``.
 
     Peaks are sought per scale: a dot next to the body outline is a maximum at its own scale
-    even where a wider scale's response to the outline is stronger.
+    even where a wider scale's response to the outline is stronger. With ``smooth`` (the
+    per-scale smoothed images) peaks whose Hessian is a ridge's (eigenvalue ratio below
+    ``ridge_ratio_max``) rank after every dot-shaped one, so a wide scale's ridge-like
+    response to an edge beside a dot does not hide the dot's own peak.
     """
     separation = max(1, int(round(separation_px)))
     found = []
@@ -241,12 +283,18 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float
         for row, col in peak_local_max(stack[k], min_distance=separation,
                                        threshold_abs=threshold, exclude_border=False):
             found.append((float(stack[k, row, col]), int(row), int(col), k))
+    if smooth is not None and found:
+        hessians = finite_hessians(smooth, [(r, c, k) for _, r, c, k in found])
+        dot = [hessian_ratio(*h) >= ridge_ratio_max for h in hessians]
+        found = [(d, *f) for d, f in zip(dot, found)]
+    else:
+        found = [(True, *f) for f in found]
     found.sort(reverse=True)
     kept: list[tuple[int, int, int]] = []
     taken = np.zeros(stack.shape[1:], dtype=bool)
     offsets = np.argwhere(disk(separation - 1) if separation > 1 else np.ones((1, 1))) \
         - max(separation - 1, 0)
-    for _, row, col, k in found:
+    for _, _, row, col, k in found:
         if taken[row, col]:
             continue
         kept.append((row, col, k))

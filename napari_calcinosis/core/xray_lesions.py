@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 
 from .findings import Lesion
 from .model import Radiograph
-from .xray_candidates import Candidate, half_contrast_region, ring_plane
+from .xray_candidates import Candidate, half_contrast_region, ring_plane, white_tophat
 from .xray_lookalikes import Frame, where_projected
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
@@ -44,7 +44,9 @@ def outline_on_stored(image: np.ndarray, work: WorkImage, cand: Candidate,
     """Pixels (rows, cols) of the spot on the stored grid: the half-contrast region.
 
     The local background is a plane fitted to a ring 1-4 mm outside the spot's radius, so
-    a spot on a sloping background (the body edge, a rib shadow) is outlined fairly.
+    a spot on a sloping background (the body edge, a rib shadow) is outlined fairly; a spot
+    found on the top-hat near the outline is outlined on the patch's top-hat, so that its
+    region does not run into the outline's edge or a fat / muscle step beside it.
     """
     spacing = work.stored_spacing_mm
     px_mm = float(np.sqrt(spacing[0] * spacing[1]))
@@ -56,6 +58,8 @@ def outline_on_stored(image: np.ndarray, work: WorkImage, cand: Candidate,
     offset, span = work.scale
     patch = (image[r0:r1, c0:c1].astype(np.float32) - offset) / span
     patch = ndi.gaussian_filter(patch, max(0.5, 0.35 * work.factor))
+    if cand.channel != "image":  # found on the top-hat: outlined on it (no edge to leak into)
+        patch = white_tophat(patch, params.tophat_radius_mm / px_mm)
     rr, cc = np.mgrid[r0:r1, c0:c1]
     dist = np.hypot((rr - row) * spacing[0], (cc - col) * spacing[1])
     ring = (dist >= cand.radius_mm + 1.0) & (dist <= cand.radius_mm + 4.0)
@@ -175,6 +179,7 @@ def build_lesion(ident: int, rad: Radiograph, work: WorkImage, cand: Candidate, 
         "elongation": round(float(cand.elongation), 2),
         "hessian_ratio": round(float(cand.hessian_ratio), 2),
         "isolation": round(float(cand.isolation), 2),
+        "detection_channel": cand.channel,
     }
     if not known:
         extra["max_diameter_px"] = round(diameter, 1)

@@ -154,6 +154,11 @@ def _single_reason(cand: Candidate, frame: Frame, params: XrayParams,
     if zone == "soft_tissue" and anatomy.is_chest:
         # with the lungs found, "soft tissue" is truly clear of lung and bone
         needed = params.min_texture_cnr_soft
+    if cand.channel == "near_outline" and (
+            cand.elongation > params.near_outline_round_elongation
+            or cand.hessian_ratio < params.near_outline_round_hessian):
+        # on the top-hat a rib's end is a blob of its own, a little elongated
+        needed = max(needed, params.min_texture_cnr_near_outline)
     if cand.texture_cnr < needed:
         return "texture"
     if cand.elongation >= params.linear_elongation:

@@ -61,6 +61,11 @@ class XrayParams:
     #: outline's own edge but keeps a dot sitting on the skin line.
     skin_band_mm: float = 6.0
     tophat_radius_mm: float = 5.0
+    #: Down to this depth below the outline the search runs on that top-hat as well: the
+    #: outline's edge and the fat / muscle steps beside it would otherwise give the
+    #: centre-surround filter a response stronger than a dot beside them. Deeper, it runs on
+    #: the image itself (rib and vessel edges, which the top-hat keeps, are judged there).
+    tophat_depth_mm: float = 20.0
     #: Deposit radii (mm) probed by the centre-surround (difference of Gaussians) filter.
     radii_mm: tuple[float, ...] = (0.5, 0.8, 1.2, 1.7, 2.4)
     #: Surround Gaussian sigma = this x centre sigma.
@@ -74,12 +79,19 @@ class XrayParams:
     #: Minimum contrast over the texture of those surroundings (a dot must stand out): at
     #: the body outline (tangential), and (higher) en face, where vessels seen end-on, rib
     #: ends and crossings look like dots.
-    min_texture_cnr: float = 4.0
+    min_texture_cnr: float = 6.0
     min_texture_cnr_en_face: float = 8.0
     #: ... en face over soft tissue clear of lung and bone (frontal chest, lungs found).
     min_texture_cnr_soft: float = 6.0
     #: ... and higher still over bone (rib ends, crossings and cortex make dots of their own).
     min_texture_cnr_over_bone: float = 10.0
+    #: ... and on the top-hat below the skin band (``tophat_depth_mm``) for a spot less round
+    #: than these (elongation above, Hessian ratio below): the top-hat cuts a rib's end into
+    #: a blob of its own (on the phantoms and synthetic chests: deposits there have
+    #: elongation <= 1.2 and Hessian ratio >= 0.74, rib ends 1.8-2.0 and 0.44-0.6).
+    min_texture_cnr_near_outline: float = 10.0
+    near_outline_round_elongation: float = 1.5
+    near_outline_round_hessian: float = 0.65
     #: Peaks closer than this are the same candidate.
     min_separation_mm: float = 2.0
     #: Deposits reported are this size or larger (max diameter of the half-contrast region).
