@@ -114,7 +114,8 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
     frame = Frame(anatomy=anatomy, work=work, left_sign=left, down_sign=down)
     report(0.35, "searching for dense dots")
     candidates, cnr = find_candidates(work, search_region(work, anatomy, params), params,
-                                      outline_depth_mm=anatomy.outline_depth_mm)
+                                      outline_depth_mm=anatomy.outline_depth_mm,
+                                      spine=anatomy.spine)
     report(0.75, f"judging {len(candidates)} candidates")
     judge(candidates, frame, params, cnr=cnr)
     kept = sorted((c for c in candidates if not c.reason), key=lambda c: (c.row, c.col))

@@ -23,7 +23,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.morphology import disk, opening
 
 from .xray_noise import bilinear, block_stats, median, noise_correlation, noise_gains
@@ -172,7 +171,8 @@ def _texture_window(top: int, rows: int, left: int, cols: int, spacing_mm: tuple
 
 
 def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
-                    outline_depth_mm: np.ndarray | None = None
+                    outline_depth_mm: np.ndarray | None = None,
+                    spine: np.ndarray | None = None
                     ) -> tuple[list[Candidate], np.ndarray]:
     """Detect and measure bright dots inside ``search`` (a working-grid mask).
 
@@ -186,8 +186,10 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
         ``radii_mm``, ``dog_ratio``, ``noise_block_mm``, ``min_cnr``, ``min_separation_mm``.
     outline_depth_mm : numpy.ndarray, optional
         Depth below the body outline (mm). It keeps the outline's edge out of the noise
-        statistics, and within ``skin_band_mm`` of the outline the search runs on a white
+        statistics, and within ``tophat_depth_mm`` of the outline the search runs on a white
         top-hat of the image instead (a dot on the skin line is a bump on an edge there).
+    spine : numpy.ndarray, optional
+        The spine band: peaks there are returned unmeasured as ``over_spine``.
 
     Returns
     -------
@@ -211,7 +213,8 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
     levels: dict[int, dict[float, np.ndarray]] = {}  # the top-hat's are computed once
     for base, region, depth, floor, name in channels:
         if region.any():
-            found, stack = _channel(work, base, region, params, depth, floor, levels=levels)
+            found, stack = _channel(work, base, region, params, depth, floor, levels=levels,
+                                    skip=spine)
             for cand in found:
                 cand.channel = name
             out.extend(found)
@@ -221,14 +224,19 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
 
 def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
              outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
-             levels: dict[int, dict[float, np.ndarray]] | None = None
-             ) -> tuple[list[Candidate], np.ndarray]:
-    """Candidates of one detection channel (an image and the region it searches)."""
+             levels: dict[int, dict[float, np.ndarray]] | None = None,
+             skip: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray]:
+    """Candidates of one detection channel (an image and the region it searches).
+
+    Peaks inside ``skip`` (the spine band) are returned with ``reason = "over_spine"``
+    unmeasured: no measurement changes that verdict.
+    """
     space = scale_space(work, base, region, params, outline_depth_mm,
                         spread_floor=spread_floor, levels=levels)
     out = []
     peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm),
                         smooth=space.smooth, ridge_ratio_max=params.ridge_ratio_max)
+    smoothed = ndi.gaussian_filter(base, 0.5)  # measure()'s light smoothing, once
     for (row, col, k), hess in zip(peaks, finite_hessians(space.smooth, peaks)):
         cnr = float(space.cnr[k, row, col])
         ratio = hessian_ratio(*hess)
@@ -237,7 +245,12 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
                                  float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
                                  reason="ridge"))
             continue
-        cand = measure(work, base, row, col, cnr, params.radii_mm[k], hess)
+        if skip is not None and skip[row, col]:  # over the spine: judged unmeasured
+            out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
+                                 float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
+                                 reason="over_spine"))
+            continue
+        cand = measure(work, smoothed, row, col, cnr, params.radii_mm[k], hess)
         if _worth_texture(cand, params):  # the costliest measure, only where it can matter
             cand.texture_cnr = max(
                 texture_cnr(work, space.response[j], row, col, params.radii_mm[j],
@@ -278,11 +291,12 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
     response to an edge beside a dot does not hide the dot's own peak.
     """
     separation = max(1, int(round(separation_px)))
-    found = []
-    for k in range(stack.shape[0]):
-        for row, col in peak_local_max(stack[k], min_distance=separation,
-                                       threshold_abs=threshold, exclude_border=False):
-            found.append((float(stack[k, row, col]), int(row), int(col), k))
+    size = (1, 2 * separation + 1, 2 * separation + 1)  # each scale's own neighbourhood
+    is_peak = (stack == ndi.maximum_filter(stack, size=size, mode="nearest")) \
+        & (stack >= threshold)
+    ks, rows, cols = np.nonzero(is_peak)
+    found = [(float(v), int(r), int(c), int(k))
+             for v, r, c, k in zip(stack[ks, rows, cols], rows, cols, ks)]
     if smooth is not None and found:
         hessians = finite_hessians(smooth, [(r, c, k) for _, r, c, k in found])
         dot = [hessian_ratio(*h) >= ridge_ratio_max for h in hessians]
@@ -337,17 +351,18 @@ def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:
     return float(second / first) if first != 0 else 0.0
 
 
-def measure(work: WorkImage, base: np.ndarray, row: int, col: int, cnr: float,
+def measure(work: WorkImage, smoothed: np.ndarray, row: int, col: int, cnr: float,
             radius_mm: float, hess: tuple[float, float, float]) -> Candidate:
     """Contrast, size and shape of the spot at ``(row, col)`` on the working grid.
 
-    Measured on ``base`` (the top-hat image); ``peak_value`` is the working image's value.
+    Measured on ``smoothed``: the channel's image (the image or its top-hat) after a
+    Gaussian of 0.5 pixel; ``peak_value`` is the working image's value.
     """
     px_r = max(1.0, radius_mm / work.pixel_mm)
     reach = int(np.ceil(max(3.0 * px_r, 6.0 / work.pixel_mm) + 4.0 / work.pixel_mm))
     r0, r1 = max(0, row - reach), min(work.image.shape[0], row + reach + 1)
     c0, c1 = max(0, col - reach), min(work.image.shape[1], col + reach + 1)
-    patch = ndi.gaussian_filter(base[r0:r1, c0:c1], 0.5)
+    patch = smoothed[r0:r1, c0:c1]
     win = _measure_window(r0 - row, r1 - row, c0 - col, c1 - col, tuple(work.spacing_mm),
                           float(radius_mm), max(radius_mm, work.pixel_mm))
     detrended = patch - _fit_plane(patch, win.ring, win.terms, win.design)
