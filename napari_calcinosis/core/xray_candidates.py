@@ -68,7 +68,7 @@ class ScaleSpace:
 
 def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
                 outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False,
-                levels: dict[int, dict[float, np.ndarray]] | None = None) -> ScaleSpace:
+                levels: dict[tuple[int, str], object] | None = None) -> ScaleSpace:
     """Noise CNR, response and smoothed image of every probed radius (``(radii, rows, cols)``).
 
     The noise of each scale's response is the local pixel noise (robust spread of a
@@ -84,16 +84,15 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     space = ScaleSpace(np.empty(shape, np.float32), np.empty(shape, np.float32),
                        np.empty(shape, np.float32), sigmas)
     block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
-    high_pass = work.image - ndi.gaussian_filter(work.image, 1.0)
+    levels = {} if levels is None else levels  # per-base filtered images, reusable
+    high_pass = _cached(levels, work.image, "high_pass",
+                        lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
     _, pixel_noise, enough = block_stats(high_pass, search, block)
     noise_map = bilinear(pixel_noise, work.image.shape, block)
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
                         tuple(sigmas), params.dog_ratio)
-    levels = {} if levels is None else levels  # smoothed images by id(base), reusable
-    if id(base) not in levels:
-        levels[id(base)] = gaussian_levels(base, [*sigmas, *(params.dog_ratio * s
-                                                             for s in sigmas)])
-    blurred = levels[id(base)]
+    blurred = _cached(levels, base, "levels", lambda: gaussian_levels(
+        base, [*sigmas, *(params.dog_ratio * s for s in sigmas)]))
     for k, sigma in enumerate(sigmas):
         space.smooth[k] = blurred[sigma]
         response = space.response[k]
@@ -109,6 +108,14 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
         space.cnr[k] = (response - bilinear(level, response.shape, block)) / noise
         space.cnr[k][~search] = 0.0
     return space
+
+
+def _cached(cache: dict[tuple[int, str], object], base: np.ndarray, name: str, make):
+    """``make()``, computed once per base image (by identity) and ``name`` in ``cache``."""
+    key = (id(base), name)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 def gaussian_levels(image: np.ndarray, sigmas: list[float]) -> dict[float, np.ndarray]:
@@ -210,7 +217,7 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
                     (tophat, band, None, True, "skin_band")]
     out: list[Candidate] = []
     best = np.zeros(work.image.shape, dtype=np.float32)
-    levels: dict[int, dict[float, np.ndarray]] = {}  # the top-hat's are computed once
+    levels: dict[tuple[int, str], object] = {}  # the top-hat's are computed once
     for base, region, depth, floor, name in channels:
         if region.any():
             found, stack = _channel(work, base, region, params, depth, floor, levels=levels,
@@ -224,19 +231,20 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
 
 def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
              outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
-             levels: dict[int, dict[float, np.ndarray]] | None = None,
+             levels: dict[tuple[int, str], object] | None = None,
              skip: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray]:
     """Candidates of one detection channel (an image and the region it searches).
 
     Peaks inside ``skip`` (the spine band) are returned with ``reason = "over_spine"``
     unmeasured: no measurement changes that verdict.
     """
+    levels = {} if levels is None else levels
     space = scale_space(work, base, region, params, outline_depth_mm,
                         spread_floor=spread_floor, levels=levels)
     out = []
     peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm),
                         smooth=space.smooth, ridge_ratio_max=params.ridge_ratio_max)
-    smoothed = ndi.gaussian_filter(base, 0.5)  # measure()'s light smoothing, once
+    smoothed = _cached(levels, base, "measure", lambda: ndi.gaussian_filter(base, 0.5))
     for (row, col, k), hess in zip(peaks, finite_hessians(space.smooth, peaks)):
         cnr = float(space.cnr[k, row, col])
         ratio = hessian_ratio(*hess)
@@ -291,10 +299,7 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
     response to an edge beside a dot does not hide the dot's own peak.
     """
     separation = max(1, int(round(separation_px)))
-    size = (1, 2 * separation + 1, 2 * separation + 1)  # each scale's own neighbourhood
-    is_peak = (stack == ndi.maximum_filter(stack, size=size, mode="nearest")) \
-        & (stack >= threshold)
-    ks, rows, cols = np.nonzero(is_peak)
+    ks, rows, cols = _local_maxima(stack, threshold, separation)
     found = [(float(v), int(r), int(c), int(k))
              for v, r, c, k in zip(stack[ks, rows, cols], rows, cols, ks)]
     if smooth is not None and found:
@@ -316,6 +321,52 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
         inside = (rows >= 0) & (rows < taken.shape[0]) & (cols >= 0) & (cols < taken.shape[1])
         taken[rows[inside], cols[inside]] = True
     return kept
+
+
+def _local_maxima(stack: np.ndarray, threshold: float, half: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(k, row, col)`` of pixels >= ``threshold`` that equal the maximum of their own
+    scale's ``(2 half + 1)``-square neighbourhood (edges repeated, as ``mode="nearest"``).
+
+    Only the box around the pixels above the threshold is filtered (a peak's neighbourhood
+    lies inside it, or reaches the image edge, where the box does too).
+    """
+    above = stack >= threshold
+    if not above.any():
+        return tuple(np.zeros(0, dtype=np.intp) for _ in range(3))
+    box = []
+    for axis in (1, 2):
+        hits = np.flatnonzero(above.any(axis=(0, 3 - axis)))
+        box.append(slice(max(0, hits[0] - half), hits[-1] + half + 1))
+    part = stack[:, box[0], box[1]]
+    is_peak = (part == _running_max(_running_max(part, 2, half), 1, half)) \
+        & above[:, box[0], box[1]]
+    ks, rows, cols = np.nonzero(is_peak)
+    return ks, rows + box[0].start, cols + box[1].start
+
+
+def _running_max(values: np.ndarray, axis: int, half: int) -> np.ndarray:
+    """Maximum over a ``2 half + 1`` window along ``axis``, edges repeated.
+
+    Windows of doubling width (1, 2, 4, ...) from shifted maxima, then one last maximum of
+    two overlapping windows: a few whole-array operations, exact, whatever the width.
+    """
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (half, half)
+    padded = np.pad(values, pad, mode="edge")
+    size, n = 2 * half + 1, values.shape[axis]
+
+    def part(array: np.ndarray, start: int, length: int) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(start, start + length)
+        return array[tuple(index)]
+
+    width, current = 1, padded
+    while 2 * width <= size:  # current[i] = max of padded[i : i + width]
+        length = current.shape[axis] - width
+        current = np.maximum(part(current, 0, length), part(current, width, length))
+        width *= 2
+    return np.maximum(part(current, 0, n), part(current, size - width, n))
 
 
 def finite_hessians(stack: np.ndarray, peaks: list[tuple[int, int, int]]
