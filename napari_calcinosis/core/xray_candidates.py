@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import disk, opening
+from skimage.morphology import disk
 
 from .xray_noise import bilinear, block_stats, median, noise_correlation, noise_gains
 from .xray_params import XrayParams
@@ -284,7 +284,29 @@ def white_tophat(image: np.ndarray, radius_px: float) -> np.ndarray:
     cannot tell from the outline's own edge.
     """
     footprint = disk(max(1, int(round(radius_px))), decomposition="sequence")
-    return image - opening(image, footprint)
+    opened = image
+    for reduce, flip in ((np.minimum, False), (np.maximum, True)):  # erode, then dilate
+        for small, repeat in footprint:
+            for _ in range(int(repeat)):
+                opened = _shifted_extreme(opened, small[::-1, ::-1] if flip else small,
+                                          reduce)
+    return image - opened
+
+
+def _shifted_extreme(image: np.ndarray, footprint: np.ndarray, reduce) -> np.ndarray:
+    """Grey erosion (``np.minimum``) or dilation (``np.maximum``) by a small footprint.
+
+    Edges mirrored as ``skimage.morphology`` (``mode="reflect"``); the same result as its
+    ``opening`` with the disc's footprint sequence, at a fraction of the cost (a few
+    whole-array minima per small footprint).
+    """
+    padded = np.pad(image, [(n // 2, n // 2) for n in footprint.shape], mode="symmetric")
+    rows, cols = image.shape
+    out = None
+    for i, j in zip(*np.nonzero(footprint)):
+        view = padded[i: i + rows, j: j + cols]
+        out = view.copy() if out is None else reduce(out, view, out=out)
+    return out
 
 
 def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
