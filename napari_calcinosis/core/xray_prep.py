@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.transform import downscale_local_mean
 
 from .errors import AnalysisError
 from .model import Radiograph
@@ -114,8 +113,7 @@ def prepare(rad: Radiograph, params: XrayParams) -> WorkImage:
     warnings = [note] if note else []
     factor = max(1, int(round(params.work_spacing_mm / min(spacing))))
     rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    work = downscale_local_mean(image[:rows, :cols].astype(np.float32), (factor, factor))
-    work = work.astype(np.float32)
+    work = block_mean(image[:rows, :cols], factor)
     dead = dead_strips(work, params, factor * np.sqrt(spacing[0] * spacing[1]))
     live = work[~dead] if (~dead).sum() > 0.2 * dead.size else work.ravel()
     low, high = np.percentile(live, [0.5, 99.5])
@@ -129,6 +127,19 @@ def prepare(rad: Radiograph, params: XrayParams) -> WorkImage:
         spacing_mm=(spacing[0] * factor, spacing[1] * factor), stored_spacing_mm=spacing,
         spacing_known=known, dead=dead, scale=(float(low), span), noise=noise,
         stored_shape=(int(image.shape[0]), int(image.shape[1])), warnings=warnings)
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """``float32`` mean of ``factor x factor`` blocks (the image a multiple of ``factor``).
+
+    A sum of the ``factor**2`` strided views: no temporary of the image's full size in
+    ``float32`` beyond the views' sum, several times faster than a reshaped mean.
+    """
+    total = np.zeros((image.shape[0] // factor, image.shape[1] // factor), dtype=np.float32)
+    for i in range(factor):
+        for j in range(factor):
+            total += image[i::factor, j::factor]
+    return total / np.float32(factor * factor)
 
 
 def pixel_noise(image: np.ndarray, mask: np.ndarray) -> float:
