@@ -6,8 +6,9 @@ Pipeline (DOMAIN.md, "Radiograph facts"):
    collimator / label strips at the border marked dead.
 2. :mod:`.xray_anatomy`: body outline (direct exposure is the background), lung fields (two
    large dark regions), bone ridges (ribs, clavicles) and the spine band, the midline.
-3. :mod:`.xray_candidates`: multiscale centre-surround filter for 1-5 mm dots, local
-   contrast-to-noise ratio, size, elongation and Hessian eigenvalue ratio of each peak.
+3. :mod:`.xray_candidates`: multiscale centre-surround filter for 1-5 mm dots on three
+   channels (the image; a top-hat near the outline), local contrast-to-noise ratio; each
+   peak measured by :mod:`.xray_measure` (size, elongation, isolation, Hessian ratio).
 4. :mod:`.xray_lookalikes`: ridges, lines, devices, nipples, costal cartilage, vessels and
    lung nodules are rejected with a reason.
 5. :mod:`.xray_lesions`: outline on the stored grid, side, region, layer (``skin`` /

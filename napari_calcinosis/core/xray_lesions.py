@@ -16,8 +16,9 @@ from scipy import ndimage as ndi
 
 from .findings import Lesion
 from .model import Radiograph
-from .xray_candidates import Candidate, half_contrast_region, ring_plane, white_tophat
+from .xray_candidates import white_tophat
 from .xray_lookalikes import Frame, where_projected
+from .xray_measure import Candidate, half_contrast_region, ring_plane
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
 
