@@ -6,6 +6,7 @@ Kept apart from :mod:`.analysis`, which re-exports :func:`anonymize_findings`.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from .findings import Findings
 from .model import Study
@@ -45,7 +46,22 @@ def anonymize_findings(findings: Findings, study: Study | None = None,
         lesion.series_instance_uid = new_uid(lesion.series_instance_uid)
     secrets = _identifying_values(study) + sorted(uid_map, key=len, reverse=True)
     out.warnings = [_scrub(w, secrets, uid_map) for w in out.warnings]
+    # extra lesion keys and the parameters may name series too (the CT-to-radiograph link)
+    for lesion in out.lesions:
+        lesion.extra = _scrub_tree(lesion.extra, secrets, uid_map)
+    out.parameters = _scrub_tree(out.parameters, secrets, uid_map)
     return out, uid_map
+
+
+def _scrub_tree(value: Any, secrets: list[str], uid_map: dict[str, str]) -> Any:
+    """:func:`_scrub` applied to every string inside nested dicts, lists and tuples."""
+    if isinstance(value, str):
+        return _scrub(value, secrets, uid_map)
+    if isinstance(value, dict):
+        return {key: _scrub_tree(item, secrets, uid_map) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_tree(item, secrets, uid_map) for item in value)
+    return value
 
 
 def _identifying_values(study: Study | None) -> list[str]:
