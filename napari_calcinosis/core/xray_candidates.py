@@ -18,7 +18,6 @@ the response's own block spread as a noise floor, within ``skin_band_mm`` (the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -26,97 +25,18 @@ from scipy import ndimage as ndi
 from skimage.morphology import disk
 
 from .xray_measure import Candidate, hessian_ratio, measure
-from .xray_noise import bilinear, block_stats, median, noise_correlation, noise_gains
+from .xray_noise import median
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
+from .xray_scales import ScaleSpace, cached, gaussian_levels, refine_rows_cols, scale_space
 
-__all__ = ["Candidate", "find_candidates", "hessian_ratio", "measure", "scale_peaks",
-           "white_tophat"]
-
-
-@dataclass
-class ScaleSpace:
-    """Per probed radius (first axis): noise CNR, filter response and centre-smoothed image."""
-
-    cnr: np.ndarray
-    response: np.ndarray
-    smooth: np.ndarray
-    sigmas: list[float]
-
-
-def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
-                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False,
-                levels: dict[tuple[int, str], object] | None = None) -> ScaleSpace:
-    """Noise CNR, response and smoothed image of every probed radius (``(radii, rows, cols)``).
-
-    The noise of each scale's response is the local pixel noise (robust spread of a
-    1-pixel high-pass image, in blocks: it grows with attenuation) times that scale's noise
-    gain for the image's measured noise correlation (:func:`noise_gains`); with
-    ``spread_floor`` the block spread of the response itself is a floor (for the top-hat,
-    whose noise is not the image's). Anatomy is judged
-    per candidate (:func:`texture_cnr`). The response's block median is its local baseline;
-    pixels where the filter straddles the body outline are left out of block statistics.
-    """
-    sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
-    shape = (len(sigmas), *work.image.shape)
-    space = ScaleSpace(np.empty(shape, np.float32), np.empty(shape, np.float32),
-                       np.empty(shape, np.float32), sigmas)
-    block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
-    levels = {} if levels is None else levels  # per-base filtered images, reusable
-    high_pass = _cached(levels, work.image, "high_pass",
-                        lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
-    _, pixel_noise, enough = block_stats(high_pass, search, block)
-    noise_map = bilinear(pixel_noise, work.image.shape, block)
-    gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
-                        tuple(sigmas), params.dog_ratio)
-    blurred = _cached(levels, base, "levels", lambda: gaussian_levels(
-        base, [*sigmas, *(params.dog_ratio * s for s in sigmas)]))
-    for k, sigma in enumerate(sigmas):
-        space.smooth[k] = blurred[sigma]
-        response = space.response[k]
-        np.subtract(space.smooth[k], blurred[params.dog_ratio * sigma], out=response)
-        stats_mask = search
-        if outline_depth_mm is not None:
-            stats_mask = search & (outline_depth_mm > 2 * params.dog_ratio * sigma
-                                   * work.pixel_mm)
-        level, spread, _ = block_stats(response, stats_mask, block)
-        noise = gains[k] * noise_map
-        if spread_floor:
-            noise = np.maximum(noise, bilinear(spread, response.shape, block))
-        space.cnr[k] = (response - bilinear(level, response.shape, block)) / noise
-        space.cnr[k][~search] = 0.0
-    return space
-
-
-def _cached(cache: dict[tuple[int, str], object], base: np.ndarray, name: str, make):
-    """``make()``, computed once per base image (by identity) and ``name`` in ``cache``."""
-    key = (id(base), name)
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
-
-
-def gaussian_levels(image: np.ndarray, sigmas: list[float]) -> dict[float, np.ndarray]:
-    """The image smoothed at every sigma (pixels), each level blurred from the one below.
-
-    A Gaussian of sigma ``b`` applied to one of sigma ``a`` is one of sigma
-    ``sqrt(a**2 + b**2)``: the cascade's kernels are narrower than direct filtering, and
-    sigmas shared by several scales (a centre equal to a narrower scale's surround) are
-    computed once.
-    """
-    out: dict[float, np.ndarray] = {}
-    current, done = image.astype(np.float32, copy=False), 0.0
-    for sigma in sorted(set(sigmas)):
-        step = np.sqrt(max(sigma**2 - done**2, 0.0))
-        if step > 1e-6:
-            current = ndi.gaussian_filter(current, step)
-        out[sigma], done = current, sigma
-    return out
+__all__ = ["Candidate", "find_candidates", "gaussian_levels", "hessian_ratio", "measure",
+           "scale_peaks", "white_tophat"]
 
 
 def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radius_mm: float,
                 reach_mm: float, params: XrayParams,
-                outline_depth_mm: np.ndarray | None = None) -> float:
+                outline_depth_mm: np.ndarray | None = None, *, step: int = 1) -> float:
     """Contrast of a spot over the texture of its surroundings, at one scale.
 
     The filter ``response`` (of one scale) at the spot, minus its median over a ring
@@ -124,15 +44,17 @@ def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radiu
     vessels, rib edges or other dots scores low, a dot on smooth soft tissue scores high.
     Ring pixels where the filter reaches (``reach_mm``) across the body outline are left
     out. The caller takes the best over the probed scales: a dot stands out most at the
-    scale where its surroundings are quietest.
+    scale where its surroundings are quietest. ``response`` (and ``outline_depth_mm``) may be
+    on a grid of ``step`` working pixels per pixel; ``row``, ``col`` are working-grid.
     """
     inner_mm, outer_mm = (radius_mm + v for v in params.texture_ring_mm)
-    reach = int(np.ceil(outer_mm / work.pixel_mm))
+    pixel_mm, row, col = work.pixel_mm * step, row // step, col // step
+    reach = int(np.ceil(outer_mm / pixel_mm))
     r0, c0 = max(0, row - reach), max(0, col - reach)
     patch = response[r0: row + reach + 1, c0: col + reach + 1]
     ring_mask, core = _texture_window(r0 - row, patch.shape[0], c0 - col, patch.shape[1],
-                                      tuple(work.spacing_mm), inner_mm, outer_mm,
-                                      max(radius_mm, work.pixel_mm))
+                                      tuple(v * step for v in work.spacing_mm), inner_mm,
+                                      outer_mm, max(radius_mm, pixel_mm))
     if outline_depth_mm is not None:
         depth = outline_depth_mm[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
         ring_mask = ring_mask & (depth > reach_mm)
@@ -203,7 +125,7 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
             for cand in found:
                 cand.channel = name
             out.extend(found)
-            best = np.maximum(best, stack.max(axis=0))
+            best = np.maximum(best, stack)
     return out, best
 
 
@@ -220,31 +142,34 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
     space = scale_space(work, base, region, params, outline_depth_mm,
                         spread_floor=spread_floor, levels=levels)
     out = []
-    peaks = scale_peaks(space.cnr, params.min_cnr, work.px(params.min_separation_mm),
-                        smooth=space.smooth, ridge_ratio_max=params.ridge_ratio_max)
-    smoothed = _cached(levels, base, "measure", lambda: ndi.gaussian_filter(base, 0.5))
-    for (row, col, k), hess in zip(peaks, finite_hessians(space.smooth, peaks)):
-        cnr = float(space.cnr[k, row, col])
+    peaks = space_peaks(space, params.min_cnr, work.px(params.min_separation_mm),
+                        params.ridge_ratio_max)
+    smoothed = cached(levels, base, "measure", lambda: ndi.gaussian_filter(base, 0.5))
+    at = {grid.step: (grid, None if outline_depth_mm is None else outline_depth_mm[
+        tuple(slice(None, n * grid.step, grid.step) for n in grid.cnr.shape[1:])])
+        for grid in space.grids}
+    for (row, col, k), hess in zip(peaks, space_hessians(space, peaks)):
+        grid, i = space.locate(k)
+        cnr = float(grid.cnr[i, min(row // grid.step, grid.cnr.shape[1] - 1),
+                             min(col // grid.step, grid.cnr.shape[2] - 1)])
         ratio = hessian_ratio(*hess)
-        if ratio < params.ridge_ratio_max:  # a ridge: not worth measuring
+        if ratio < params.ridge_ratio_max or (skip is not None and skip[row, col]):
+            # a ridge is not worth measuring; over the spine no measurement changes the verdict
             out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
                                  float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
-                                 reason="ridge"))
-            continue
-        if skip is not None and skip[row, col]:  # over the spine: judged unmeasured
-            out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
-                                 float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
-                                 reason="over_spine"))
+                                 reason="ridge" if ratio < params.ridge_ratio_max
+                                 else "over_spine"))
             continue
         cand = measure(work, smoothed, row, col, cnr, params.radii_mm[k], hess)
         if _worth_texture(cand, params):  # the costliest measure, only where it can matter
             cand.texture_cnr = max(
-                texture_cnr(work, space.response[j], row, col, params.radii_mm[j],
+                texture_cnr(work, at[g.step][0].response[g.scales.index(j)], row, col,
+                            params.radii_mm[j],
                             2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm, params,
-                            outline_depth_mm)
-                for j in range(len(space.sigmas)))
+                            at[g.step][1], step=g.step)
+                for g in space.grids for j in g.scales)
         out.append(cand)
-    return out, space.cnr
+    return out, space.best(work.image.shape)
 
 
 def _worth_texture(cand: Candidate, params: XrayParams) -> bool:
@@ -304,13 +229,57 @@ def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
              for v, r, c, k in zip(stack[ks, rows, cols], rows, cols, ks)]
     if smooth is not None and found:
         hessians = finite_hessians(smooth, [(r, c, k) for _, r, c, k in found])
-        dot = [hessian_ratio(*h) >= ridge_ratio_max for h in hessians]
-        found = [(d, *f) for d, f in zip(dot, found)]
+        dots = [hessian_ratio(*h) >= ridge_ratio_max for h in hessians]
     else:
-        found = [(True, *f) for f in found]
-    found.sort(reverse=True)
+        dots = [True] * len(found)
+    return _suppress([(d, *f) for d, f in zip(dots, found)], stack.shape[1:], separation)
+
+
+def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
+                ridge_ratio_max: float) -> list[tuple[int, int, int]]:
+    """:func:`scale_peaks` over every grid of ``space``, as working-grid ``(row, col, k)``.
+
+    Peaks of a wide (half) grid are sought there with the separation halved and placed on
+    the working grid at the brightest pixel of their block of ``space.refine``.
+    """
+    separation = max(1, int(round(separation_px)))
+    found, shape = [], None
+    for grid in space.grids:
+        ks, rows, cols = _local_maxima(grid.cnr, threshold,
+                                       max(1, int(round(separation_px / grid.step))))
+        values = grid.cnr[ks, rows, cols]
+        dots = [hessian_ratio(*h) >= ridge_ratio_max
+                for h in finite_hessians(grid.smooth, list(zip(rows, cols, ks)))]
+        if grid.step > 1:
+            rows, cols = refine_rows_cols(space.refine, rows, cols, grid.step)
+        else:
+            shape = grid.cnr.shape[1:]
+        found += [(d, float(v), int(r), int(c), grid.scales[k])
+                  for d, v, r, c, k in zip(dots, values, rows, cols, ks)]
+    shape = space.refine.shape if shape is None else shape
+    return _suppress(found, shape, separation)
+
+
+def space_hessians(space: ScaleSpace, peaks: list[tuple[int, int, int]]
+                   ) -> list[tuple[float, float, float]]:
+    """:func:`finite_hessians` of working-grid ``(row, col, k)`` peaks, each on its grid."""
+    out: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(peaks)
+    for grid in space.grids:
+        index = [i for i, (_, _, k) in enumerate(peaks) if k in grid.scales]
+        local = [(peaks[i][0] // grid.step, peaks[i][1] // grid.step,
+                  grid.scales.index(peaks[i][2])) for i in index]
+        for i, hess in zip(index, finite_hessians(grid.smooth, local)):
+            out[i] = hess
+    return out
+
+
+def _suppress(found: list[tuple[bool, float, int, int, int]], shape: tuple[int, ...],
+              separation: int) -> list[tuple[int, int, int]]:
+    """Peaks ``(dot, value, row, col, k)`` dot-shaped first, strongest first, one per
+    ``separation`` (a disc)."""
+    found = sorted(found, reverse=True)
     kept: list[tuple[int, int, int]] = []
-    taken = np.zeros(stack.shape[1:], dtype=bool)
+    taken = np.zeros(shape, dtype=bool)
     offsets = np.argwhere(disk(separation - 1) if separation > 1 else np.ones((1, 1))) \
         - max(separation - 1, 0)
     for _, _, row, col, k in found:

@@ -70,6 +70,11 @@ class XrayParams:
     radii_mm: tuple[float, ...] = (0.5, 0.8, 1.2, 1.7, 2.4)
     #: Surround Gaussian sigma = this x centre sigma.
     dog_ratio: float = 2.0
+    #: Scales whose centre sigma is at least this many working-grid pixels are computed on
+    #: a half-resolution grid (2 x 2 block means; an eighth of the cost, same CNR up to
+    #: ~1 %), their peaks placed back at full resolution. Set it high to keep every scale
+    #: on the working grid.
+    half_grid_min_sigma_px: float = 2.5
     #: Side of the blocks in which the local noise (robust spread of the filter) is measured.
     noise_block_mm: float = 16.0
     #: Minimum contrast-to-noise ratio of a candidate.

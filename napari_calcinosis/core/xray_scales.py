@@ -1,0 +1,181 @@
+"""The radiograph detector's scale space: per probed radius a noise CNR map, response, smooth.
+
+Narrow scales live on the working grid. Wide ones (centre sigma at least
+``half_grid_min_sigma_px``) live on a half-resolution grid: 2 x 2 block means of the working
+image once it is smoothed to nearly their sigma, where a Gaussian of twice the pixel size
+loses nothing the filter would keep and costs an eighth. Their peaks are placed back on the
+working grid by the brightest pixel of the block (:func:`refine_rows_cols`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .xray_noise import bilinear, block_stats, noise_correlation, noise_gains
+from .xray_params import XrayParams
+from .xray_prep import WorkImage
+
+
+@dataclass
+class Grid:
+    """The scales computed on one grid (``step`` working pixels per pixel)."""
+
+    step: int
+    scales: list[int]  # indices into the probed radii
+    cnr: np.ndarray  # (len(scales), rows, cols)
+    response: np.ndarray
+    smooth: np.ndarray
+
+
+@dataclass
+class ScaleSpace:
+    """Every probed radius's noise CNR, filter response and centre-smoothed image."""
+
+    grids: list[Grid]
+    sigmas: list[float]  # centre sigma of each scale, working-grid pixels
+    refine: np.ndarray | None = None  # working-grid image that places wide peaks
+
+    def locate(self, k: int) -> tuple[Grid, int]:
+        """The grid holding scale ``k`` and the scale's index in it."""
+        for grid in self.grids:
+            if k in grid.scales:
+                return grid, grid.scales.index(k)
+        raise KeyError(k)
+
+    def best(self, shape: tuple[int, int]) -> np.ndarray:
+        """Best-scale CNR on the working grid (wide grids repeated up to it)."""
+        out = np.zeros(shape, dtype=np.float32)
+        for grid in self.grids:
+            top = grid.cnr.max(axis=0)
+            if grid.step > 1:
+                top = np.repeat(np.repeat(top, grid.step, axis=0), grid.step, axis=1)
+                top = np.pad(top, [(0, n - m) for n, m in zip(shape, top.shape)], mode="edge")
+            np.maximum(out, top, out=out)
+        return out
+
+
+def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
+                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False,
+                levels: dict[tuple[int, str], object] | None = None) -> ScaleSpace:
+    """Noise CNR, response and smoothed image of every probed radius.
+
+    The noise of each scale's response is the local pixel noise (robust spread of a
+    1-pixel high-pass image, in blocks: it grows with attenuation) times that scale's noise
+    gain for the image's measured noise correlation (:func:`noise_gains`); with
+    ``spread_floor`` the block spread of the response itself is a floor (for the top-hat,
+    whose noise is not the image's). The response's block median is its local baseline;
+    pixels where the filter straddles the body outline are left out of block statistics.
+    """
+    sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
+    block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
+    levels = {} if levels is None else levels  # per-base filtered images, reusable
+    high_pass = cached(levels, work.image, "high_pass",
+                       lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
+    _, pixel_noise, _ = block_stats(high_pass, search, block)
+    noise_map = bilinear(pixel_noise, work.image.shape, block)
+    gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
+                        tuple(sigmas), params.dog_ratio)
+    wide = [k for k, s in enumerate(sigmas) if s >= params.half_grid_min_sigma_px]
+    narrow = [k for k in range(len(sigmas)) if k not in wide]
+    full, half, start = cached(levels, base, "levels", lambda: _levels(
+        base, [sigmas[k] for k in narrow], [sigmas[k] for k in wide], params.dog_ratio))
+    space = ScaleSpace([], sigmas, start)
+    for step, scales, blurred in ((1, narrow, full), (2, wide, half)):
+        if not scales:
+            continue
+        cut = tuple(slice(None, n * step, step) for n in blurred[sigmas[scales[0]]].shape)
+        depth = None if outline_depth_mm is None else outline_depth_mm[cut]
+        shape = (len(scales), *blurred[sigmas[scales[0]]].shape)
+        grid = Grid(step, scales, *(np.empty(shape, np.float32) for _ in range(3)))
+        for i, k in enumerate(scales):
+            grid.smooth[i] = blurred[sigmas[k]]
+            np.subtract(grid.smooth[i], blurred[params.dog_ratio * sigmas[k]],
+                        out=grid.response[i])
+            grid.cnr[i] = _cnr(grid.response[i], search[cut], depth, gains[k] * noise_map[cut],
+                               max(4, block // step), spread_floor,
+                               2 * params.dog_ratio * sigmas[k] * work.pixel_mm)
+        space.grids.append(grid)
+    return space
+
+
+def _cnr(response: np.ndarray, search: np.ndarray, depth: np.ndarray | None,
+         noise: np.ndarray, block: int, spread_floor: bool, reach_mm: float) -> np.ndarray:
+    """One scale's CNR: response over its block baseline, divided by the noise."""
+    stats_mask = search if depth is None else search & (depth > reach_mm)
+    level, spread, _ = block_stats(response, stats_mask, block)
+    if spread_floor:
+        noise = np.maximum(noise, bilinear(spread, response.shape, block))
+    cnr = (response - bilinear(level, response.shape, block)) / noise
+    cnr[~search] = 0.0
+    return cnr
+
+
+def _levels(base: np.ndarray, narrow: list[float], wide: list[float], ratio: float
+            ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray], np.ndarray | None]:
+    """Gaussian levels of the narrow scales (working grid) and the wide ones (half grid).
+
+    The half grid starts from the widest working-grid level not above the narrowest wide
+    sigma (at least 1 pixel, so the block mean does not alias), averaged in 2 x 2 blocks
+    (which adds a quarter pixel squared of variance); returns also that starting level.
+    """
+    full = gaussian_levels(base, [*narrow, *(ratio * s for s in narrow)])
+    if not wide:
+        return full, {}, None
+    below = [s for s in full if s <= min(wide)]
+    start_sigma = max(below) if below and max(below) >= 1.0 else min(wide)
+    if start_sigma not in full:
+        full = {**full, **gaussian_levels(base, [start_sigma])}
+    start = full[start_sigma]
+    rows, cols = start.shape[0] // 2 * 2, start.shape[1] // 2 * 2
+    small = 0.25 * (start[0:rows:2, 0:cols:2] + start[1:rows:2, 0:cols:2]
+                    + start[0:rows:2, 1:cols:2] + start[1:rows:2, 1:cols:2])
+    done = np.sqrt(start_sigma**2 + 0.25) / 2.0
+    wanted = sorted({*wide, *(ratio * s for s in wide)})
+    half = gaussian_levels(small, [max(s / 2.0, done) for s in wanted], done=done)
+    return full, {s: half[max(s / 2.0, done)] for s in wanted}, start
+
+
+def cached(cache: dict[tuple[int, str], object], base: np.ndarray, name: str, make):
+    """``make()``, computed once per base image (by identity) and ``name`` in ``cache``."""
+    key = (id(base), name)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def gaussian_levels(image: np.ndarray, sigmas: list[float], *, done: float = 0.0
+                    ) -> dict[float, np.ndarray]:
+    """The image smoothed at every sigma (pixels), each level blurred from the one below.
+
+    A Gaussian of sigma ``b`` applied to one of sigma ``a`` is one of sigma
+    ``sqrt(a**2 + b**2)``: the cascade's kernels are narrower than direct filtering, and
+    sigmas shared by several scales (a centre equal to a narrower scale's surround) are
+    computed once. ``done`` is the blur the image already has.
+    """
+    out: dict[float, np.ndarray] = {}
+    current = image.astype(np.float32, copy=False)
+    for sigma in sorted(set(sigmas)):
+        step = np.sqrt(max(sigma**2 - done**2, 0.0))
+        if step > 1e-6:
+            current = ndi.gaussian_filter(current, step)
+        out[sigma], done = current, sigma
+    return out
+
+
+def refine_rows_cols(refine: np.ndarray, rows: np.ndarray, cols: np.ndarray, step: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Working-grid position of half-grid pixels: the brightest of each block in ``refine``."""
+    best = np.full(rows.shape, -np.inf)
+    out_r, out_c = rows * step, cols * step
+    for dr in range(step):
+        for dc in range(step):
+            r = np.minimum(rows * step + dr, refine.shape[0] - 1)
+            c = np.minimum(cols * step + dc, refine.shape[1] - 1)
+            value = refine[r, c]
+            better = value > best
+            best = np.where(better, value, best)
+            out_r, out_c = np.where(better, r, out_r), np.where(better, c, out_c)
+    return out_r, out_c
