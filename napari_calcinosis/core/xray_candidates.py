@@ -160,23 +160,28 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
                                  reason="ridge" if ratio < params.ridge_ratio_max
                                  else "over_spine"))
             continue
+        texture = max(  # first: where it alone rejects the spot, measuring is not needed
+            texture_cnr(work, at[g.step][0].response[g.scales.index(j)], row, col,
+                        params.radii_mm[j],
+                        2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm, params,
+                        at[g.step][1], step=g.step)
+            for g in space.grids for j in g.scales)
+        if texture < _least_texture(params):
+            out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
+                                 float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
+                                 texture_cnr=texture, reason="texture"))
+            continue
         cand = measure(work, smoothed, row, col, cnr, params.radii_mm[k], hess)
-        if _worth_texture(cand, params):  # the costliest measure, only where it can matter
-            cand.texture_cnr = max(
-                texture_cnr(work, at[g.step][0].response[g.scales.index(j)], row, col,
-                            params.radii_mm[j],
-                            2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm, params,
-                            at[g.step][1], step=g.step)
-                for g in space.grids for j in g.scales)
+        cand.texture_cnr = texture
         out.append(cand)
     return out, space.best(work.image.shape)
 
 
-def _worth_texture(cand: Candidate, params: XrayParams) -> bool:
-    """Whether a candidate passes the cheap shape rules that the texture test follows."""
-    return (cand.hessian_ratio >= params.ridge_ratio_max
-            and cand.isolation >= params.min_isolation
-            and params.min_diameter_mm <= cand.diameter_mm <= params.max_diameter_mm)
+def _least_texture(params: XrayParams) -> float:
+    """The lowest texture CNR any look-alike rule accepts (:mod:`.xray_lookalikes`)."""
+    return min(params.min_texture_cnr, params.min_texture_cnr_en_face,
+               params.min_texture_cnr_soft, params.min_texture_cnr_over_bone,
+               params.min_texture_cnr_near_outline)
 
 
 def white_tophat(image: np.ndarray, radius_px: float) -> np.ndarray:
