@@ -397,7 +397,7 @@ def test_fast_local_maxima_and_tophat_equal_the_library_filters():
     """The numpy running maximum and disc opening are exact replacements (same edges)."""
     from skimage.morphology import disk, opening
 
-    from napari_calcinosis.core.xray_candidates import _local_maxima, white_tophat
+    from napari_calcinosis.core.xray_candidates import _local_maxima, _sparse_maxima, white_tophat
 
     rng = np.random.default_rng(11)
     stack = rng.integers(0, 60, size=(3, 70, 90)).astype(np.float32)
@@ -408,6 +408,8 @@ def test_fast_local_maxima_and_tophat_equal_the_library_filters():
                               & (stack >= 45))
         got = _local_maxima(stack, 45, half)
         assert all(np.array_equal(a, b) for a, b in zip(expected, got)), half
+        sparse = _sparse_maxima(stack, stack >= 45, half)  # the path for few such pixels
+        assert all(np.array_equal(a, b) for a, b in zip(expected, sparse)), half
     image = ndi.gaussian_filter(rng.normal(size=(90, 110)), 1.5).astype(np.float32)
     for radius in (2.0, 6.4, 11.0):
         footprint = disk(int(round(radius)), decomposition="sequence")

@@ -308,6 +308,9 @@ def _local_maxima(stack: np.ndarray, threshold: float, half: int
     above = stack >= threshold
     if not above.any():
         return tuple(np.zeros(0, dtype=np.intp) for _ in range(3))
+    count = int(np.count_nonzero(above))
+    if count * (2 * half + 1) ** 2 < stack.size:  # few: compare each with its window
+        return _sparse_maxima(stack, above, half)
     box = []
     for axis in (1, 2):
         hits = np.flatnonzero(above.any(axis=(0, 3 - axis)))
@@ -317,6 +320,20 @@ def _local_maxima(stack: np.ndarray, threshold: float, half: int
         & above[:, box[0], box[1]]
     ks, rows, cols = np.nonzero(is_peak)
     return ks, rows + box[0].start, cols + box[1].start
+
+
+def _sparse_maxima(stack: np.ndarray, above: np.ndarray, half: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_local_maxima` by comparing each pixel of ``above`` with its window in turn
+    (cheaper when they are few, as on the thin bands near the body outline)."""
+    ks, rows, cols = np.nonzero(above)
+    values = stack[ks, rows, cols]
+    keep = np.ones(values.shape, dtype=bool)
+    for dr in range(-half, half + 1):
+        near_rows = np.clip(rows + dr, 0, stack.shape[1] - 1)
+        for dc in range(-half, half + 1):
+            keep &= stack[ks, near_rows, np.clip(cols + dc, 0, stack.shape[2] - 1)] <= values
+    return ks[keep], rows[keep], cols[keep]
 
 
 def _running_max(values: np.ndarray, axis: int, half: int) -> np.ndarray:

@@ -50,10 +50,14 @@ class ScaleSpace:
         out = np.zeros(shape, dtype=np.float32)
         for grid in self.grids:
             top = grid.cnr.max(axis=0)
-            if grid.step > 1:
-                top = np.repeat(np.repeat(top, grid.step, axis=0), grid.step, axis=1)
-                top = np.pad(top, [(0, n - m) for n, m in zip(shape, top.shape)], mode="edge")
-            np.maximum(out, top, out=out)
+            rows, cols = (n * grid.step for n in top.shape)
+            for dr in range(grid.step):  # each pixel of a block takes the block's value
+                for dc in range(grid.step):
+                    view = out[dr:rows:grid.step, dc:cols:grid.step]
+                    np.maximum(view, top, out=view)
+            if grid.step > 1:  # a last odd row or column repeats its neighbour
+                np.maximum(out[rows:], out[rows - 1: rows], out=out[rows:])
+                np.maximum(out[:, cols:], out[:, cols - 1: cols], out=out[:, cols:])
         return out
 
 
