@@ -10,6 +10,7 @@ working grid by the brightest pixel of the block (:func:`refine_rows_cols`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -92,29 +93,41 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
             continue
         cut = tuple(slice(None, n * step, step) for n in blurred[sigmas[scales[0]]].shape)
         depth = None if outline_depth_mm is None else outline_depth_mm[cut]
-        shape = (len(scales), *blurred[sigmas[scales[0]]].shape)
-        grid = Grid(step, scales, *(np.empty(shape, np.float32) for _ in range(3)))
+        smooth, response = cached(levels, base, f"stacks{step}", partial(
+            _stacks, blurred, [sigmas[k] for k in scales], params.dog_ratio))
+        grid = Grid(step, scales, np.empty(smooth.shape, np.float32), response, smooth)
         for i, k in enumerate(scales):
-            grid.smooth[i] = blurred[sigmas[k]]
-            np.subtract(grid.smooth[i], blurred[params.dog_ratio * sigmas[k]],
-                        out=grid.response[i])
-            grid.cnr[i] = _cnr(grid.response[i], search[cut], depth, gains[k] * noise_map[cut],
-                               max(4, block // step), spread_floor,
-                               2 * params.dog_ratio * sigmas[k] * work.pixel_mm)
+            _cnr(grid.response[i], search[cut], depth, gains[k] * noise_map[cut],
+                 max(4, block // step), spread_floor,
+                 2 * params.dog_ratio * sigmas[k] * work.pixel_mm, out=grid.cnr[i])
         space.grids.append(grid)
     return space
 
 
+def _stacks(blurred: dict[float, np.ndarray], sigmas: list[float], ratio: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Centre-smoothed images and centre-surround responses of scales on one grid (shared
+    by every channel searching the same base image)."""
+    shape = (len(sigmas), *blurred[sigmas[0]].shape)
+    smooth, response = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    for i, sigma in enumerate(sigmas):
+        smooth[i] = blurred[sigma]
+        np.subtract(smooth[i], blurred[ratio * sigma], out=response[i])
+    return smooth, response
+
+
 def _cnr(response: np.ndarray, search: np.ndarray, depth: np.ndarray | None,
-         noise: np.ndarray, block: int, spread_floor: bool, reach_mm: float) -> np.ndarray:
-    """One scale's CNR: response over its block baseline, divided by the noise."""
+         noise: np.ndarray, block: int, spread_floor: bool, reach_mm: float, *,
+         out: np.ndarray) -> np.ndarray:
+    """One scale's CNR (into ``out``): response over its block baseline, over the noise."""
     stats_mask = search if depth is None else search & (depth > reach_mm)
     level, spread, _ = block_stats(response, stats_mask, block)
     if spread_floor:
         noise = np.maximum(noise, bilinear(spread, response.shape, block))
-    cnr = (response - bilinear(level, response.shape, block)) / noise
-    cnr[~search] = 0.0
-    return cnr
+    np.subtract(response, bilinear(level, response.shape, block), out=out)
+    np.divide(out, noise, out=out)
+    out[~search] = 0.0
+    return out
 
 
 def _levels(base: np.ndarray, narrow: list[float], wide: list[float], ratio: float
