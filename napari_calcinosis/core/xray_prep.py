@@ -115,7 +115,9 @@ def prepare(rad: Radiograph, params: XrayParams) -> WorkImage:
     rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     work = block_mean(image[:rows, :cols], factor)
     dead = dead_strips(work, params, factor * np.sqrt(spacing[0] * spacing[1]))
-    live = work[~dead] if (~dead).sum() > 0.2 * dead.size else work.ravel()
+    # image statistics from every second pixel both ways: a quarter of the cost, same levels
+    sub, sub_live = work[::2, ::2], ~dead[::2, ::2]
+    live = sub[sub_live] if sub_live.sum() > 0.2 * sub_live.size else sub.ravel()
     low, high = np.percentile(live, [0.5, 99.5])
     span = float(high - low)
     if span <= 0:
@@ -144,7 +146,8 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
 
 def pixel_noise(image: np.ndarray, mask: np.ndarray) -> float:
     """Robust noise of an image: MAD of its difference from a 1-pixel Gaussian blur."""
-    high = image - ndi.gaussian_filter(image, 1.0)
+    high = (image - ndi.gaussian_filter(image, 1.0))[::2, ::2]  # every 2nd pixel is enough
+    mask = mask[::2, ::2]
     values = high[mask] if mask.any() else high.ravel()
     mad = float(np.median(np.abs(values - np.median(values))))
     return max(1.4826 * mad, 1e-6)
@@ -159,7 +162,8 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     """
     d_rows = np.abs(np.diff(work, axis=0, append=work[-1:, :]))
     d_cols = np.abs(np.diff(work, axis=1, append=work[:, -1:]))
-    noise = float(np.median(np.minimum(d_rows, d_cols))) or float(np.mean(d_rows + d_cols))
+    noise = float(np.median(np.minimum(d_rows[::2, ::2], d_cols[::2, ::2]))) \
+        or float(np.mean(d_rows + d_cols))
     flat = np.minimum(ndi.uniform_filter(d_rows, 5), ndi.uniform_filter(d_cols, 5))
     candidates = flat < params.dead_flatness_ratio * max(noise, 1e-12)
     labels, count = ndi.label(candidates)
@@ -173,7 +177,7 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     keep[sizes < 0.001 * work.size] = False
     # a flat dark strip is saturated direct exposure (background), not a collimator shadow
     # only the few border strips large enough need their median (not every flat speck)
-    level = float(np.median(work))
+    level = float(np.median(work[::2, ::2]))
     for label in np.flatnonzero(keep[1:]) + 1:
         keep[label] = float(median(work[labels == label])) >= level
     keep[0] = False
