@@ -248,21 +248,19 @@ def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
     the working grid at the brightest pixel of their block of ``space.refine``.
     """
     separation = max(1, int(round(separation_px)))
-    found, shape = [], None
+    parts = []
     for grid in space.grids:
         ks, rows, cols = _local_maxima(grid.cnr, threshold,
                                        max(1, int(round(separation_px / grid.step))))
-        values = grid.cnr[ks, rows, cols]
-        dots = [hessian_ratio(*h) >= ridge_ratio_max
-                for h in finite_hessians(grid.smooth, list(zip(rows, cols, ks)))]
+        dots = _hessian_ratios(*_hessian_arrays(grid.smooth, ks, rows, cols)) \
+            >= ridge_ratio_max
+        values = grid.cnr[ks, rows, cols].astype(float)
         if grid.step > 1:
             rows, cols = refine_rows_cols(space.refine, rows, cols, grid.step)
-        else:
-            shape = grid.cnr.shape[1:]
-        found += [(d, float(v), int(r), int(c), grid.scales[k])
-                  for d, v, r, c, k in zip(dots, values, rows, cols, ks)]
-    shape = space.refine.shape if shape is None else shape
-    return _suppress(found, shape, separation)
+        parts.append((dots, values, rows, cols, np.asarray(grid.scales)[ks]))
+    dots, values, rows, cols, ks = (np.concatenate(p) for p in zip(*parts))
+    order = np.lexsort((ks, cols, rows, values, dots))[::-1]  # as sorting the tuples, reversed
+    return _take_separated(rows[order], cols[order], ks[order], space.refine.shape, separation)
 
 
 def space_hessians(space: ScaleSpace, peaks: list[tuple[int, int, int]]
@@ -283,17 +281,24 @@ def _suppress(found: list[tuple[bool, float, int, int, int]], shape: tuple[int, 
     """Peaks ``(dot, value, row, col, k)`` dot-shaped first, strongest first, one per
     ``separation`` (a disc)."""
     found = sorted(found, reverse=True)
+    return _take_separated(*(np.array([f[i] for f in found], dtype=int) for i in (2, 3, 4)),
+                           shape, separation)
+
+
+def _take_separated(rows: np.ndarray, cols: np.ndarray, ks: np.ndarray,
+                    shape: tuple[int, ...], separation: int) -> list[tuple[int, int, int]]:
+    """Peaks in the given order, each kept unless a kept one lies within ``separation``."""
     kept: list[tuple[int, int, int]] = []
     taken = np.zeros(shape, dtype=bool)
     offsets = np.argwhere(disk(separation - 1) if separation > 1 else np.ones((1, 1))) \
         - max(separation - 1, 0)
-    for _, _, row, col, k in found:
+    for row, col, k in zip(rows.tolist(), cols.tolist(), ks.tolist()):
         if taken[row, col]:
             continue
         kept.append((row, col, k))
-        rows, cols = offsets[:, 0] + row, offsets[:, 1] + col
-        inside = (rows >= 0) & (rows < taken.shape[0]) & (cols >= 0) & (cols < taken.shape[1])
-        taken[rows[inside], cols[inside]] = True
+        near_r, near_c = offsets[:, 0] + row, offsets[:, 1] + col
+        inside = (near_r >= 0) & (near_r < shape[0]) & (near_c >= 0) & (near_c < shape[1])
+        taken[near_r[inside], near_c[inside]] = True
     return kept
 
 
@@ -360,6 +365,29 @@ def _running_max(values: np.ndarray, axis: int, half: int) -> np.ndarray:
     return np.maximum(part(current, 0, n), part(current, size - width, n))
 
 
+def _hessian_arrays(stack: np.ndarray, ks: np.ndarray, rows: np.ndarray, cols: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`finite_hessians` as three arrays (``h_rr``, ``h_rc``, ``h_cc``)."""
+    r = np.clip(rows, 1, stack.shape[1] - 2)
+    c = np.clip(cols, 1, stack.shape[2] - 2)
+    s = {(i, j): stack[ks, r + i - 1, c + j - 1].astype(float)
+         for i in range(3) for j in range(3)}
+    h_rr = s[2, 1] - 2 * s[1, 1] + s[0, 1]
+    h_cc = s[1, 2] - 2 * s[1, 1] + s[1, 0]
+    h_rc = 0.25 * (s[2, 2] - s[2, 0] - s[0, 2] + s[0, 0])
+    return h_rr, h_rc, h_cc
+
+
+def _hessian_ratios(hrr: np.ndarray, hrc: np.ndarray, hcc: np.ndarray) -> np.ndarray:
+    """:func:`hessian_ratio` of many Hessians at once (the same operations, elementwise)."""
+    half_trace = 0.5 * (hrr + hcc)
+    root = np.sqrt(np.maximum(0.25 * (hrr - hcc) ** 2 + hrc**2, 0.0))
+    first, second = half_trace - root, half_trace + root
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(first != 0, second / np.where(first != 0, first, 1.0), 0.0)
+    return np.where(first > 0, -1.0, ratio)
+
+
 def finite_hessians(stack: np.ndarray, peaks: list[tuple[int, int, int]]
                     ) -> list[tuple[float, float, float]]:
     """Hessian ``(h_rr, h_rc, h_cc)`` of ``stack[k]`` at each ``(row, col, k)`` of ``peaks``.
@@ -369,12 +397,4 @@ def finite_hessians(stack: np.ndarray, peaks: list[tuple[int, int, int]]
     if not peaks:
         return []
     row, col, k = np.array(peaks).T
-    r = np.clip(row, 1, stack.shape[1] - 2)
-    c = np.clip(col, 1, stack.shape[2] - 2)
-    s = {(i, j): stack[k, r + i - 1, c + j - 1].astype(float)
-         for i in range(3) for j in range(3)}
-    h_rr = s[2, 1] - 2 * s[1, 1] + s[0, 1]
-    h_cc = s[1, 2] - 2 * s[1, 1] + s[1, 0]
-    h_rc = 0.25 * (s[2, 2] - s[2, 0] - s[0, 2] + s[0, 0])
-    return list(zip(h_rr, h_rc, h_cc))
-
+    return list(zip(*_hessian_arrays(stack, k, row, col)))
