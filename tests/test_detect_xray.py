@@ -414,3 +414,15 @@ def test_fast_local_maxima_and_tophat_equal_the_library_filters():
     for radius in (2.0, 6.4, 11.0):
         footprint = disk(int(round(radius)), decomposition="sequence")
         assert np.array_equal(white_tophat(image, radius), image - opening(image, footprint))
+
+
+def test_vectorised_hessian_ratios_equal_the_scalar_ones():
+    """Peaks are ranked by the array version; it must agree with the per-spot one exactly."""
+    from napari_calcinosis.core.xray_measure import hessian_ratios
+
+    rng = np.random.default_rng(8)
+    h = rng.normal(size=(3, 500))
+    h[:, :5] = 0.0  # a flat spot (zero eigenvalues) and a dark one
+    h[:, 5] = (1.0, 0.0, 1.0)
+    expected = [hessian_ratio(*column) for column in h.T]
+    assert np.array_equal(hessian_ratios(*h), np.array(expected))

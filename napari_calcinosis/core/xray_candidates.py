@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from .xray_measure import Candidate, hessian_ratio, measure
+from .xray_measure import Candidate, hessian_ratio, hessian_ratios, measure
 from .xray_noise import median
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
@@ -252,7 +252,7 @@ def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
     for grid in space.grids:
         ks, rows, cols = _local_maxima(grid.cnr, threshold,
                                        max(1, int(round(separation_px / grid.step))))
-        dots = _hessian_ratios(*_hessian_arrays(grid.smooth, ks, rows, cols)) \
+        dots = hessian_ratios(*_hessian_arrays(grid.smooth, ks, rows, cols)) \
             >= ridge_ratio_max
         values = grid.cnr[ks, rows, cols].astype(float)
         if grid.step > 1:
@@ -260,7 +260,9 @@ def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
         parts.append((dots, values, rows, cols, np.asarray(grid.scales)[ks]))
     dots, values, rows, cols, ks = (np.concatenate(p) for p in zip(*parts))
     order = np.lexsort((ks, cols, rows, values, dots))[::-1]  # as sorting the tuples, reversed
-    return _take_separated(rows[order], cols[order], ks[order], space.refine.shape, separation)
+    full = [g.cnr.shape[1:] for g in space.grids if g.step == 1]
+    shape = full[0] if full else space.refine.shape
+    return _take_separated(rows[order], cols[order], ks[order], shape, separation)
 
 
 def space_hessians(space: ScaleSpace, peaks: list[tuple[int, int, int]]
@@ -376,16 +378,6 @@ def _hessian_arrays(stack: np.ndarray, ks: np.ndarray, rows: np.ndarray, cols: n
     h_cc = s[1, 2] - 2 * s[1, 1] + s[1, 0]
     h_rc = 0.25 * (s[2, 2] - s[2, 0] - s[0, 2] + s[0, 0])
     return h_rr, h_rc, h_cc
-
-
-def _hessian_ratios(hrr: np.ndarray, hrc: np.ndarray, hcc: np.ndarray) -> np.ndarray:
-    """:func:`hessian_ratio` of many Hessians at once (the same operations, elementwise)."""
-    half_trace = 0.5 * (hrr + hcc)
-    root = np.sqrt(np.maximum(0.25 * (hrr - hcc) ** 2 + hrc**2, 0.0))
-    first, second = half_trace - root, half_trace + root
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(first != 0, second / np.where(first != 0, first, 1.0), 0.0)
-    return np.where(first > 0, -1.0, ratio)
 
 
 def finite_hessians(stack: np.ndarray, peaks: list[tuple[int, int, int]]

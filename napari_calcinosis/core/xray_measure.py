@@ -58,6 +58,16 @@ def hessian_ratio(hrr: float, hrc: float, hcc: float) -> float:
     return float(second / first) if first != 0 else 0.0
 
 
+def hessian_ratios(hrr: np.ndarray, hrc: np.ndarray, hcc: np.ndarray) -> np.ndarray:
+    """:func:`hessian_ratio` of many Hessians at once (the same operations, elementwise)."""
+    half_trace = 0.5 * (hrr + hcc)
+    root = np.sqrt(np.maximum(0.25 * (hrr - hcc) ** 2 + hrc**2, 0.0))
+    first, second = half_trace - root, half_trace + root
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(first != 0, second / np.where(first != 0, first, 1.0), 0.0)
+    return np.where(first > 0, -1.0, ratio)
+
+
 def measure(work: WorkImage, smoothed: np.ndarray, row: int, col: int, cnr: float,
             radius_mm: float, hess: tuple[float, float, float]) -> Candidate:
     """Contrast, size and shape of the spot at ``(row, col)`` on the working grid.
