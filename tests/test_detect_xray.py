@@ -426,3 +426,31 @@ def test_vectorised_hessian_ratios_equal_the_scalar_ones():
     h[:, 5] = (1.0, 0.0, 1.0)
     expected = [hessian_ratio(*column) for column in h.T]
     assert np.array_equal(hessian_ratios(*h), np.array(expected))
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_batched_texture_cnr_equals_the_per_spot_one(step):
+    """Spots are scored in one batch; every score must equal the per-spot function's,
+    including spots whose ring leaves the image or crosses the outline."""
+    from napari_calcinosis.core.xray_prep import WorkImage
+    from napari_calcinosis.core.xray_texture import texture_cnr, texture_cnrs
+
+    rng = np.random.default_rng(9)
+    shape = (240, 260)
+    work = WorkImage(image=np.zeros(shape, np.float32), factor=1, spacing_mm=(0.25, 0.25),
+                     stored_spacing_mm=(0.25, 0.25), spacing_known=True,
+                     dead=np.zeros(shape, bool), scale=(0.0, 1.0), noise=0.01,
+                     stored_shape=shape)
+    small = (shape[0] // step, shape[1] // step)
+    response = ndi.gaussian_filter(rng.normal(size=small), 1.5).astype(np.float32)
+    depth = np.tile(np.linspace(-5.0, 30.0, small[1]), (small[0], 1))
+    rows = np.r_[rng.integers(0, shape[0], 60), 0, shape[0] - 1, 5]
+    cols = np.r_[rng.integers(0, shape[1], 60), 0, shape[1] - 1, 2]
+    params = XrayParams()
+    for outline in (None, depth):
+        expected = [texture_cnr(work, response, r, c, 1.2, 4.0, params, outline, step=step)
+                    for r, c in zip(rows, cols)]
+        got = texture_cnrs(work, response, rows, cols, 1.2, 4.0, params, outline, step=step)
+        assert np.array_equal(got, np.array(expected))
+        if outline is not None:  # the spots at the left edge have no ring inside the body
+            assert got[-1] == 0.0 and got[-3] == 0.0

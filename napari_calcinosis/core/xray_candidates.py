@@ -18,63 +18,18 @@ the response's own block spread as a noise floor, within ``skin_band_mm`` (the s
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
 from .xray_measure import Candidate, hessian_ratio, hessian_ratios, measure
-from .xray_noise import median
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
 from .xray_scales import ScaleSpace, cached, gaussian_levels, refine_rows_cols, scale_space
+from .xray_texture import texture_cnrs
 
 __all__ = ["Candidate", "find_candidates", "gaussian_levels", "hessian_ratio", "measure",
            "scale_peaks", "white_tophat"]
-
-
-def texture_cnr(work: WorkImage, response: np.ndarray, row: int, col: int, radius_mm: float,
-                reach_mm: float, params: XrayParams,
-                outline_depth_mm: np.ndarray | None = None, *, step: int = 1) -> float:
-    """Contrast of a spot over the texture of its surroundings, at one scale.
-
-    The filter ``response`` (of one scale) at the spot, minus its median over a ring
-    ``texture_ring_mm`` around it, divided by the ring's robust spread: a dot among lung
-    vessels, rib edges or other dots scores low, a dot on smooth soft tissue scores high.
-    Ring pixels where the filter reaches (``reach_mm``) across the body outline are left
-    out. The caller takes the best over the probed scales: a dot stands out most at the
-    scale where its surroundings are quietest. ``response`` (and ``outline_depth_mm``) may be
-    on a grid of ``step`` working pixels per pixel; ``row``, ``col`` are working-grid.
-    """
-    inner_mm, outer_mm = (radius_mm + v for v in params.texture_ring_mm)
-    pixel_mm, row, col = work.pixel_mm * step, row // step, col // step
-    reach = int(np.ceil(outer_mm / pixel_mm))
-    r0, c0 = max(0, row - reach), max(0, col - reach)
-    patch = response[r0: row + reach + 1, c0: col + reach + 1]
-    ring_mask, core = _texture_window(r0 - row, patch.shape[0], c0 - col, patch.shape[1],
-                                      tuple(v * step for v in work.spacing_mm), inner_mm,
-                                      outer_mm, max(radius_mm, pixel_mm))
-    if outline_depth_mm is not None:
-        depth = outline_depth_mm[r0: r0 + patch.shape[0], c0: c0 + patch.shape[1]]
-        ring_mask = ring_mask & (depth > reach_mm)
-    ring = patch[ring_mask]
-    if ring.size < 8:
-        return 0.0
-    centre = float(median(ring))
-    spread = 1.4826 * float(median(np.abs(ring - centre)))
-    peak = float(patch[core].max())
-    return (peak - centre) / max(spread, 1e-9)
-
-
-@lru_cache(maxsize=4096)
-def _texture_window(top: int, rows: int, left: int, cols: int, spacing_mm: tuple[float, float],
-                    inner_mm: float, outer_mm: float, core_mm: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Ring and core masks of a texture window (offsets from the spot), shared by all spots."""
-    rr, cc = np.mgrid[top: top + rows, left: left + cols]
-    dist = np.hypot(rr * spacing_mm[0], cc * spacing_mm[1])
-    return (dist >= inner_mm) & (dist <= outer_mm), dist <= core_mm
 
 
 def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
@@ -148,24 +103,24 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
     at = {grid.step: (grid, None if outline_depth_mm is None else outline_depth_mm[
         tuple(slice(None, n * grid.step, grid.step) for n in grid.cnr.shape[1:])])
         for grid in space.grids}
-    for (row, col, k), hess in zip(peaks, space_hessians(space, peaks)):
+    hessians = space_hessians(space, peaks)
+    ratios = [hessian_ratio(*hess) for hess in hessians]
+    unjudged = [i for i, ((row, col, _), ratio) in enumerate(zip(peaks, ratios))
+                if ratio >= params.ridge_ratio_max and (skip is None or not skip[row, col])]
+    textures = _textures(work, space, at, [peaks[i] for i in unjudged], params)
+    texture_of = dict(zip(unjudged, textures.tolist()))
+    for n, ((row, col, k), hess, ratio) in enumerate(zip(peaks, hessians, ratios)):
         grid, i = space.locate(k)
         cnr = float(grid.cnr[i, min(row // grid.step, grid.cnr.shape[1] - 1),
                              min(col // grid.step, grid.cnr.shape[2] - 1)])
-        ratio = hessian_ratio(*hess)
-        if ratio < params.ridge_ratio_max or (skip is not None and skip[row, col]):
+        if n not in texture_of:
             # a ridge is not worth measuring; over the spine no measurement changes the verdict
             out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
                                  float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
                                  reason="ridge" if ratio < params.ridge_ratio_max
                                  else "over_spine"))
             continue
-        texture = max(  # first: where it alone rejects the spot, measuring is not needed
-            texture_cnr(work, at[g.step][0].response[g.scales.index(j)], row, col,
-                        params.radii_mm[j],
-                        2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm, params,
-                        at[g.step][1], step=g.step)
-            for g in space.grids for j in g.scales)
+        texture = texture_of[n]  # first: where it alone rejects the spot, no measuring
         if texture < _least_texture(params):
             out.append(Candidate(float(row), float(col), cnr, params.radii_mm[k], 0.0,
                                  float(work.image[row, col]), ratio, 0.0, 0.0, 0.0, 0,
@@ -175,6 +130,21 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
         cand.texture_cnr = texture
         out.append(cand)
     return out, space.best(work.image.shape)
+
+
+def _textures(work: WorkImage, space: ScaleSpace, at: dict, peaks: list[tuple[int, int, int]],
+              params: XrayParams) -> np.ndarray:
+    """Best texture CNR over the probed scales of each peak (:func:`texture_cnrs`)."""
+    rows = np.array([p[0] for p in peaks], dtype=np.intp)
+    cols = np.array([p[1] for p in peaks], dtype=np.intp)
+    best = np.full(rows.shape, -np.inf)
+    for g in space.grids:
+        for j in g.scales:
+            np.maximum(best, texture_cnrs(
+                work, at[g.step][0].response[g.scales.index(j)], rows, cols,
+                params.radii_mm[j], 2 * params.dog_ratio * space.sigmas[j] * work.pixel_mm,
+                params, at[g.step][1], step=g.step), out=best)
+    return best
 
 
 def _least_texture(params: XrayParams) -> float:
