@@ -89,17 +89,22 @@ def block_stats(values: np.ndarray, mask: np.ndarray, block: int
     nearest block that has enough.
     """
     half = max(1, block // 2)
-    sub = np.where(mask, values, np.nan)[::2, ::2]
+    sub = np.where(mask[::2, ::2], values[::2, ::2], np.nan)
     rows, cols = -(-sub.shape[0] // half) * half, -(-sub.shape[1] // half) * half
     padded = np.full((rows, cols), np.nan, dtype=np.float32)
     padded[: sub.shape[0], : sub.shape[1]] = sub
     tiles = padded.reshape(rows // half, half, cols // half, half).transpose(0, 2, 1, 3)
-    tiles = np.sort(tiles.reshape(rows // half, cols // half, half * half), axis=2)
+    tiles = tiles.reshape(rows // half, cols // half, half * half)
     counts = np.isfinite(tiles).sum(axis=2)
     enough = counts >= 0.2 * half * half
-    level = _sorted_median(tiles, counts)
-    deviation = np.sort(np.abs(tiles - level[..., None]), axis=2)
-    spread = 1.4826 * _sorted_median(deviation, counts)
+    # only blocks holding mask pixels are sorted (few along a thin band near the outline)
+    some = counts > 0
+    level = np.full(counts.shape, np.nan, dtype=np.float32)
+    spread = np.full(counts.shape, np.nan, dtype=np.float32)
+    ordered = np.sort(tiles[some], axis=1)
+    level[some] = _sorted_median(ordered, counts[some])
+    deviation = np.sort(np.abs(ordered - level[some][:, None]), axis=1)
+    spread[some] = 1.4826 * _sorted_median(deviation, counts[some])
     if not enough.any():
         spread = np.full(enough.shape, max(float(np.nanstd(values)), 1e-9), dtype=np.float32)
         return np.zeros(enough.shape, dtype=np.float32), spread, enough
