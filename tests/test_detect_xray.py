@@ -454,3 +454,26 @@ def test_batched_texture_cnr_equals_the_per_spot_one(step):
         assert np.array_equal(got, np.array(expected))
         if outline is not None:  # the spots at the left edge have no ring inside the body
             assert got[-1] == 0.0 and got[-3] == 0.0
+
+
+@pytest.mark.parametrize("separation", [1, 2, 4, 7])
+def test_separated_peaks_equal_marking_discs_on_a_mask(separation):
+    """Greedy suppression by cells must keep the same peaks as marking each kept peak's
+    disc (radius ``separation - 1``) on a mask of the image."""
+    from skimage.morphology import disk
+
+    from napari_calcinosis.core.xray_candidates import _take_separated
+
+    rng = np.random.default_rng(separation)
+    shape = (90, 70)
+    rows, cols = rng.integers(0, shape[0], 800), rng.integers(0, shape[1], 800)
+    ks = rng.integers(0, 5, 800)
+    taken, expected = np.zeros(shape, bool), []
+    offsets = np.argwhere(disk(separation - 1)) - (separation - 1)
+    for row, col, k in zip(rows, cols, ks):
+        if not taken[row, col]:
+            expected.append((int(row), int(col), int(k)))
+            r, c = offsets[:, 0] + row, offsets[:, 1] + col
+            inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+            taken[r[inside], c[inside]] = True
+    assert _take_separated(rows, cols, ks, shape, separation) == expected

@@ -259,18 +259,25 @@ def _suppress(found: list[tuple[bool, float, int, int, int]], shape: tuple[int, 
 
 def _take_separated(rows: np.ndarray, cols: np.ndarray, ks: np.ndarray,
                     shape: tuple[int, ...], separation: int) -> list[tuple[int, int, int]]:
-    """Peaks in the given order, each kept unless a kept one lies within ``separation``."""
+    """Peaks in the given order, each kept unless a kept one lies within ``separation``
+    (closer than ``separation - 1`` pixels or exactly at it: the disc of that radius).
+
+    Kept peaks are filed in square cells of that radius, so each peak is compared only
+    with the kept ones of its own and the eight neighbouring cells.
+    """
+    del shape  # every peak lies inside the image, so no disc pixel is cut off there
+    radius = max(separation - 1, 0)
+    cell, limit = max(radius, 1), radius * radius
     kept: list[tuple[int, int, int]] = []
-    taken = np.zeros(shape, dtype=bool)
-    offsets = np.argwhere(disk(separation - 1) if separation > 1 else np.ones((1, 1))) \
-        - max(separation - 1, 0)
+    cells: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for row, col, k in zip(rows.tolist(), cols.tolist(), ks.tolist()):
-        if taken[row, col]:
+        i, j = row // cell, col // cell
+        if any((r - row) ** 2 + (c - col) ** 2 <= limit
+               for di in (-1, 0, 1) for dj in (-1, 0, 1)
+               for r, c in cells.get((i + di, j + dj), ())):
             continue
         kept.append((row, col, k))
-        near_r, near_c = offsets[:, 0] + row, offsets[:, 1] + col
-        inside = (near_r >= 0) & (near_r < shape[0]) & (near_c >= 0) & (near_c < shape[1])
-        taken[near_r[inside], near_c[inside]] = True
+        cells.setdefault((i, j), []).append((row, col))
     return kept
 
 
