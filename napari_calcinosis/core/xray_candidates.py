@@ -75,20 +75,20 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
     levels: dict[tuple[int, str], object] = {}  # the top-hat's are computed once
     for base, region, depth, floor, name in channels:
         if region.any():
-            found, stack = _channel(work, base, region, params, depth, floor, levels=levels,
-                                    skip=spine)
+            found = _channel(work, base, region, params, depth, floor, levels=levels,
+                             skip=spine, best=best)
             for cand in found:
                 cand.channel = name
             out.extend(found)
-            best = np.maximum(best, stack)
     return out, best
 
 
 def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
              outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
              levels: dict[tuple[int, str], object] | None = None,
-             skip: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray]:
-    """Candidates of one detection channel (an image and the region it searches).
+             skip: np.ndarray | None = None, best: np.ndarray) -> list[Candidate]:
+    """Candidates of one detection channel (an image and the region it searches); its
+    best-scale CNR is taken into ``best`` (the maximum over channels).
 
     Peaks inside ``skip`` (the spine band) are returned with ``reason = "over_spine"``
     unmeasured: no measurement changes that verdict.
@@ -129,7 +129,8 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
         cand = measure(work, smoothed, row, col, cnr, params.radii_mm[k], hess)
         cand.texture_cnr = texture
         out.append(cand)
-    return out, space.best(work.image.shape)
+    space.best(best.shape, out=best)
+    return out
 
 
 def _textures(work: WorkImage, space: ScaleSpace, at: dict, peaks: list[tuple[int, int, int]],

@@ -43,6 +43,9 @@ class WorkImage:
         Robust pixel noise of the normalised working image.
     warnings : list of str
         What the preparation had to assume.
+    high_pass : numpy.ndarray or None
+        ``image`` minus its 1-pixel Gaussian blur, kept from the noise estimate for the
+        detector's noise model (None: not computed; it belongs to this ``image`` only).
     """
 
     image: np.ndarray
@@ -55,6 +58,7 @@ class WorkImage:
     noise: float
     stored_shape: tuple[int, int]
     warnings: list[str] = field(default_factory=list)
+    high_pass: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def pixel_mm(self) -> float:
@@ -123,12 +127,14 @@ def prepare(rad: Radiograph, params: XrayParams) -> WorkImage:
     if span <= 0:
         raise AnalysisError(f"radiograph {_name(rad)} is blank (no intensity variation)")
     work = (work - np.float32(low)) / np.float32(span)
-    noise = pixel_noise(work, ~dead)
+    high_pass = work - ndi.gaussian_filter(work, 1.0)
+    noise = pixel_noise(work, ~dead, high_pass=high_pass)
     return WorkImage(
         image=work, factor=factor,
         spacing_mm=(spacing[0] * factor, spacing[1] * factor), stored_spacing_mm=spacing,
         spacing_known=known, dead=dead, scale=(float(low), span), noise=noise,
-        stored_shape=(int(image.shape[0]), int(image.shape[1])), warnings=warnings)
+        stored_shape=(int(image.shape[0]), int(image.shape[1])), warnings=warnings,
+        high_pass=high_pass)
 
 
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
@@ -144,9 +150,13 @@ def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     return total / np.float32(factor * factor)
 
 
-def pixel_noise(image: np.ndarray, mask: np.ndarray) -> float:
-    """Robust noise of an image: MAD of its difference from a 1-pixel Gaussian blur."""
-    high = (image - ndi.gaussian_filter(image, 1.0))[::2, ::2]  # every 2nd pixel is enough
+def pixel_noise(image: np.ndarray, mask: np.ndarray, *,
+                high_pass: np.ndarray | None = None) -> float:
+    """Robust noise of an image: MAD of its difference from a 1-pixel Gaussian blur
+    (``high_pass``, if already computed)."""
+    if high_pass is None:
+        high_pass = image - ndi.gaussian_filter(image, 1.0)
+    high = high_pass[::2, ::2]  # every 2nd pixel is enough
     mask = mask[::2, ::2]
     values = high[mask] if mask.any() else high.ravel()
     mad = float(np.median(np.abs(values - np.median(values))))

@@ -46,9 +46,10 @@ class ScaleSpace:
                 return grid, grid.scales.index(k)
         raise KeyError(k)
 
-    def best(self, shape: tuple[int, int]) -> np.ndarray:
-        """Best-scale CNR on the working grid (wide grids repeated up to it)."""
-        out = np.zeros(shape, dtype=np.float32)
+    def best(self, shape: tuple[int, int], *, out: np.ndarray | None = None) -> np.ndarray:
+        """Best-scale CNR on the working grid (wide grids repeated up to it), or the
+        maximum of it and ``out`` written into ``out``."""
+        out = np.zeros(shape, dtype=np.float32) if out is None else out
         for grid in self.grids:
             top = grid.cnr.max(axis=0)
             rows, cols = (n * grid.step for n in top.shape)
@@ -77,8 +78,8 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
     block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
     levels = {} if levels is None else levels  # per-base filtered images, reusable
-    high_pass = cached(levels, work.image, "high_pass",
-                       lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
+    high_pass = work.high_pass if work.high_pass is not None else cached(
+        levels, work.image, "high_pass", lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
     _, pixel_noise, _ = block_stats(high_pass, search, block)
     noise_map = bilinear(pixel_noise, work.image.shape, block)
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
