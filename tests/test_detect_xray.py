@@ -477,3 +477,15 @@ def test_separated_peaks_equal_marking_discs_on_a_mask(separation):
             inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
             taken[r[inside], c[inside]] = True
     assert _take_separated(rows, cols, ks, shape, separation) == expected
+
+
+def test_smoothed_patches_equal_the_whole_image_filtered():
+    """Spots are measured on patches filtered one by one; they must equal the patches of
+    the whole filtered image, at the image's edges too."""
+    from napari_calcinosis.core.xray_measure import SmoothedPatches
+
+    image = np.random.default_rng(3).normal(size=(120, 90)).astype(np.float32)
+    whole, lazy = ndi.gaussian_filter(image, 0.5), SmoothedPatches(image, 0.5)
+    for rows, cols in ((slice(0, 20), slice(0, 15)), (slice(40, 77), slice(30, 61)),
+                       (slice(100, 120), slice(70, 90)), (slice(1, 119), slice(2, 3))):
+        assert np.array_equal(lazy[rows, cols], whole[rows, cols])

@@ -19,13 +19,12 @@ the response's own block spread as a noise floor, within ``skin_band_mm`` (the s
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from .xray_measure import Candidate, hessian_ratio, hessian_ratios, measure
+from .xray_measure import Candidate, SmoothedPatches, hessian_ratio, hessian_ratios, measure
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
-from .xray_scales import ScaleSpace, cached, gaussian_levels, refine_rows_cols, scale_space
+from .xray_scales import ScaleSpace, gaussian_levels, refine_rows_cols, scale_space
 from .xray_texture import texture_cnrs
 
 __all__ = ["Candidate", "find_candidates", "gaussian_levels", "hessian_ratio", "measure",
@@ -99,7 +98,7 @@ def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: Xray
     out = []
     peaks = space_peaks(space, params.min_cnr, work.px(params.min_separation_mm),
                         params.ridge_ratio_max)
-    smoothed = cached(levels, base, "measure", lambda: ndi.gaussian_filter(base, 0.5))
+    smoothed = SmoothedPatches(base, 0.5)  # measured spots are few: filtered patch by patch
     at = {grid.step: (grid, None if outline_depth_mm is None else outline_depth_mm[
         tuple(slice(None, n * grid.step, grid.step) for n in grid.cnr.shape[1:])])
         for grid in space.grids}
