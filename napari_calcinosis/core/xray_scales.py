@@ -97,9 +97,8 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
         smooth, response = cached(levels, base, f"stacks{step}", partial(
             _stacks, blurred, [sigmas[k] for k in scales], params.dog_ratio))
         grid = Grid(step, scales, np.empty(smooth.shape, np.float32), response, smooth)
-        where = np.flatnonzero(search[cut])  # CNR only there (0 elsewhere)
         for i, k in enumerate(scales):
-            _cnr(grid.response[i], search[cut], depth, (gains[k], noise_map[cut]), where,
+            _cnr(grid.response[i], search[cut], depth, gains[k] * noise_map[cut],
                  max(4, block // step), spread_floor,
                  2 * params.dog_ratio * sigmas[k] * work.pixel_mm, out=grid.cnr[i])
         space.grids.append(grid)
@@ -119,19 +118,16 @@ def _stacks(blurred: dict[float, np.ndarray], sigmas: list[float], ratio: float
 
 
 def _cnr(response: np.ndarray, search: np.ndarray, depth: np.ndarray | None,
-         noise: tuple[float, np.ndarray], where: np.ndarray, block: int, spread_floor: bool,
-         reach_mm: float, *, out: np.ndarray) -> np.ndarray:
-    """One scale's CNR (into ``out``): response over its block baseline, over the noise
-    (``gain * noise_map``); computed at the flat indices ``where`` of ``search`` only."""
+         noise: np.ndarray, block: int, spread_floor: bool, reach_mm: float, *,
+         out: np.ndarray) -> np.ndarray:
+    """One scale's CNR (into ``out``): response over its block baseline, over the noise."""
     stats_mask = search if depth is None else search & (depth > reach_mm)
     level, spread, _ = block_stats(response, stats_mask, block)
-    gain, noise_map = noise
-    noise_at = gain * noise_map.ravel()[where]
     if spread_floor:
-        noise_at = np.maximum(noise_at, bilinear(spread, response.shape, block).ravel()[where])
-    out.fill(0.0)
-    np.put(out, where, (response.ravel()[where]
-                        - bilinear(level, response.shape, block).ravel()[where]) / noise_at)
+        noise = np.maximum(noise, bilinear(spread, response.shape, block))
+    np.subtract(response, bilinear(level, response.shape, block), out=out)
+    np.divide(out, noise, out=out)
+    out[~search] = 0.0
     return out
 
 
