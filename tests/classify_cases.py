@@ -16,31 +16,15 @@ from typing import Any
 from napari_calcinosis.core.clinical import ClinicalInput, parse_clinical
 from napari_calcinosis.core.distribution import summarize
 from napari_calcinosis.core.findings import Findings, Lesion, SeriesEntry
+from napari_calcinosis.core.phantom_samples import SAMPLE_CLINICAL
 
 CT_UID, CR_UID = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
 
 #: The contract's clinical example (CONTRACT.md), the seed case: a 78-year-old man with every
-#: lab normal and no relevant history. The one copy the tests share (``SAMPLE_CLINICAL`` of
-#: ``core.phantom_samples`` differs: phosphate in mg/dL, CK limit 300 U/L).
-CONTRACT_CLINICAL: dict[str, Any] = {
-    "age": 78, "sex": "M",
-    "labs": {
-        "calcium": {"value": 9.4, "unit": "mg/dL"},
-        "phosphate": {"value": 1.1, "unit": "mmol/L"},
-        "pth": {"value": 40, "unit": "pg/mL"},
-        "creatinine": {"value": 0.9, "unit": "mg/dL"},
-        "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-        "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
-        "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
-    },
-    "history": {
-        "connective_tissue_disease": "none",
-        "chronic_kidney_disease": False, "dialysis": False,
-        "trauma_or_surgery": False, "injections": False, "iv_calcium": False,
-        "malignancy": False, "vitamin_d_excess": False, "sarcoidosis": False,
-        "pain_or_ulceration": False,
-    },
-}
+#: lab normal and no relevant history; the demo's clinical input for the generalized sample
+#: is that document (test_clinical pins its values against CONTRACT.md). A copy, so that no
+#: test can change the package's constant.
+CONTRACT_CLINICAL: dict[str, Any] = copy.deepcopy(SAMPLE_CLINICAL["generalized"])
 NORMAL_LABS: dict[str, dict[str, Any]] = CONTRACT_CLINICAL["labs"]
 NEGATIVE_HISTORY: dict[str, Any] = CONTRACT_CLINICAL["history"]
 

@@ -13,6 +13,7 @@ import jsonschema
 import numpy as np
 import pydicom
 import pytest
+from classify_cases import CONTRACT_CLINICAL
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -271,20 +272,7 @@ def test_anonymize_replaces_uids_and_scrubs_names(tmp_path, capsys):
 
 # -- end to end on the bundled sample study -------------------------------------------------
 
-SEED_CASE_CLINICAL = {  # the seed case: elderly man, normal labs, no relevant history
-    "age": 78, "sex": "M",
-    "labs": {"calcium": {"value": 9.4, "unit": "mg/dL"},
-             "phosphate": {"value": 1.1, "unit": "mmol/L"},
-             "pth": {"value": 40, "unit": "pg/mL"},
-             "creatinine": {"value": 0.9, "unit": "mg/dL"},
-             "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-             "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
-             "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5}},
-    "history": {"connective_tissue_disease": "none", "chronic_kidney_disease": False,
-                "dialysis": False, "trauma_or_surgery": False, "injections": False,
-                "iv_calcium": False, "malignancy": False, "vitamin_d_excess": False,
-                "sarcoidosis": False, "pain_or_ulceration": False},
-}
+SEED_CASE_CLINICAL = CONTRACT_CLINICAL  # the seed case: elderly man, normal labs
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,10 @@ def _labs(**labs) -> ClinicalInput:
 
 
 def test_contract_example_parses_and_round_trips():
+    # the values CONTRACT.md gives (the document is shared with the demo's sample)
+    assert CONTRACT_EXAMPLE["labs"]["phosphate"] == {"value": 1.1, "unit": "mmol/L"}
+    assert CONTRACT_EXAMPLE["labs"]["ck"] == {"value": 120, "unit": "U/L", "upper_limit": 200}
+    assert CONTRACT_EXAMPLE["labs"]["calcium"] == {"value": 9.4, "unit": "mg/dL"}
     clinical = parse_clinical(CONTRACT_EXAMPLE)
     assert clinical.age_years == 78 and clinical.sex == "M"
     assert set(clinical.labs) == set(LAB_NAMES)

@@ -380,15 +380,16 @@ def test_gaussian_levels_match_direct_filtering():
 def test_a_dot_beside_an_edge_is_not_hidden_by_the_edges_wider_response():
     """A wide scale peaks on an edge beside a dot (a ridge-shaped Hessian), stronger than
     the dot's own scale does on the dot: the dot-shaped peak must win the suppression."""
-    from napari_calcinosis.core.xray_candidates import scale_peaks
+    from napari_calcinosis.core.xray_candidates import space_peaks
+    from napari_calcinosis.core.xray_scales import Grid, ScaleSpace
 
     yy, xx = np.mgrid[:80, :80].astype(np.float32)
     dot = np.exp(-((yy - 40) ** 2 + (xx - 40) ** 2) / (2 * 2.0**2))
     ridge = np.exp(-((xx - 43) ** 2) / (2 * 3.0**2))  # constant along rows: a ridge
-    stack = np.stack([0.5 * dot, ridge * np.exp(-((yy - 40) ** 2) / 800.0)])
-    smooth = np.stack([dot, ridge])
-    plain = scale_peaks(stack, 0.1, 5)
-    ranked = scale_peaks(stack, 0.1, 5, smooth=smooth, ridge_ratio_max=0.4)
+    cnr = np.stack([0.5 * dot, ridge * np.exp(-((yy - 40) ** 2) / 800.0)])
+    space = ScaleSpace([Grid(1, [0, 1], cnr, cnr, np.stack([dot, ridge]))], [2.0, 3.0])
+    plain = space_peaks(space, 0.1, 5, ridge_ratio_max=-np.inf)  # every peak a "dot"
+    ranked = space_peaks(space, 0.1, 5, ridge_ratio_max=0.4)
     assert (40, 40, 0) not in plain and (40, 43, 1) in plain
     assert ranked[0] == (40, 40, 0)
 

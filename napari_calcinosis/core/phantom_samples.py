@@ -35,18 +35,19 @@ _SAMPLES: dict[str, tuple[str, PhantomSpec, tuple[str, ...]]] = {
 SAMPLE_STUDIES: dict[str, str] = {name: entry[0] for name, entry in _SAMPLES.items()}
 
 #: The clinical input that goes with a sample (CONTRACT.md format), for ``demo``: the
-#: generalized sample is the seed case (an elderly man with normal calcium, phosphate, PTH,
-#: kidney function and muscle enzymes, and no relevant history).
+#: generalized sample is the seed case, whose labs and history are CONTRACT.md's clinical
+#: example (an elderly man with normal calcium, phosphate, PTH, kidney function and muscle
+#: enzymes, and no relevant history).
 SAMPLE_CLINICAL: dict[str, dict] = {
     "generalized": {
         "age": 78, "sex": "M",
         "labs": {
             "calcium": {"value": 9.4, "unit": "mg/dL"},
-            "phosphate": {"value": 3.4, "unit": "mg/dL"},
+            "phosphate": {"value": 1.1, "unit": "mmol/L"},
             "pth": {"value": 40, "unit": "pg/mL"},
             "creatinine": {"value": 0.9, "unit": "mg/dL"},
             "egfr": {"value": 85, "unit": "mL/min/1.73m2"},
-            "ck": {"value": 120, "unit": "U/L", "upper_limit": 300},
+            "ck": {"value": 120, "unit": "U/L", "upper_limit": 200},
             "aldolase": {"value": 5, "unit": "U/L", "upper_limit": 7.5},
         },
         "history": {

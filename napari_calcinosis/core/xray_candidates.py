@@ -28,7 +28,7 @@ from .xray_scales import ScaleSpace, gaussian_levels, refine_rows_cols, scale_sp
 from .xray_texture import texture_cnrs
 
 __all__ = ["Candidate", "find_candidates", "gaussian_levels", "hessian_ratio", "measure",
-           "scale_peaks", "white_tophat"]
+           "space_peaks", "white_tophat"]
 
 
 def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
@@ -198,34 +198,16 @@ def _shifted_extreme(image: np.ndarray, footprint: np.ndarray, reduce) -> np.nda
     return out
 
 
-def scale_peaks(stack: np.ndarray, threshold: float, separation_px: float, *,
-                smooth: np.ndarray | None = None, ridge_ratio_max: float = 0.0
-                ) -> list[tuple[int, int, int]]:
-    """Local maxima of each scale's CNR map, strongest first, one per ``separation_px``.
-
-    Peaks are sought per scale: a dot next to the body outline is a maximum at its own scale
-    even where a wider scale's response to the outline is stronger. With ``smooth`` (the
-    per-scale smoothed images) peaks whose Hessian is a ridge's (eigenvalue ratio below
-    ``ridge_ratio_max``) rank after every dot-shaped one, so a wide scale's ridge-like
-    response to an edge beside a dot does not hide the dot's own peak.
-    """
-    separation = max(1, int(round(separation_px)))
-    ks, rows, cols = _local_maxima(stack, threshold, separation)
-    found = [(float(v), int(r), int(c), int(k))
-             for v, r, c, k in zip(stack[ks, rows, cols], rows, cols, ks)]
-    if smooth is not None and found:
-        hessians = finite_hessians(smooth, [(r, c, k) for _, r, c, k in found])
-        dots = [hessian_ratio(*h) >= ridge_ratio_max for h in hessians]
-    else:
-        dots = [True] * len(found)
-    return _suppress([(d, *f) for d, f in zip(dots, found)], stack.shape[1:], separation)
-
-
 def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
                 ridge_ratio_max: float) -> list[tuple[int, int, int]]:
-    """:func:`scale_peaks` over every grid of ``space``, as working-grid ``(row, col, k)``.
+    """Local maxima of every scale's CNR map, one per ``separation_px``, as working-grid
+    ``(row, col, k)``: dot-shaped peaks first, then strongest first.
 
-    Peaks of a wide (half) grid are sought there with the separation halved and placed on
+    Peaks are sought per scale: a dot next to the body outline is a maximum at its own scale
+    even where a wider scale's response to the outline is stronger. Peaks whose Hessian is a
+    ridge's (eigenvalue ratio below ``ridge_ratio_max``) rank after every dot-shaped one, so a
+    wide scale's ridge-like response to an edge beside a dot does not hide the dot's own
+    peak. Peaks of a wide (half) grid are sought there with the separation halved and placed on
     the working grid at the brightest pixel of their block of ``space.refine``.
     """
     separation = max(1, int(round(separation_px)))
@@ -257,15 +239,6 @@ def space_hessians(space: ScaleSpace, peaks: list[tuple[int, int, int]]
         for i, hess in zip(index, finite_hessians(grid.smooth, local)):
             out[i] = hess
     return out
-
-
-def _suppress(found: list[tuple[bool, float, int, int, int]], shape: tuple[int, ...],
-              separation: int) -> list[tuple[int, int, int]]:
-    """Peaks ``(dot, value, row, col, k)`` dot-shaped first, strongest first, one per
-    ``separation`` (a disc)."""
-    found = sorted(found, reverse=True)
-    return _take_separated(*(np.array([f[i] for f in found], dtype=int) for i in (2, 3, 4)),
-                           shape, separation)
 
 
 def _take_separated(rows: np.ndarray, cols: np.ndarray, ks: np.ndarray,
