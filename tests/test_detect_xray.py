@@ -395,10 +395,11 @@ def test_a_dot_beside_an_edge_is_not_hidden_by_the_edges_wider_response():
 
 
 def test_fast_local_maxima_and_tophat_equal_the_library_filters():
-    """The numpy running maximum and disc opening are exact replacements (same edges)."""
+    """Peaks by OpenCV's square dilation and the disc opening by its small footprints are
+    exact replacements of the library filters (same edges)."""
     from skimage.morphology import disk, opening
 
-    from napari_calcinosis.core.xray_candidates import _local_maxima, _sparse_maxima, white_tophat
+    from napari_calcinosis.core.xray_candidates import _local_maxima, white_tophat
 
     rng = np.random.default_rng(11)
     stack = rng.integers(0, 60, size=(3, 70, 90)).astype(np.float32)
@@ -409,8 +410,6 @@ def test_fast_local_maxima_and_tophat_equal_the_library_filters():
                               & (stack >= 45))
         got = _local_maxima(stack, 45, half)
         assert all(np.array_equal(a, b) for a, b in zip(expected, got)), half
-        sparse = _sparse_maxima(stack, stack >= 45, half)  # the path for few such pixels
-        assert all(np.array_equal(a, b) for a, b in zip(expected, sparse)), half
     image = ndi.gaussian_filter(rng.normal(size=(90, 110)), 1.5).astype(np.float32)
     for radius in (2.0, 6.4, 11.0):
         footprint = disk(int(round(radius)), decomposition="sequence")
@@ -482,11 +481,13 @@ def test_separated_peaks_equal_marking_discs_on_a_mask(separation):
 
 def test_smoothed_patches_equal_the_whole_image_filtered():
     """Spots are measured on patches filtered one by one; they must equal the patches of
-    the whole filtered image, at the image's edges too."""
+    the whole filtered image (to float rounding), at the image's edges too."""
+    from napari_calcinosis.core.fast_filters import gaussian
     from napari_calcinosis.core.xray_measure import SmoothedPatches
 
     image = np.random.default_rng(3).normal(size=(120, 90)).astype(np.float32)
-    whole, lazy = ndi.gaussian_filter(image, 0.5), SmoothedPatches(image, 0.5)
+    whole, lazy = gaussian(image, 0.5), SmoothedPatches(image, 0.5)
     for rows, cols in ((slice(0, 20), slice(0, 15)), (slice(40, 77), slice(30, 61)),
                        (slice(100, 120), slice(70, 90)), (slice(1, 119), slice(2, 3))):
-        assert np.array_equal(lazy[rows, cols], whole[rows, cols])
+        # OpenCV's vector loops round the last bit differently near a patch's edge
+        assert np.abs(lazy[rows, cols] - whole[rows, cols]).max() < 1e-6

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .distribution import summarize
+from .fast_filters import binary_dilation
 from .findings import Lesion, Summary
 from .model import Radiograph
 from .xray_anatomy import Anatomy, segment_anatomy
@@ -128,7 +128,7 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
     return XrayResult(
         lesions=lesions, lesion_labels=labels, masks=_stored_masks(work, anatomy),
         warnings=warnings, params=params, midline_col=_stored_midline(work, anatomy),
-        rejected=[_rejected(work, c) for c in candidates if c.reason],
+        rejected=_rejected(work, [c for c in candidates if c.reason]),
         side_convention=convention, spacing_known=work.spacing_known,
         summary=summarize(lesions, source="radiograph"))
 
@@ -136,10 +136,10 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
 def search_region(work: WorkImage, anatomy: Anatomy, params: XrayParams) -> np.ndarray:
     """Where dots are sought: the body (and a 3 mm rim outside its outline, whose threshold
     can cut thin skin), away from the image border and dead strips."""
-    region = ndi.binary_dilation(anatomy.body, iterations=max(1, round(work.px(3.0))))
+    region = binary_dilation(anatomy.body, iterations=max(1, round(work.px(3.0))))
     margin = max(1, int(round(work.px(params.border_margin_mm))))
     if work.dead.any():
-        region &= ~ndi.binary_dilation(work.dead, iterations=margin)
+        region &= ~binary_dilation(work.dead, iterations=margin)
     region[:margin] = region[-margin:] = False
     region[:, :margin] = region[:, -margin:] = False
     return region
@@ -176,10 +176,17 @@ def _stored_masks(work: WorkImage, anatomy: Anatomy) -> dict[str, np.ndarray]:
 
 
 def _to_stored(work: WorkImage, mask: np.ndarray) -> np.ndarray:
-    f = work.factor
-    big = np.repeat(np.repeat(mask, f, axis=0), f, axis=1) if f > 1 else mask.copy()
-    rows, cols = work.stored_shape
-    return np.pad(big, ((0, rows - big.shape[0]), (0, cols - big.shape[1])), mode="edge")
+    """A working-grid mask on the stored grid: each pixel repeated ``factor`` times both
+    ways, the rows and columns past the last whole block repeating the last one."""
+    f, (rows, cols) = work.factor, work.stored_shape
+    r, c = mask.shape
+    out = np.empty((rows, cols), dtype=bool)
+    wide = np.repeat(mask, f, axis=1) if f > 1 else mask
+    for i in range(f):
+        out[i: r * f: f, : c * f] = wide
+    out[r * f:, : c * f] = out[r * f - 1, : c * f]
+    out[:, c * f:] = out[:, c * f - 1: c * f]
+    return out
 
 
 def _stored_midline(work: WorkImage, anatomy: Anatomy) -> np.ndarray | None:
@@ -191,7 +198,12 @@ def _stored_midline(work: WorkImage, anatomy: Anatomy) -> np.ndarray | None:
     return np.polyval(fit, work_rows) * f + (f - 1) / 2.0
 
 
-def _rejected(work: WorkImage, cand: Candidate) -> dict[str, Any]:
-    row, col = work.to_stored(np.array([cand.row, cand.col]))
-    return {"row": round(float(row), 1), "col": round(float(col), 1), "reason": cand.reason,
-            "cnr": round(float(cand.cnr), 2), "diameter_mm": round(float(cand.diameter_mm), 2)}
+def _rejected(work: WorkImage, rejected: list[Candidate]) -> list[dict[str, Any]]:
+    """Rejected candidates as ``row``, ``col`` (stored grid), ``reason``, ``cnr`` and
+    ``diameter_mm``, rounded for the findings."""
+    if not rejected:
+        return []
+    stored = work.to_stored(np.array([[c.row, c.col] for c in rejected]))
+    return [{"row": round(row, 1), "col": round(col, 1), "reason": c.reason,
+             "cnr": round(float(c.cnr), 2), "diameter_mm": round(float(c.diameter_mm), 2)}
+            for (row, col), c in zip(stored.tolist(), rejected)]

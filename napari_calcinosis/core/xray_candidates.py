@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.morphology import disk
 
+from .fast_filters import grey_dilation, grey_erosion, maximum_filter
 from .xray_measure import Candidate, SmoothedPatches, hessian_ratio, hessian_ratios, measure
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
@@ -159,43 +160,18 @@ def white_tophat(image: np.ndarray, radius_px: float) -> np.ndarray:
 
     The body outline's edge and anything wider than the disc are removed; a dot narrower
     than the disc stays whole even where it sits on the skin line, which a linear filter
-    cannot tell from the outline's own edge.
+    cannot tell from the outline's own edge. The opening is ``skimage``'s with the disc's
+    footprint sequence (edges mirrored), each small footprint applied by OpenCV.
     """
     footprint = disk(max(1, int(round(radius_px))), decomposition="sequence")
     opened = image
-    for reduce, flip in ((np.minimum, False), (np.maximum, True)):  # erode, then dilate
-        for small, repeat in footprint:
-            for _ in range(int(repeat)):
-                opened = _shifted_extreme(opened, small[::-1, ::-1] if flip else small,
-                                          reduce)
+    for small, repeat in footprint:  # erode ...
+        for _ in range(int(repeat)):
+            opened = grey_erosion(opened, small)
+    for small, repeat in footprint:  # ... then dilate by the mirrored footprint
+        for _ in range(int(repeat)):
+            opened = grey_dilation(opened, small[::-1, ::-1])
     return image - opened
-
-
-def _shifted_extreme(image: np.ndarray, footprint: np.ndarray, reduce) -> np.ndarray:
-    """Grey erosion (``np.minimum``) or dilation (``np.maximum``) by a small footprint.
-
-    Edges mirrored as ``skimage.morphology`` (``mode="reflect"``); the same result as its
-    ``opening`` with the disc's footprint sequence, at a fraction of the cost (a few
-    whole-array minima per small footprint).
-    """
-    rows, cols = image.shape
-    if footprint.shape != (3, 3):
-        padded = np.pad(image, [(n // 2, n // 2) for n in footprint.shape], mode="symmetric")
-    else:  # a one-pixel mirror repeats the edge (np.pad's call costs more on small patches)
-        padded = np.empty((rows + 2, cols + 2), dtype=image.dtype)
-        padded[1:-1, 1:-1] = image
-        padded[0, 1:-1], padded[-1, 1:-1] = image[0], image[-1]
-        padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
-        if footprint.all():  # the square is separable: its rows, then its columns
-            part = reduce(padded[:-2], padded[1:-1])
-            reduce(part, padded[2:], out=part)
-            out = reduce(part[:, :-2], part[:, 1:-1])
-            return reduce(out, part[:, 2:], out=out)
-    out = None
-    for i, j in zip(*np.nonzero(footprint)):
-        view = padded[i: i + rows, j: j + cols]
-        out = view.copy() if out is None else reduce(out, view, out=out)
-    return out
 
 
 def space_peaks(space: ScaleSpace, threshold: float, separation_px: float,
@@ -268,64 +244,14 @@ def _take_separated(rows: np.ndarray, cols: np.ndarray, ks: np.ndarray,
 def _local_maxima(stack: np.ndarray, threshold: float, half: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(k, row, col)`` of pixels >= ``threshold`` that equal the maximum of their own
-    scale's ``(2 half + 1)``-square neighbourhood (edges repeated, as ``mode="nearest"``).
-
-    Only the box around the pixels above the threshold is filtered (a peak's neighbourhood
-    lies inside it, or reaches the image edge, where the box does too).
-    """
-    above = stack >= threshold
-    if not above.any():
-        return tuple(np.zeros(0, dtype=np.intp) for _ in range(3))
-    count = int(np.count_nonzero(above))
-    if count * (2 * half + 1) ** 2 < stack.size:  # few: compare each with its window
-        return _sparse_maxima(stack, above, half)
-    box = []
-    for axis in (1, 2):
-        hits = np.flatnonzero(above.any(axis=(0, 3 - axis)))
-        box.append(slice(max(0, hits[0] - half), hits[-1] + half + 1))
-    part = stack[:, box[0], box[1]]
-    is_peak = (part == _running_max(_running_max(part, 2, half), 1, half)) \
-        & above[:, box[0], box[1]]
-    ks, rows, cols = np.nonzero(is_peak)
-    return ks, rows + box[0].start, cols + box[1].start
-
-
-def _sparse_maxima(stack: np.ndarray, above: np.ndarray, half: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_local_maxima` by comparing each pixel of ``above`` with its window in turn
-    (cheaper when they are few, as on the thin bands near the body outline)."""
-    ks, rows, cols = np.nonzero(above)
-    values = stack[ks, rows, cols]
-    keep = np.ones(values.shape, dtype=bool)
-    for dr in range(-half, half + 1):
-        near_rows = np.clip(rows + dr, 0, stack.shape[1] - 1)
-        for dc in range(-half, half + 1):
-            keep &= stack[ks, near_rows, np.clip(cols + dc, 0, stack.shape[2] - 1)] <= values
-    return ks[keep], rows[keep], cols[keep]
-
-
-def _running_max(values: np.ndarray, axis: int, half: int) -> np.ndarray:
-    """Maximum over a ``2 half + 1`` window along ``axis``, edges repeated.
-
-    Windows of doubling width (1, 2, 4, ...) from shifted maxima, then one last maximum of
-    two overlapping windows: a few whole-array operations, exact, whatever the width.
-    """
-    pad = [(0, 0)] * values.ndim
-    pad[axis] = (half, half)
-    padded = np.pad(values, pad, mode="edge")
-    size, n = 2 * half + 1, values.shape[axis]
-
-    def part(array: np.ndarray, start: int, length: int) -> np.ndarray:
-        index = [slice(None)] * array.ndim
-        index[axis] = slice(start, start + length)
-        return array[tuple(index)]
-
-    width, current = 1, padded
-    while 2 * width <= size:  # current[i] = max of padded[i : i + width]
-        length = current.shape[axis] - width
-        current = np.maximum(part(current, 0, length), part(current, width, length))
-        width *= 2
-    return np.maximum(part(current, 0, n), part(current, size - width, n))
+    scale's ``(2 half + 1)``-square neighbourhood (edges repeated, as ``mode="nearest"``)."""
+    found = [np.nonzero((layer >= threshold) & (layer == maximum_filter(layer, 2 * half + 1)))
+             for layer in stack]
+    ks = np.concatenate([np.full(rows.size, k, dtype=np.intp)
+                         for k, (rows, _) in enumerate(found)])
+    rows = np.concatenate([rows for rows, _ in found]).astype(np.intp, copy=False)
+    cols = np.concatenate([cols for _, cols in found]).astype(np.intp, copy=False)
+    return ks, rows, cols
 
 
 def _hessian_arrays(stack: np.ndarray, ks: np.ndarray, rows: np.ndarray, cols: np.ndarray

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .fast_filters import gaussian
 from .findings import Lesion
 from .model import Radiograph
 from .xray_candidates import white_tophat
@@ -58,7 +59,7 @@ def outline_on_stored(image: np.ndarray, work: WorkImage, cand: Candidate,
     c0, c1 = max(0, col - reach), min(image.shape[1], col + reach + 1)
     offset, span = work.scale
     patch = (image[r0:r1, c0:c1].astype(np.float32) - offset) / span
-    patch = ndi.gaussian_filter(patch, max(0.5, 0.35 * work.factor))
+    patch = gaussian(patch, max(0.5, 0.35 * work.factor))
     if cand.channel != "image":  # found on the top-hat: outlined on it (no edge to leak into)
         patch = white_tophat(patch, params.tophat_radius_mm / px_mm)
     rr, cc = np.mgrid[r0:r1, c0:c1]

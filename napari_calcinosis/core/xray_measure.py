@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage as ndi
 
+from .fast_filters import gaussian
 from .xray_noise import median
 from .xray_prep import WorkImage
 
@@ -98,10 +99,10 @@ def measure(work: WorkImage, smoothed: np.ndarray, row: int, col: int, cnr: floa
 
 
 class SmoothedPatches:
-    """``ndi.gaussian_filter(image, sigma)`` read by ``[rows, cols]`` slices, each computed
-    on its patch plus the kernel's reach: the same values (each output pixel sees the same
-    inputs, and the image's own edges mirror as before) without filtering the whole image
-    for the few spots that get measured."""
+    """``gaussian(image, sigma)`` read by ``[rows, cols]`` slices, each computed on its patch
+    plus the kernel's reach: the same values to float rounding (each output pixel sees the
+    same inputs, and the image's own edges mirror as before) without filtering the whole
+    image for the few spots that get measured."""
 
     def __init__(self, image: np.ndarray, sigma: float):
         self.image, self.sigma = image, sigma
@@ -114,7 +115,7 @@ class SmoothedPatches:
             start, stop, _ = part.indices(size)
             cut.append((start, stop, max(0, start - self.margin),
                         min(size, stop + self.margin)))
-        padded = ndi.gaussian_filter(self.image[cut[0][2]: cut[0][3], cut[1][2]: cut[1][3]],
+        padded = gaussian(self.image[cut[0][2]: cut[0][3], cut[1][2]: cut[1][3]],
                                      self.sigma)
         return padded[cut[0][0] - cut[0][2]: cut[0][1] - cut[0][2],
                       cut[1][0] - cut[1][2]: cut[1][1] - cut[1][2]]

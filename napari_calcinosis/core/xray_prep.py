@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .errors import AnalysisError
+from .fast_filters import binary_dilation, gaussian, label, uniform_filter
 from .model import Radiograph
 from .xray_noise import median
 from .xray_params import XrayParams
@@ -127,7 +127,7 @@ def prepare(rad: Radiograph, params: XrayParams) -> WorkImage:
     if span <= 0:
         raise AnalysisError(f"radiograph {_name(rad)} is blank (no intensity variation)")
     work = (work - np.float32(low)) / np.float32(span)
-    high_pass = work - ndi.gaussian_filter(work, 1.0)
+    high_pass = work - gaussian(work, 1.0)
     noise = pixel_noise(work, ~dead, high_pass=high_pass)
     return WorkImage(
         image=work, factor=factor,
@@ -155,7 +155,7 @@ def pixel_noise(image: np.ndarray, mask: np.ndarray, *,
     """Robust noise of an image: MAD of its difference from a 1-pixel Gaussian blur
     (``high_pass``, if already computed)."""
     if high_pass is None:
-        high_pass = image - ndi.gaussian_filter(image, 1.0)
+        high_pass = image - gaussian(image, 1.0)
     high = high_pass[::2, ::2]  # every 2nd pixel is enough
     mask = mask[::2, ::2]
     values = high[mask] if mask.any() else high.ravel()
@@ -174,9 +174,9 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     d_cols = np.abs(np.diff(work, axis=1, append=work[:, -1:]))
     noise = float(np.median(np.minimum(d_rows[::2, ::2], d_cols[::2, ::2]))) \
         or float(np.mean(d_rows + d_cols))
-    flat = np.minimum(ndi.uniform_filter(d_rows, 5), ndi.uniform_filter(d_cols, 5))
+    flat = np.minimum(uniform_filter(d_rows, 5), uniform_filter(d_cols, 5))
     candidates = flat < params.dead_flatness_ratio * max(noise, 1e-12)
-    labels, count = ndi.label(candidates)
+    labels, count = label(candidates)
     if count == 0:
         return np.zeros(work.shape, dtype=bool)
     border = np.unique(np.concatenate(
@@ -188,12 +188,12 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     # a flat dark strip is saturated direct exposure (background), not a collimator shadow
     # only the few border strips large enough need their median (not every flat speck)
     level = float(np.median(work[::2, ::2]))
-    for label in np.flatnonzero(keep[1:]) + 1:
-        keep[label] = float(median(work[labels == label])) >= level
+    for number in np.flatnonzero(keep[1:]) + 1:
+        keep[number] = float(median(work[labels == number])) >= level
     keep[0] = False
     dead = keep[labels]
     if dead.any():
-        dead = ndi.binary_dilation(dead, iterations=max(1, int(round(2.0 / pixel_mm))))
+        dead = binary_dilation(dead, iterations=max(1, int(round(2.0 / pixel_mm))))
     return dead
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .fast_filters import gaussian
 from .xray_noise import bilinear, block_stats, noise_correlation, noise_gains
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
@@ -79,7 +79,7 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
     levels = {} if levels is None else levels  # per-base filtered images, reusable
     high_pass = work.high_pass if work.high_pass is not None else cached(
-        levels, work.image, "high_pass", lambda: work.image - ndi.gaussian_filter(work.image, 1.0))
+        levels, work.image, "high_pass", lambda: work.image - gaussian(work.image, 1.0))
     _, pixel_noise, _ = block_stats(high_pass, search, block)
     noise_map = bilinear(pixel_noise, work.image.shape, block)
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
@@ -178,7 +178,7 @@ def gaussian_levels(image: np.ndarray, sigmas: list[float], *, done: float = 0.0
     for sigma in sorted(set(sigmas)):
         step = np.sqrt(max(sigma**2 - done**2, 0.0))
         if step > 1e-6:
-            current = ndi.gaussian_filter(current, step)
+            current = gaussian(current, step)
         out[sigma], done = current, sigma
     return out
 
