@@ -22,6 +22,7 @@ lesions carry ``layer = "unknown"`` and ``extra["confidence"] = "low"``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from .fast_filters import binary_dilation
 from .findings import Lesion, Summary
 from .model import Radiograph
 from .xray_anatomy import Anatomy, segment_anatomy
-from .xray_candidates import Candidate, find_candidates
+from .xray_candidates import Candidate, detector_filters, find_candidates
 from .xray_lesions import build_lesion, orientation_signs, outline_on_stored
 from .xray_lookalikes import Frame, judge
 from .xray_params import XrayParams
@@ -110,13 +111,19 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
     report(0.0, "preparing the radiograph")
     work = prepare(rad, params)
     report(0.15, "finding the body outline, lungs and bones")
-    anatomy = segment_anatomy(work, params=params, view=rad.view, body_part=rad.info.body_part)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the detector's filtering needs no anatomy: it runs (OpenCV and numpy, outside the
+        # GIL) while the anatomy is found
+        filtering = pool.submit(detector_filters, work, params)
+        anatomy = segment_anatomy(work, params=params, view=rad.view,
+                                  body_part=rad.info.body_part)
+        filters = filtering.result()
     left, down, convention = orientation_signs(rad)
     frame = Frame(anatomy=anatomy, work=work, left_sign=left, down_sign=down)
     report(0.35, "searching for dense dots")
     candidates, cnr = find_candidates(work, search_region(work, anatomy, params), params,
                                       outline_depth_mm=anatomy.outline_depth_mm,
-                                      spine=anatomy.spine)
+                                      spine=anatomy.spine, filters=filters)
     report(0.75, f"judging {len(candidates)} candidates")
     judge(candidates, frame, params, cnr=cnr)
     kept = sorted((c for c in candidates if not c.reason), key=lambda c: (c.row, c.col))

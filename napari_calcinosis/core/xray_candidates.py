@@ -18,6 +18,8 @@ the response's own block spread as a noise floor, within ``skin_band_mm`` (the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from skimage.morphology import disk
 
@@ -25,16 +27,44 @@ from .fast_filters import grey_dilation, grey_erosion, maximum_filter
 from .xray_measure import Candidate, SmoothedPatches, hessian_ratio, hessian_ratios, measure
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
-from .xray_scales import ScaleSpace, gaussian_levels, refine_rows_cols, scale_space
+from .xray_scales import (
+    FilterBank,
+    ScaleSpace,
+    filter_bank,
+    gaussian_levels,
+    refine_rows_cols,
+    scale_space,
+)
 from .xray_texture import texture_cnrs
 
-__all__ = ["Candidate", "find_candidates", "gaussian_levels", "hessian_ratio", "measure",
-           "space_peaks", "white_tophat"]
+__all__ = ["Candidate", "DetectorFilters", "detector_filters", "find_candidates",
+           "gaussian_levels", "hessian_ratio", "measure", "space_peaks", "white_tophat"]
+
+
+@dataclass
+class DetectorFilters:
+    """The filtered images the detection channels search: the working image's and its
+    white top-hat's :class:`FilterBank`. They need neither the anatomy nor the search
+    region, so they can be computed while the anatomy is found."""
+
+    image: FilterBank
+    tophat_image: np.ndarray | None = None  # None when no channel searches the top-hat
+    tophat: FilterBank | None = None
+
+
+def detector_filters(work: WorkImage, params: XrayParams) -> DetectorFilters:
+    """Filter banks of the working image and (when the skin band is searched) its top-hat."""
+    filters = DetectorFilters(filter_bank(work.image, work.pixel_mm, params))
+    if params.skin_band_mm > 0:
+        filters.tophat_image = white_tophat(work.image, params.tophat_radius_mm / work.pixel_mm)
+        filters.tophat = filter_bank(filters.tophat_image, work.pixel_mm, params)
+    return filters
 
 
 def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
                     outline_depth_mm: np.ndarray | None = None,
-                    spine: np.ndarray | None = None
+                    spine: np.ndarray | None = None,
+                    filters: DetectorFilters | None = None
                     ) -> tuple[list[Candidate], np.ndarray]:
     """Detect and measure bright dots inside ``search`` (a working-grid mask).
 
@@ -52,6 +82,8 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
         top-hat of the image instead (a dot on the skin line is a bump on an edge there).
     spine : numpy.ndarray, optional
         The spine band: peaks there are returned unmeasured as ``over_spine``.
+    filters : DetectorFilters, optional
+        :func:`detector_filters` of ``work``, if already computed.
 
     Returns
     -------
@@ -62,40 +94,39 @@ def find_candidates(work: WorkImage, search: np.ndarray, params: XrayParams, *,
     """
     if not search.any():
         return [], np.zeros(work.image.shape, dtype=np.float32)
-    tophat = white_tophat(work.image, params.tophat_radius_mm / work.pixel_mm)
-    channels = [(work.image, search, outline_depth_mm, False, "image")]
-    if outline_depth_mm is not None and params.skin_band_mm > 0:
+    filters = filters or detector_filters(work, params)
+    image = (work.image, filters.image)
+    channels = [(image, search, outline_depth_mm, False, "image")]
+    if outline_depth_mm is not None and filters.tophat is not None:
+        tophat = (filters.tophat_image, filters.tophat)
         band = search & (outline_depth_mm <= params.skin_band_mm)
         near = search & ~band & (outline_depth_mm <= params.tophat_depth_mm)
-        channels = [(work.image, search & ~band & ~near, outline_depth_mm, False, "image"),
+        channels = [(image, search & ~band & ~near, outline_depth_mm, False, "image"),
                     (tophat, near, outline_depth_mm, False, "near_outline"),
                     (tophat, band, None, True, "skin_band")]
     out: list[Candidate] = []
     best = np.zeros(work.image.shape, dtype=np.float32)
-    levels: dict[tuple[int, str], object] = {}  # the top-hat's are computed once
-    for base, region, depth, floor, name in channels:
+    for (base, bank), region, depth, floor, name in channels:
         if region.any():
-            found = _channel(work, base, region, params, depth, floor, levels=levels,
-                             skip=spine, best=best)
+            found = _channel(work, base, bank, region, params, depth, floor, skip=spine,
+                             best=best)
             for cand in found:
                 cand.channel = name
             out.extend(found)
     return out, best
 
 
-def _channel(work: WorkImage, base: np.ndarray, region: np.ndarray, params: XrayParams,
-             outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
-             levels: dict[tuple[int, str], object] | None = None,
+def _channel(work: WorkImage, base: np.ndarray, bank: FilterBank, region: np.ndarray,
+             params: XrayParams, outline_depth_mm: np.ndarray | None, spread_floor: bool, *,
              skip: np.ndarray | None = None, best: np.ndarray) -> list[Candidate]:
-    """Candidates of one detection channel (an image and the region it searches); its
-    best-scale CNR is taken into ``best`` (the maximum over channels).
+    """Candidates of one detection channel (an image, its filter bank and the region it
+    searches); its best-scale CNR is taken into ``best`` (the maximum over channels).
 
     Peaks inside ``skip`` (the spine band) are returned with ``reason = "over_spine"``
     unmeasured: no measurement changes that verdict.
     """
-    levels = {} if levels is None else levels
-    space = scale_space(work, base, region, params, outline_depth_mm,
-                        spread_floor=spread_floor, levels=levels)
+    space = scale_space(work, bank, region, params, outline_depth_mm,
+                        spread_floor=spread_floor)
     out = []
     peaks = space_peaks(space, params.min_cnr, work.px(params.min_separation_mm),
                         params.ridge_ratio_max)

@@ -10,7 +10,6 @@ working grid by the brightest pixel of the block (:func:`refine_rows_cols`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
@@ -63,9 +62,40 @@ class ScaleSpace:
         return out
 
 
-def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: XrayParams,
-                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False,
-                levels: dict[tuple[int, str], object] | None = None) -> ScaleSpace:
+@dataclass
+class FilterBank:
+    """Centre-smoothed images and centre-surround responses of every probed radius of one
+    base image, per grid: what a scale space needs that does not depend on where it
+    searches (so it can be computed before the anatomy is known)."""
+
+    sigmas: list[float]  # centre sigma of each scale, working-grid pixels
+    steps: list[int]  # grids (working pixels per pixel) holding scales
+    scales: dict[int, list[int]]  # per grid, indices into the probed radii
+    smooth: dict[int, np.ndarray]  # per grid, (len(scales), rows, cols)
+    response: dict[int, np.ndarray]
+    refine: np.ndarray | None  # working-grid image that places wide peaks
+
+
+def filter_bank(base: np.ndarray, pixel_mm: float, params: XrayParams) -> FilterBank:
+    """The :class:`FilterBank` of ``base`` (a working-grid image of ``pixel_mm`` pixels)."""
+    sigmas = [max(0.7, r / np.sqrt(2.0) / pixel_mm) for r in params.radii_mm]
+    wide = [k for k, s in enumerate(sigmas) if s >= params.half_grid_min_sigma_px]
+    narrow = [k for k in range(len(sigmas)) if k not in wide]
+    full, half, start = _levels(base, [sigmas[k] for k in narrow], [sigmas[k] for k in wide],
+                                params.dog_ratio)
+    bank = FilterBank(sigmas, [], {}, {}, {}, start)
+    for step, scales, blurred in ((1, narrow, full), (2, wide, half)):
+        if scales:
+            bank.steps.append(step)
+            bank.scales[step] = scales
+            bank.smooth[step], bank.response[step] = _stacks(
+                blurred, [sigmas[k] for k in scales], params.dog_ratio)
+    return bank
+
+
+def scale_space(work: WorkImage, bank: FilterBank, search: np.ndarray, params: XrayParams,
+                outline_depth_mm: np.ndarray | None = None, *, spread_floor: bool = False
+                ) -> ScaleSpace:
     """Noise CNR, response and smoothed image of every probed radius.
 
     The noise of each scale's response is the local pixel noise (robust spread of a
@@ -75,27 +105,19 @@ def scale_space(work: WorkImage, base: np.ndarray, search: np.ndarray, params: X
     whose noise is not the image's). The response's block median is its local baseline;
     pixels where the filter straddles the body outline are left out of block statistics.
     """
-    sigmas = [max(0.7, r / np.sqrt(2.0) / work.pixel_mm) for r in params.radii_mm]
+    sigmas = bank.sigmas
     block = max(8, int(round(params.noise_block_mm / work.pixel_mm)))
-    levels = {} if levels is None else levels  # per-base filtered images, reusable
-    high_pass = work.high_pass if work.high_pass is not None else cached(
-        levels, work.image, "high_pass", lambda: work.image - gaussian(work.image, 1.0))
+    high_pass = work.high_pass if work.high_pass is not None \
+        else work.image - gaussian(work.image, 1.0)
     _, pixel_noise, _ = block_stats(high_pass, search, block)
     noise_map = bilinear(pixel_noise, work.image.shape, block)
     gains = noise_gains(noise_correlation(high_pass, search, max(6, block // 2)),
                         tuple(sigmas), params.dog_ratio)
-    wide = [k for k, s in enumerate(sigmas) if s >= params.half_grid_min_sigma_px]
-    narrow = [k for k in range(len(sigmas)) if k not in wide]
-    full, half, start = cached(levels, base, "levels", lambda: _levels(
-        base, [sigmas[k] for k in narrow], [sigmas[k] for k in wide], params.dog_ratio))
-    space = ScaleSpace([], sigmas, start)
-    for step, scales, blurred in ((1, narrow, full), (2, wide, half)):
-        if not scales:
-            continue
-        cut = tuple(slice(None, n * step, step) for n in blurred[sigmas[scales[0]]].shape)
+    space = ScaleSpace([], sigmas, bank.refine)
+    for step in bank.steps:
+        scales, smooth, response = bank.scales[step], bank.smooth[step], bank.response[step]
+        cut = tuple(slice(None, n * step, step) for n in smooth.shape[1:])
         depth = None if outline_depth_mm is None else outline_depth_mm[cut]
-        smooth, response = cached(levels, base, f"stacks{step}", partial(
-            _stacks, blurred, [sigmas[k] for k in scales], params.dog_ratio))
         grid = Grid(step, scales, np.empty(smooth.shape, np.float32), response, smooth)
         for i, k in enumerate(scales):
             _cnr(grid.response[i], search[cut], depth, gains[k] * noise_map[cut],
@@ -154,14 +176,6 @@ def _levels(base: np.ndarray, narrow: list[float], wide: list[float], ratio: flo
     wanted = sorted({*wide, *(ratio * s for s in wide)})
     half = gaussian_levels(small, [max(s / 2.0, done) for s in wanted], done=done)
     return full, {s: half[max(s / 2.0, done)] for s in wanted}, start
-
-
-def cached(cache: dict[tuple[int, str], object], base: np.ndarray, name: str, make):
-    """``make()``, computed once per base image (by identity) and ``name`` in ``cache``."""
-    key = (id(base), name)
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
 
 
 def gaussian_levels(image: np.ndarray, sigmas: list[float], *, done: float = 0.0
