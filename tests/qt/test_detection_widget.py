@@ -68,7 +68,10 @@ def test_opening_a_ct_starts_detection_in_the_background(make_napari_viewer, qtb
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(10)
-    qtbot.waitUntil(lambda: len(_results(viewer)) == 2, timeout=120_000)
+    # the result layers come with the worker's "returned" signal, the button back with its
+    # "finished" one (a separate event): wait for both
+    qtbot.waitUntil(lambda: len(_results(viewer)) == 2 and not _panel(viewer).is_running,
+                    timeout=120_000)
     timer.stop()
     panel = _panel(viewer)
     assert seen["ticks_while_running"] >= 2  # the event loop kept turning: viewer responsive
