@@ -491,3 +491,22 @@ def test_smoothed_patches_equal_the_whole_image_filtered():
                        (slice(100, 120), slice(70, 90)), (slice(1, 119), slice(2, 3))):
         # OpenCV's vector loops round the last bit differently near a patch's edge
         assert np.abs(lazy[rows, cols] - whole[rows, cols]).max() < 1e-6
+
+
+def test_anatomy_grid_changes_equal_repeating_and_averaging():
+    """The coarse anatomy grid's way back (each coarse pixel repeated, cut to the working
+    shape) and its dead-strip share (the block mean of the mask) are exact."""
+    from napari_calcinosis.core.xray_anatomy import _block_mean, _block_share, _Upsampler
+
+    rng = np.random.default_rng(12)
+    coarse = rng.integers(0, 3, size=(26, 31)).astype(np.int8)
+    for step, shape in ((4, (101, 122)), (4, (104, 124)), (3, (77, 93)), (1, (26, 31))):
+        expected = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)[: shape[0],
+                                                                           : shape[1]]
+        got = _Upsampler(step, shape)(coarse[: -(-shape[0] // step), : -(-shape[1] // step)])
+        assert np.array_equal(got, expected), (step, shape)
+    mask = rng.random((101, 122)) < 0.5
+    for step in (1, 3, 4):
+        share, mean = _block_share(mask, step), _block_mean(mask.astype(np.float32), step)
+        assert np.allclose(share, mean, rtol=1e-6, atol=0)
+        assert np.array_equal(share > 0.5, mean > 0.5)  # what the anatomy uses

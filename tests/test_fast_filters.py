@@ -72,3 +72,43 @@ def test_grey_morphology_equals_skimage_with_the_disc_sequence():
                                   dilation(image, small, mode="reflect"))
     with pytest.raises(ValueError):
         F.grey_erosion(image, np.ones((2, 3), bool))
+
+
+@pytest.mark.parametrize("shape", [(250, 250), (120, 90)])
+def test_bright_ridges_equal_skimages_sato(shape):
+    from skimage.filters import sato
+
+    rng = np.random.default_rng(7)
+    image = ndi.gaussian_filter(rng.normal(size=shape), 1.0).astype(np.float32)
+    image[60:64, :] += 2.0  # a bright ridge across the image
+    sigmas = [3.0 / 1.8, 4.5 / 1.8, 6.0 / 1.8]  # the rib scales on the anatomy grid
+    expected = sato(image, sigmas=sigmas, black_ridges=False, mode="reflect")
+    got = F.bright_ridges(image, sigmas)
+    assert got.dtype == expected.dtype
+    assert np.abs(got - expected).max() < 1e-6 * np.abs(expected).max()
+    assert got[62].mean() > 10 * np.median(got)  # the ridge answers
+
+
+def test_block_counts_and_noise_correlation_blocks():
+    from napari_calcinosis.core.xray_noise import block_counts, noise_correlation
+
+    rng = np.random.default_rng(8)
+    mask = rng.random((180, 240)) < 0.95
+    for block in (6, 10, 30):
+        expected = mask.reshape(180 // block, block, 240 // block, block).sum(axis=(1, 3))
+        assert np.array_equal(block_counts(mask, block), expected)
+    # the correlation over the full blocks equals a plain loop over them
+    noise = ndi.gaussian_filter(rng.normal(size=(183, 245)), 0.8).astype(np.float32)
+    high = noise - ndi.gaussian_filter(noise, 1.0)
+    mask = np.zeros(high.shape, bool)
+    mask[20:170, 15:200] = True
+    block, corrs = 12, []
+    for r in range(0, 183 - block + 1, block):
+        for c in range(0, 245 - block + 1, block):
+            inside = mask[r: r + block, c: c + block]
+            if inside.mean() >= 0.9:
+                h = np.where(inside, high[r: r + block, c: c + block], 0.0).astype(np.float64)
+                lag = (h[:, 1:] * h[:, :-1]).sum() + (h[1:] * h[:-1]).sum()
+                corrs.append(lag / (2 * (h * h).sum()))
+    assert noise_correlation(high, mask, block) == pytest.approx(np.percentile(corrs, 10),
+                                                                 rel=1e-5)

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["binary_dilation", "binary_erosion", "gaussian", "grey_dilation", "grey_erosion",
-           "label", "maximum_filter", "uniform_filter"]
+__all__ = ["binary_dilation", "binary_erosion", "bright_ridges", "gaussian", "grey_dilation",
+           "grey_erosion", "label", "maximum_filter", "uniform_filter"]
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)  # scipy's default
 
@@ -97,3 +97,43 @@ def _binary(operation, mask: np.ndarray, iterations: int) -> np.ndarray:
     out = operation(np.ascontiguousarray(mask, dtype=np.uint8), _CROSS, iterations=iterations,
                     borderType=cv2.BORDER_CONSTANT, borderValue=0)
     return out.view(bool)  # 0 or 1
+
+
+def bright_ridges(image: np.ndarray, sigmas) -> np.ndarray:
+    """``skimage.filters.sato(image, sigmas, black_ridges=False, mode="reflect")`` of a 2-D
+    float image: per sigma, ``sigma**2`` times the Hessian's most negative eigenvalue
+    (clipped at 0), the Hessian from Gaussian derivatives (scale ``sigma / sqrt 2`` applied
+    twice, truncated at 8 of it), the maximum over sigmas."""
+    scaled = [float(s) / np.sqrt(2.0) for s in sigmas]
+    radii = [int(8.0 * s + 0.5) for s in scaled]
+    if (image.ndim != 2 or image.dtype not in (np.float32, np.float64)
+            or min(scaled) <= 1.0 or min(image.shape) <= max(radii)):
+        from skimage.filters import sato
+
+        return sato(image, sigmas=sigmas, black_ridges=False, mode="reflect")
+    image = np.ascontiguousarray(image)
+    out = np.zeros_like(image)
+    for sigma, scale, radius in zip(sigmas, scaled, radii):
+        smooth, slope = _gaussian_kernels(scale, radius)
+
+        def pass_(src, rows_kernel, cols_kernel):  # scipy's axis-0 pass, then axis-1
+            return cv2.sepFilter2D(src, -1, cols_kernel, rows_kernel,
+                                   borderType=cv2.BORDER_REFLECT)
+
+        along_rows = pass_(image, slope, smooth)
+        along_cols = pass_(image, smooth, slope)
+        h_rr = pass_(along_rows, slope, smooth).astype(np.float64)
+        h_rc = pass_(along_rows, smooth, slope).astype(np.float64)
+        h_cc = pass_(along_cols, smooth, slope).astype(np.float64)
+        lowest = 0.5 * (h_rr + h_cc) - np.sqrt((0.5 * (h_rr - h_cc)) ** 2 + h_rc**2)
+        np.maximum(out, (sigma**2 * np.maximum(-lowest, 0.0)).astype(image.dtype), out=out)
+    return out
+
+
+def _gaussian_kernels(sigma: float, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's sampled Gaussian and first-derivative kernels, as correlation weights (the
+    derivative's mirrored: scipy convolves)."""
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / (sigma * sigma) * x**2)
+    phi /= phi.sum()
+    return phi, (x / (sigma * sigma)) * phi

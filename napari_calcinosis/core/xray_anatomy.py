@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.filters import sato, threshold_otsu
+from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image, disk
 
+from .fast_filters import binary_dilation, binary_erosion, bright_ridges
+from .xray_noise import block_counts
 from .xray_params import XrayParams
 from .xray_prep import WorkImage
 
@@ -86,7 +88,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
     step = max(1, int(round(params.anatomy_spacing_mm / work.pixel_mm)))
     coarse_mm = step * work.pixel_mm
     coarse = _block_mean(work.image, step)
-    dead = _block_mean(work.dead.astype(np.float32), step) > 0.5
+    dead = _block_share(work.dead, step) > 0.5
     smooth = ndi.gaussian_filter(coarse, max(0.6, 1.2 / coarse_mm))
     warnings: list[str] = []
     background = find_background(smooth, dead, params)
@@ -183,7 +185,7 @@ def _flatter_than_body(smooth: np.ndarray, plateau: np.ndarray, body: np.ndarray
                        params: XrayParams) -> bool:
     """Direct exposure is flat; a dark region with anatomy in it (a lung cut by the image
     edge, thin soft tissue) has gradients like the body's."""
-    inner = ndi.binary_erosion(plateau, iterations=3)
+    inner = binary_erosion(plateau, 3)
     if not inner.any() or not body.any():
         return False
     gradient = ndi.gaussian_gradient_magnitude(smooth, 1.0)
@@ -199,7 +201,7 @@ def _edge_components(mask: np.ndarray, dead: np.ndarray, params: XrayParams) -> 
     touching = np.zeros(mask.shape, dtype=bool)
     touching[:4, :] = touching[-4:, :] = True
     touching[:, :4] = touching[:, -4:] = True
-    touching |= ndi.binary_dilation(dead, iterations=2)
+    touching |= binary_dilation(dead, 2)
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(labels[touching])] = True
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
@@ -223,8 +225,8 @@ def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.
     sizes = np.bincount(labels.ravel())[1:]
     thick_mm = 2 * np.asarray(ndi.maximum(ndi.distance_transform_edt(body), labels, index))
     thick_mm = thick_mm * coarse_mm
-    rim = body & ~ndi.binary_erosion(body, iterations=2)
-    near_dead = ndi.binary_dilation(dead, iterations=3)
+    rim = body & ~binary_erosion(body, 2)
+    near_dead = binary_dilation(dead, 3)
     along_dead = np.asarray(ndi.mean(near_dead[rim], labels[rim], index)) if rim.any() else 0
     penumbra = (thick_mm < 40.0) & (np.nan_to_num(along_dead) > 0.3)
     keep = (sizes >= 0.2 * sizes.max()) & (thick_mm >= 20.0) & ~penumbra
@@ -239,8 +241,7 @@ def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_m
     smooth = ndi.gaussian_filter(coarse, params.lung_smooth_mm / coarse_mm)
     inner = body & (depth >= params.lung_min_depth_mm)
     # the lungs keep clear of the image edge (a dark corner there is background or shoulder)
-    inner &= ndi.binary_erosion(np.ones_like(body), iterations=max(1, int(10 / coarse_mm)),
-                                border_value=0)
+    inner &= binary_erosion(np.ones_like(body), max(1, int(10 / coarse_mm)))  # edges erode
     dark = inner & (smooth < threshold_otsu(smooth[body]))
     dark = ndi.binary_opening(dark, structure=disk(max(1, int(4 / coarse_mm))))
     labels, count = ndi.label(dark)
@@ -333,7 +334,7 @@ def find_ridges(coarse: np.ndarray, body: np.ndarray, coarse_mm: float,
     if not body.any():
         return np.zeros(body.shape, dtype=bool)
     sigmas = [s / coarse_mm for s in params.rib_sigmas_mm]
-    response = sato(coarse, sigmas=sigmas, black_ridges=False, mode="reflect")
+    response = bright_ridges(coarse, sigmas)  # skimage's sato filter for bright ridges
     values = response[body]
     centre = float(np.median(values))
     spread = 1.4826 * float(np.median(np.abs(values - centre))) + 1e-9
@@ -368,8 +369,7 @@ def rib_band(lung_labels: np.ndarray, body: np.ndarray, coarse_mm: float,
     lungs = lung_labels > 0
     if not lungs.any():
         return np.zeros_like(lungs)
-    grown = ndi.binary_dilation(lungs, iterations=max(1, int(round(params.rib_band_mm
-                                                                     / coarse_mm))))
+    grown = binary_dilation(lungs, max(1, int(round(params.rib_band_mm / coarse_mm))))
     band = grown & ~lungs & body
     extent = _row_extent(lungs)
     band[: extent[0]] = False
@@ -390,6 +390,14 @@ def _block_mean(image: np.ndarray, step: int) -> np.ndarray:
     return padded.reshape(rows // step, step, cols // step, step).mean(axis=(1, 3))
 
 
+def _block_share(mask: np.ndarray, step: int) -> np.ndarray:
+    """Share of True pixels in each block (the mask's edges repeated, as
+    :func:`_block_mean`): the block mean of the mask, counted exactly."""
+    rows, cols = -(-mask.shape[0] // step) * step, -(-mask.shape[1] // step) * step
+    padded = np.pad(mask, ((0, rows - mask.shape[0]), (0, cols - mask.shape[1])), mode="edge")
+    return block_counts(padded, step) / (step * step)
+
+
 class _Upsampler:
     """Nearest-neighbour return from the coarse grid to the working grid."""
 
@@ -397,8 +405,13 @@ class _Upsampler:
         self.step, self.shape = step, shape
 
     def __call__(self, coarse: np.ndarray) -> np.ndarray:
-        big = np.repeat(np.repeat(coarse, self.step, axis=0), self.step, axis=1)
-        return big[: self.shape[0], : self.shape[1]]
+        rows, cols = self.shape
+        out = np.empty(self.shape, dtype=coarse.dtype)
+        wide = np.repeat(coarse, self.step, axis=1)[:, :cols]
+        for i in range(self.step):  # each coarse row fills every step-th working row
+            part = out[i::self.step]
+            part[:] = wide[: part.shape[0]]
+        return out
 
     def line(self, coarse_cols: np.ndarray) -> np.ndarray:
         rows = (np.arange(self.shape[0]) - (self.step - 1) / 2.0) / self.step

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -24,12 +25,14 @@ def noise_correlation(high_pass: np.ndarray, mask: np.ndarray, block: int) -> fl
     """
     rows, cols = high_pass.shape[0] // block, high_pass.shape[1] // block
     size = block * block
-    inside = mask[: rows * block, : cols * block].reshape(rows, block, cols, block)
+    inside = mask[: rows * block, : cols * block]
+    full = np.flatnonzero(block_counts(inside, block) / size >= 0.9)
+    # only the blocks used, each one contiguous row of h: every sum below is the same
+    # pairwise sum as per block
+    at_rows, at_cols = np.divmod(full, cols)
+    inside = inside.reshape(rows, block, cols, block)[at_rows, :, at_cols, :]
     values = high_pass[: rows * block, : cols * block].reshape(rows, block, cols, block)
-    full = (inside.sum(axis=(1, 3)) / size >= 0.9).ravel()
-    # one contiguous block per row so every sum below is the same pairwise sum as per block
-    h = np.ascontiguousarray(np.where(inside, values, 0.0).transpose(0, 2, 1, 3)
-                             ).reshape(rows * cols, block, block)[full]
+    h = np.where(inside, values[at_rows, :, at_cols, :], 0.0)
     count, pairs = h.shape[0], block * (block - 1)
     energy = (h * h).reshape(count, size).sum(axis=1)
     lag = ((h[:, :, 1:] * h[:, :, :-1]).reshape(count, pairs).sum(axis=1)
@@ -39,6 +42,13 @@ def noise_correlation(high_pass: np.ndarray, mask: np.ndarray, block: int) -> fl
     if corrs.size == 0:
         return float(_SIMULATED[0][1])
     return float(np.percentile(corrs, 10))
+
+
+def block_counts(mask: np.ndarray, block: int) -> np.ndarray:
+    """Number of True pixels in each ``block x block`` tile of a 2-D mask whose sides are
+    multiples of ``block`` (from its integral image: exact, whatever the block)."""
+    total = cv2.integral(np.ascontiguousarray(mask, dtype=np.uint8))[::block, ::block]
+    return total[1:, 1:] - total[:-1, 1:] - total[1:, :-1] + total[:-1, :-1]
 
 
 def _simulate_noise() -> list[tuple[float, float, np.ndarray]]:
