@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 from skimage.morphology import disk
 
 from .fast_filters import grey_dilation, grey_erosion, maximum_filter
@@ -250,34 +251,42 @@ def space_hessians(space: ScaleSpace, peaks: list[tuple[int, int, int]]
 
 def _take_separated(rows: np.ndarray, cols: np.ndarray, ks: np.ndarray,
                     shape: tuple[int, ...], separation: int) -> list[tuple[int, int, int]]:
-    """Peaks in the given order, each kept unless a kept one lies within ``separation``
-    (closer than ``separation - 1`` pixels or exactly at it: the disc of that radius).
+    """Peaks in the given order, each kept unless an earlier kept one lies within
+    ``separation`` (closer than ``separation - 1`` pixels or exactly at it: the disc of that
+    radius).
 
-    Kept peaks are filed in square cells of that radius, so each peak is compared only
-    with the kept ones of its own and the eight neighbouring cells.
+    The greedy pass is decided in rounds over the pairs of peaks that close (a k-d tree
+    finds them): a peak with an earlier kept neighbour is dropped; one whose earlier
+    neighbours are all dropped is kept. Each round settles at least the first open peak,
+    and the result is the one-by-one greedy pass's.
     """
     del shape  # every peak lies inside the image, so no disc pixel is cut off there
+    count = rows.size
+    if count == 0:
+        return []
     radius = max(separation - 1, 0)
-    cell, limit = max(radius, 1), radius * radius
-    kept: list[tuple[int, int, int]] = []
-    cells: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for row, col, k in zip(rows.tolist(), cols.tolist(), ks.tolist()):
-        i, j = row // cell, col // cell
-        if any((r - row) ** 2 + (c - col) ** 2 <= limit
-               for di in (-1, 0, 1) for dj in (-1, 0, 1)
-               for r, c in cells.get((i + di, j + dj), ())):
-            continue
-        kept.append((row, col, k))
-        cells.setdefault((i, j), []).append((row, col))
-    return kept
+    pairs = cKDTree(np.column_stack([rows, cols])).query_pairs(radius, output_type="ndarray")
+    earlier, later = pairs.min(axis=1), pairs.max(axis=1)
+    state = np.zeros(count, dtype=np.int8)  # 0 open, 1 kept, 2 dropped
+    while True:
+        state[later[(state[earlier] == 1) & (state[later] == 0)]] = 2
+        blocked = np.zeros(count, dtype=bool)
+        blocked[later[state[earlier] == 0]] = True
+        settle = (state == 0) & ~blocked
+        if not settle.any():
+            break
+        state[settle] = 1
+    kept = np.flatnonzero(state == 1)
+    return list(zip(rows[kept].tolist(), cols[kept].tolist(), ks[kept].tolist()))
 
 
 def _local_maxima(stack: np.ndarray, threshold: float, half: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(k, row, col)`` of pixels >= ``threshold`` that equal the maximum of their own
     scale's ``(2 half + 1)``-square neighbourhood (edges repeated, as ``mode="nearest"``)."""
-    found = [np.nonzero((layer >= threshold) & (layer == maximum_filter(layer, 2 * half + 1)))
-             for layer in stack]
+    found = [np.divmod(np.flatnonzero((layer >= threshold)
+                                      & (layer == maximum_filter(layer, 2 * half + 1))),
+                       layer.shape[1]) for layer in stack]
     ks = np.concatenate([np.full(rows.size, k, dtype=np.intp)
                          for k, (rows, _) in enumerate(found)])
     rows = np.concatenate([rows for rows, _ in found]).astype(np.intp, copy=False)
