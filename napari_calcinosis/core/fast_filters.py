@@ -1,12 +1,13 @@
-"""scipy.ndimage's Gaussian filter and grey / binary morphology, computed by OpenCV.
+"""scipy.ndimage's and skimage's 2-D filters, morphology and labels, computed by OpenCV.
 
 The radiograph detector filters a 1000 x 1000 working image some thirty times; OpenCV's
 vectorised separable filters do it four to six times faster than ``scipy.ndimage`` (which
 works line by line in double precision). Each function here returns what the ``scipy`` /
 ``skimage`` call it names returns: the same kernel (Gaussian truncated at 4 sigma, sampled
 and normalised), the same edge handling, and values equal to float rounding
-(``tests/test_fast_filters.py`` pins each against the library call). Inputs OpenCV cannot
-take (other than 2-D, integer images, kernels wider than the image) go to ``scipy``.
+(``tests/test_fast_filters.py`` pins each against the library call). The filters hand
+inputs OpenCV cannot take (not 2-D, integer images, kernels wider than the image) to the
+library; the morphology takes 2-D inputs only.
 """
 
 from __future__ import annotations

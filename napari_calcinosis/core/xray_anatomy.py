@@ -405,9 +405,8 @@ class _Upsampler:
         self.step, self.shape = step, shape
 
     def __call__(self, coarse: np.ndarray) -> np.ndarray:
-        rows, cols = self.shape
         out = np.empty(self.shape, dtype=coarse.dtype)
-        wide = np.repeat(coarse, self.step, axis=1)[:, :cols]
+        wide = np.repeat(coarse, self.step, axis=1)[:, : self.shape[1]]
         for i in range(self.step):  # each coarse row fills every step-th working row
             part = out[i::self.step]
             part[:] = wide[: part.shape[0]]
