@@ -116,7 +116,7 @@ class SmoothedPatches:
             cut.append((start, stop, max(0, start - self.margin),
                         min(size, stop + self.margin)))
         padded = gaussian(self.image[cut[0][2]: cut[0][3], cut[1][2]: cut[1][3]],
-                                     self.sigma)
+                          self.sigma)
         return padded[cut[0][0] - cut[0][2]: cut[0][1] - cut[0][2],
                       cut[1][0] - cut[1][2]: cut[1][1] - cut[1][2]]
 
