@@ -6,7 +6,7 @@ same process:
 
 * ``load``: SimpleITK ``ImageSeriesReader`` reading the series (best of ``--repeat``, after a
   warm-up read so that both sides run from the page cache);
-* ``analysis``: :func:`napari_calcinosis.core.detect_ct.analyze_volume` on the volume
+* ``analysis``: :func:`napari_calcinosis.ct._detect.analyze_volume` on the volume
   (tissue model, candidates, lesion table, summary; loading excluded), best of ``--repeat``;
 * ``peak``: the extra peak resident memory of one analysis, in a fresh process that has
   loaded the volume (Linux ``VmHWM``; tracemalloc elsewhere).
@@ -35,7 +35,7 @@ import numpy as np
 
 def make_volume(slices: int, size: int, seed: int):
     """The seeded phantom as a :class:`Volume` (1 mm slices around the chest)."""
-    from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+    from napari_calcinosis.phantom import PhantomSpec, make_ct_phantom
 
     spec = PhantomSpec(scenario="generalized", seed=seed, noise_sd_hu=15.0,
                        slice_thickness_mm=1.0, pixel_spacing_mm=460.0 / size, fov_mm=460.0,
@@ -86,7 +86,7 @@ def time_load(folder: Path, repeat: int) -> float:
 
 def time_analysis(volume, repeat: int) -> tuple[float, object]:
     """Best wall time of the whole CT analysis."""
-    from napari_calcinosis.core.detect_ct import analyze_volume
+    from napari_calcinosis.ct import analyze_volume
 
     analyze_volume(volume)  # warm-up: imports, thread pool start
     best, result = np.inf, None
@@ -100,8 +100,8 @@ def time_analysis(volume, repeat: int) -> tuple[float, object]:
 
 _CHILD = """
 import sys, numpy as np
-from napari_calcinosis.core.detect_ct import analyze_volume
-from napari_calcinosis.core.model import SeriesInfo, Volume
+from napari_calcinosis.ct._detect import analyze_volume
+from napari_calcinosis.types.model import SeriesInfo, Volume
 data = np.load(sys.argv[1])
 volume = Volume(hu=data["hu"], spacing_zyx_mm=tuple(data["spacing"]),
                 origin_lps_mm=data["origin"], direction_lps=data["direction"],
@@ -124,7 +124,7 @@ def peak_memory(volume, folder: Path) -> tuple[int, str]:
     loading the volume. Falls back to tracemalloc where /proc is missing.
     """
     if not Path("/proc/self/status").exists():
-        from napari_calcinosis.core.detect_ct import analyze_volume
+        from napari_calcinosis.ct import analyze_volume
 
         gc.collect()
         tracemalloc.start()

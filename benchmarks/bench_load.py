@@ -36,7 +36,7 @@ MEMORY_TARGET = 1.5
 
 def _import(name: str) -> None:
     if name == "plugin":
-        import napari_calcinosis.core.dicom  # noqa: F401
+        import napari_calcinosis.dicom._load  # noqa: F401
     elif name == "simpleitk":
         import SimpleITK  # noqa: F401
     else:
@@ -44,7 +44,7 @@ def _import(name: str) -> None:
 
 
 def load_plugin(folder: Path) -> np.ndarray:
-    from napari_calcinosis.core.dicom import load_study
+    from napari_calcinosis.dicom import load_study
 
     (volume,) = load_study(folder).volumes
     return volume.hu

@@ -8,7 +8,7 @@ Builds a seeded frontal (PA) chest radiograph projected from the project's CT ph
 and measures in the same process, warm (modules imported, one untimed run first, the series
 in the page cache), best of ``--repeat``:
 
-* ``radiograph``: :func:`napari_calcinosis.core.detect_xray.analyze_radiograph`;
+* ``radiograph``: :func:`napari_calcinosis.xray._detect.analyze_radiograph`;
 * ``simpleitk``: ``ImageSeriesReader`` reading the series of ``_make_series.py`` (written
   once and cached, as for ``bench_load.py``) up to the numpy array.
 
@@ -38,13 +38,17 @@ TARGET = 1.0
 
 def make_radiograph(seed: int):
     """A seeded 2000 x 2000 frontal phantom chest radiograph as a ``Radiograph``."""
-    from napari_calcinosis.core.model import Radiograph, SeriesInfo
-    from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
-    from napari_calcinosis.core.phantom_xray import XrayParams, project_radiograph
+    from napari_calcinosis.phantom import (
+        PhantomSpec,
+        ProjectionParams,
+        make_ct_phantom,
+        project_radiograph,
+    )
+    from napari_calcinosis.types import Radiograph, SeriesInfo
 
     ct = make_ct_phantom(PhantomSpec(seed=seed, z_range_mm=(100.0, 600.0),
                                      pixel_spacing_mm=2.8, slice_thickness_mm=5.0))
-    xray = project_radiograph(ct, view="frontal", params=XrayParams(
+    xray = project_radiograph(ct, view="frontal", params=ProjectionParams(
         pixel_spacing_mm=PIXEL_MM, z_range_mm=(140.0, 600.0), seed=seed))
     rows, cols = xray.image.shape
     if rows < SIZE or cols < SIZE:
@@ -86,7 +90,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from napari_calcinosis.core.detect_xray import analyze_radiograph
+    from napari_calcinosis.xray import analyze_radiograph
 
     plain, _ = make_series()
     rad = make_radiograph(args.seed)

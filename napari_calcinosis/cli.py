@@ -1,4 +1,8 @@
-"""The ``napari-calcinosis`` command line (CONTRACT.md, "Command line").
+"""The ``napari-calcinosis`` command line: argument parsing, exit codes, messages.
+
+The interface is the contract's (``docs/contract.md``, "Command line"); the work is done by
+:func:`napari_calcinosis.run.run_analysis` and, for ``view``, by the napari viewer in
+:mod:`napari_calcinosis._qt.viewer`.
 
 ``analyze`` reads a study, analyses it and writes the report files; ``view`` opens napari
 with the study and the plugin's panels; ``demo`` builds the bundled sample study and analyses
@@ -13,26 +17,28 @@ import argparse
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from napari_calcinosis.core.errors import (
+from napari_calcinosis import __version__
+from napari_calcinosis.clinical import load_clinical
+from napari_calcinosis.phantom import SAMPLE_CLINICAL, sample_study_path
+from napari_calcinosis.report import CONTRACT_FORMATS, WRITERS, default_formats
+from napari_calcinosis.run import run_analysis
+from napari_calcinosis.types import (
     CalcinosisError,
     ClinicalInputError,
     DicomReadError,
     NoImageSeriesError,
+    UsageError,
+    sub_progress,
 )
-from napari_calcinosis.core.report.formats import CONTRACT_FORMATS, WRITERS, default_formats
+from napari_calcinosis.types.progress import percent
 
 PROG = "napari-calcinosis"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_SERIES = 0, 1, 2, 3
 DEFAULT_OUT = Path("calcinosis-report")
-MAX_THRESHOLD_HU = 3000.0
-
-class UsageError(Exception):
-    """Bad command-line usage (exit 2)."""
-
 
 def parse_formats(text: str) -> list[str]:
     """Split and check a ``--formats`` value; ``json`` is always included (contract).
@@ -60,7 +66,11 @@ class _ArgumentParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands ``analyze``, ``view``, ``demo``)."""
     parser = _ArgumentParser(prog=PROG, description="Find, classify and report soft-tissue "
-                             "calcifications on chest radiographs and body CT (DICOM).")
+                             "calcifications on chest radiographs and body CT (DICOM).",
+                             epilog="Exit status: 0 success, 2 bad usage or clinical file, 3 "
+                             "no usable image series, 1 any other failure. The outputs, the "
+                             "clinical file and findings.json are described in docs/contract.md "
+                             "of the source repository.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_ArgumentParser)
@@ -121,150 +131,41 @@ class ProgressPrinter:
     def __call__(self, fraction: float, message: str) -> None:
         if self.quiet:
             return
-        percent = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        done = percent(fraction)
         step = re.sub(r"\d+", "#", message)
         last_percent, last_step = self._last
-        if step == last_step and percent - last_percent < 10:
+        if step == last_step and done - last_percent < 10:
             return
-        self._last = (percent, step)
-        print(f"[{percent:3d}%] {message}", file=self.stream, flush=True)
-
-    def stage(self, start: float, stop: float, prefix: str = "") -> Callable[[float, str], None]:
-        """A progress callback whose 0..1 maps onto ``start..stop`` of this one."""
-        def report(fraction: float, message: str) -> None:
-            self(start + (stop - start) * min(max(fraction, 0.0), 1.0), f"{prefix}{message}")
-
-        return report
+        self._last = (done, step)
+        print(f"[{done:3d}%] {message}", file=self.stream, flush=True)
 
     def warn(self, message: str) -> None:
         """A warning: printed even with ``--quiet`` (it is not progress)."""
         print(f"warning: {message}", file=self.stream, flush=True)
 
 
-def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
-                 clinical_path: Path | None = None, clinical_data: dict | None = None,
-                 series_uids: Sequence[str] = (),
-                 threshold_hu: float | None = None, anonymize: bool = False,
-                 use_annotations: bool = True,
-                 progress: ProgressPrinter | None = None) -> list[Path]:
-    """Load, analyse and write: the body of ``analyze`` (and of ``demo``).
-
-    Returns
-    -------
-    list of Path
-        The files written, in the order of ``formats``.
-    """
-    from napari_calcinosis.core.clinical import load_clinical, parse_clinical
-    from napari_calcinosis.core.dicom import load_study
-
-    progress = progress or ProgressPrinter(quiet=True)
-    _check_threshold(threshold_hu)
-    clinical = (load_clinical(clinical_path) if clinical_path is not None else
-                parse_clinical(clinical_data) if clinical_data is not None else None)
-    if not study_path.exists():
-        raise UsageError(f"STUDY {study_path} does not exist.")
-    _check_out_dir(out_dir)
-    progress(0.0, f"Reading {study_path}")
-    study = load_study(study_path, series_uids=list(series_uids) or None,
-                       progress=progress.stage(0.0, 0.3, "Reading: "))
-    _check_series(study, study_path, series_uids)
-    # The analysis modules are heavy to import: only now that there is something to analyse.
-    from napari_calcinosis.core.analysis import ExportContext, analyze_study, anonymize_findings
-    from napari_calcinosis.core.params import CTParams
-
-    params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
-    record = _saved_annotations(study, progress) if use_annotations else None
-    result = analyze_study(study, params=params, clinical=clinical, annotations=record,
-                           progress=progress.stage(0.3, 0.9, "Analysing: "))
-    context = ExportContext(result=result, anonymize=anonymize, progress=progress)
-    findings = result.findings
-    if anonymize:
-        findings, context.uid_map = anonymize_findings(findings, study)
-    return _write_outputs(findings, out_dir, formats, context, progress)
-
-
-def _saved_annotations(study, progress: ProgressPrinter):
-    """The reader's saved record of this study (what the viewer saved), or ``None``."""
-    from napari_calcinosis.core.annotations import default_store
-
-    store = default_store()
-    # Read-only here: an unusable file is reported, never moved (the viewer handles it).
-    record = store.load(study.study_instance_uid, set_aside=False)
-    for warning in store.warnings:
-        progress.warn(warning)
-    if record is not None:
-        progress(0.3, "Using the reader's saved annotations of this study "
-                      "(--ignore-annotations to analyse without them)")
-    return record
-
-
-def _check_series(study, study_path: Path, series_uids: Sequence[str]) -> None:
-    found = {img.info.series_instance_uid for img in [*study.volumes, *study.radiographs]}
-    missing = [uid for uid in series_uids if uid not in found]
-    if missing:
-        raise NoImageSeriesError(
-            f"No usable image series with UID {', '.join(missing)} in {study_path}.")
-    if study.is_empty:
-        raise NoImageSeriesError(f"No usable image series found in {study_path}.")
-
-
-def _check_threshold(threshold_hu: float | None) -> None:
-    if threshold_hu is not None and not 0 < threshold_hu <= MAX_THRESHOLD_HU:
-        raise UsageError(f"--threshold-hu must be between 0 and {MAX_THRESHOLD_HU:g} HU "
-                         f"(calcium is usually 130), not {threshold_hu:g}.")
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    # Fail before the (long) analysis rather than after it.
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CalcinosisError(f"Cannot create the output folder {out_dir}: a file of that "
-                              "name exists.")
-
-
-def _write_outputs(findings, out_dir: Path, formats: Sequence[str], context,
-                   progress: ProgressPrinter) -> list[Path]:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CalcinosisError(f"Cannot create the output folder {out_dir}: "
-                              f"{exc.strerror or exc}.") from exc
-    written: list[Path] = []
-    for number, name in enumerate(formats):
-        writer = WRITERS[name]
-        progress(0.9 + 0.1 * number / len(formats), f"Writing {writer.files}")
-        try:
-            written.extend(writer.write(findings, out_dir, context))
-        except OSError as exc:
-            raise CalcinosisError(f"Cannot write {writer.files} in {out_dir}: "
-                                  f"{exc.strerror or exc}.") from exc
-    progress(1.0, f"Done: {len(written)} file{'s' if len(written) != 1 else ''} in {out_dir}")
-    return written
-
-
 def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     formats = parse_formats(args.formats)
+    printer = ProgressPrinter(quiet=args.quiet)
     written = run_analysis(
         args.study, args.out, formats=formats, clinical_path=args.clinical,
         series_uids=args.series, threshold_hu=args.threshold_hu, anonymize=args.anonymize,
-        use_annotations=not args.ignore_annotations, progress=ProgressPrinter(quiet=args.quiet))
+        use_annotations=not args.ignore_annotations, progress=printer, warn=printer.warn)
     for path in written:
         print(path, file=out)
     return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from napari_calcinosis.core.phantom import sample_study_path
-
     # Building takes a while only the first time (the study is cached): its own progress run.
     building = ProgressPrinter(quiet=args.quiet)
     building(0.0, "Building the bundled sample study 'generalized' (cached after first use)")
     study_path = sample_study_path("generalized",
-                                   progress=building.stage(0.0, 1.0, "Building: "))
-    from napari_calcinosis.core.phantom_samples import SAMPLE_CLINICAL
-
+                                   progress=sub_progress(building, 0.0, 1.0, "Building: "))
+    printer = ProgressPrinter(quiet=args.quiet)
     written = run_analysis(study_path, args.out, formats=default_formats(),
                            clinical_data=SAMPLE_CLINICAL["generalized"],
-                           progress=ProgressPrinter(quiet=args.quiet))
+                           progress=printer, warn=printer.warn)
     print(f"Sample study: {study_path} (with the seed case's labs and history)", file=out)
     print(f"Outputs in {args.out.resolve()}:", file=out)
     for path in written:
@@ -272,44 +173,15 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def launch_viewer(study_path: Path, *, clinical=None, run: bool = True):
-    """Open napari with the study (through this plugin's reader) and the plugin's panels.
-
-    Panels that have a ``set_clinical(ClinicalInput)`` method receive ``clinical``.
-    Returns the viewer (``run=False`` returns before entering the event loop, for tests).
-    """
-    import napari
-
-    viewer = napari.Viewer()
-    viewer.open(str(study_path), plugin=PROG)
-    for display_name in _plugin_widget_names():
-        _, widget = viewer.window.add_plugin_dock_widget(PROG, display_name)
-        if clinical is not None and hasattr(widget, "set_clinical"):
-            widget.set_clinical(clinical)
-    if run:
-        napari.run()
-    return viewer
-
-
-def _plugin_widget_names() -> list[str]:
-    from npe2 import PluginManager
-
-    try:
-        manifest = PluginManager.instance().get_manifest(PROG)
-    except KeyError as exc:
-        raise CalcinosisError(f"The {PROG} plugin is not registered with napari "
-                              "(is the package installed?).") from exc
-    return [w.display_name for w in (manifest.contributions.widgets or [])]
-
-
 def _cmd_view(args: argparse.Namespace, out: TextIO) -> int:
     clinical = None
     if args.clinical is not None:
-        from napari_calcinosis.core.clinical import load_clinical
-
         clinical = load_clinical(args.clinical)
     if not args.study.exists():
         raise UsageError(f"STUDY {args.study} does not exist.")
+    # napari and Qt are imported only for this command (seconds to import, needs a display).
+    from napari_calcinosis._qt.viewer import launch_viewer
+
     launch_viewer(args.study, clinical=clinical)
     return EXIT_OK
 
@@ -359,6 +231,4 @@ def _one_line(text: str) -> str:
 
 
 def _version() -> str:
-    from napari_calcinosis import __version__
-
     return __version__

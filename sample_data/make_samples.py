@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_calcinosis.core.phantom import SAMPLE_STUDIES
-from napari_calcinosis.core.phantom_samples import write_sample
+from napari_calcinosis.phantom import SAMPLE_STUDIES, write_sample
 
 
 def main(argv: list[str] | None = None) -> int:

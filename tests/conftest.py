@@ -1,11 +1,18 @@
-"""Shared fixtures: real DICOM files shipped by pydicom and pydicom-data."""
+"""Shared fixtures: real DICOM files shipped by pydicom and pydicom-data.
+
+The tests mirror the packages (``tests/ct/`` tests ``napari_calcinosis.ct``, ...); helpers
+shared by several folders live in ``tests/_support/`` and are importable by module name.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "_support"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

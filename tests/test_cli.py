@@ -18,8 +18,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from napari_calcinosis import cli
-from napari_calcinosis.core.clinical import ClinicalInput
-from napari_calcinosis.core.report.json_report import findings_schema
+from napari_calcinosis.clinical import ClinicalInput
+from napari_calcinosis.report import findings_schema
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -277,7 +277,7 @@ SEED_CASE_CLINICAL = CONTRACT_CLINICAL  # the seed case: elderly man, normal lab
 
 @pytest.fixture(scope="module")
 def generalized_sample() -> Path:
-    from napari_calcinosis.core.phantom import sample_study_path
+    from napari_calcinosis.phantom import sample_study_path
 
     return sample_study_path("generalized")
 
@@ -315,7 +315,7 @@ def test_end_to_end_on_the_generalized_sample(generalized_sample, tmp_path, caps
 @pytest.mark.slow
 def test_demo_builds_and_analyses_the_sample(generalized_sample, tmp_path, capsys,
                                             monkeypatch):
-    from napari_calcinosis.core import phantom_samples
+    from napari_calcinosis.phantom import _samples as phantom_samples
 
     asked = []
 
@@ -323,9 +323,7 @@ def test_demo_builds_and_analyses_the_sample(generalized_sample, tmp_path, capsy
         asked.append(name)
         return phantom_samples.sample_study_path(name, **kwargs)
 
-    import napari_calcinosis.core.phantom as phantom
-
-    monkeypatch.setattr(phantom, "sample_study_path", recorded, raising=False)
+    monkeypatch.setattr(cli, "sample_study_path", recorded)
     out_dir = tmp_path / "demo"
     status, out, err = run(["demo", "--out", out_dir], capsys)
     assert status == 0, err
@@ -345,8 +343,8 @@ def test_demo_builds_and_analyses_the_sample(generalized_sample, tmp_path, capsy
 # -- atomic writes ---------------------------------------------------------------------------
 
 def _fail_midway(monkeypatch):
-    from napari_calcinosis.core.io_utils import atomic_open
-    from napari_calcinosis.core.report import json_report
+    from napari_calcinosis.files import atomic_open
+    from napari_calcinosis.report import _json as json_report
 
     def half_then_crash(path, text):
         with atomic_open(path, "w") as handle:
@@ -374,7 +372,7 @@ def test_crash_midway_keeps_old_file_and_leaves_no_partial(ct_small, tmp_path, c
 
 
 def test_fsync_failure_never_publishes(ct_small, tmp_path, capsys, monkeypatch):
-    import napari_calcinosis.core.io_utils as io_utils
+    import napari_calcinosis.files._atomic as io_utils
 
     def broken_fsync(fd):
         raise OSError(5, "Input/output error")
@@ -435,6 +433,8 @@ class _FakeWindow:
 
 def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_path, capsys,
                                                               monkeypatch):
+    from napari_calcinosis._qt import viewer as qt_viewer
+
     log: list = []
 
     class FakeViewer:
@@ -445,8 +445,8 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
             log.append(("open", path, plugin))
 
     fake = types.SimpleNamespace(Viewer=FakeViewer, run=lambda: log.append(("run",)))
-    monkeypatch.setitem(sys.modules, "napari", fake)
-    monkeypatch.setattr(cli, "_plugin_widget_names", lambda: ["Detection", "Report"])
+    monkeypatch.setattr(qt_viewer, "napari", fake)
+    monkeypatch.setattr(qt_viewer, "_plugin_widget_names", lambda: ["Detection", "Report"])
     clinical = tmp_path / "clinical.json"
     clinical.write_text('{"age": 70}', encoding="utf-8")
     status, _, err = run(["view", radiograph, "--clinical", clinical], capsys)
@@ -468,15 +468,17 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
 @pytest.mark.skipif(sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
                     reason="a real napari viewer needs a display (run under xvfb-run)")
 def test_view_in_a_real_viewer(testdata, monkeypatch):
+    from napari_calcinosis._qt import viewer as qt_viewer
+
     # Wiring only: no background detection racing the viewer's close at the end.
     monkeypatch.setenv("NAPARI_CALCINOSIS_AUTODETECT", "0")
-    viewer = cli.launch_viewer(testdata("CT_small.dcm"),
+    viewer = qt_viewer.launch_viewer(testdata("CT_small.dcm"),
                                clinical=ClinicalInput(age_years=70), run=False)
     try:
         assert len(viewer.layers) >= 1
         assert tuple(viewer.layers[0].scale) == pytest.approx((5.0, 0.661468, 0.661468))
         docked = list(viewer.window.dock_widgets)
-        assert len(docked) == len(cli._plugin_widget_names()) >= 1
+        assert len(docked) == len(qt_viewer._plugin_widget_names()) >= 1
         assert all("napari-calcinosis" in name for name in docked)
     finally:
         viewer.close()

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from napari_calcinosis import cli
-from napari_calcinosis.core.annotations import AnnotationRecord, default_store
-from napari_calcinosis.core.findings import Lesion
+from napari_calcinosis.annotations import AnnotationRecord, default_store
+from napari_calcinosis.types import Lesion
 
 
 @pytest.fixture(scope="module")
 def localized_sample() -> Path:
-    from napari_calcinosis.core.phantom import sample_study_path
+    from napari_calcinosis.phantom import sample_study_path
 
     return sample_study_path("localized")
 

@@ -1,4 +1,4 @@
-"""A killed export never leaves a half-written file under a final name (CONTRACT.md).
+"""A killed export never leaves a half-written file under a final name (docs/contract.md).
 
 ``analyze`` runs in a real process that is SIGKILLed at several moments while it writes its
 outputs; afterwards every file with a final name must be complete and readable, and only
@@ -20,10 +20,9 @@ from pathlib import Path
 import imageio.v3 as iio
 import pydicom
 import pytest
-from _report_study import SPEC, XRAY
+from report_study import SPEC, XRAY
 
-from napari_calcinosis.core.dicom_write import write_study
-from napari_calcinosis.core.phantom import make_ct_phantom
+from napari_calcinosis.phantom import make_ct_phantom, write_study
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from npe2 import PluginManager, PluginManifest
 
-from napari_calcinosis import _reader
+from napari_calcinosis._napari import reader as _reader
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURES = ["a.png", "b.PNG", "c.jpg", "d.jpeg", "e.JPG", "f.tif", "g.tiff", "h.TIF",
@@ -83,7 +83,7 @@ def test_manifest_contributions(manifest):
     assert {s.key for s in contrib.sample_data} == {"generalized", "localized"}
     assert {w.display_name for w in contrib.widgets} >= {"CT window presets",
                                                         "Calcinosis detection"}
-    assert manifest.on_activate == "napari_calcinosis._reader:on_activate"
+    assert manifest.on_activate == "napari_calcinosis._qt.activate:on_activate"
 
 
 def _copy_sources(dest: Path) -> None:
@@ -113,7 +113,8 @@ def test_wheel_ships_manifest_schemas_and_entry_point(tmp_path):
     assert "napari_calcinosis/napari.yaml" in names
     assert {"napari_calcinosis/schemas/findings_v1.json",
             "napari_calcinosis/schemas/clinical_v1.json"} <= names
-    assert {"napari_calcinosis/_reader.py", "napari_calcinosis/_qt/window_widget.py"} <= names
+    assert {"napari_calcinosis/_napari/reader.py",
+            "napari_calcinosis/_qt/window_widget.py"} <= names
     assert not any(n.startswith("tests/") for n in names)
     assert "[napari.manifest]\nnapari-calcinosis = napari_calcinosis:napari.yaml" in entry_text
     assert "napari-calcinosis = napari_calcinosis.cli:main" in entry_text

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from napari_calcinosis import cli
-from napari_calcinosis.core.phantom_samples import SAMPLE_CLINICAL
+from napari_calcinosis.phantom import SAMPLE_CLINICAL
 
 NORMAL_LABS = SAMPLE_CLINICAL["generalized"]["labs"]
 NEGATIVE_HISTORY = SAMPLE_CLINICAL["generalized"]["history"]
@@ -26,7 +26,7 @@ CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_sample_study_gives_the_expected_top_conclusion(name, tmp_path):
-    from napari_calcinosis.core.phantom import sample_study_path
+    from napari_calcinosis.phantom import sample_study_path
 
     clinical, diagnosis, form, extent = CASES[name]
     clinical_file = tmp_path / "clinical.json"

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Select, TextEdit
 
-from ..core.findings import LAYERS, MORPHOLOGIES
-from .layers import summary_text
+from napari_calcinosis.types.findings import LAYERS, MORPHOLOGIES
+
+from .result_layers import summary_text
 from .session import follow, get_session
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 MIXED = "(mixed)"
 NONE = "(no selection)"
 NEXT_KEY, PREVIOUS_KEY = "N", "Shift-N"
-#: The tissue layers a reader may set (CONTRACT.md's words), ``unknown`` last.
+#: The tissue layers a reader may set (the contract's words), ``unknown`` last.
 LAYER_CHOICES = tuple(layer for layer in LAYERS if layer != "unknown") + ("unknown",)
 
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
-from ..core.classify import DISCLAIMER, PART_TITLES, input_label
-from ..core.clinical import HISTORY_KEYS, LAB_NAMES
+from napari_calcinosis.classify import DISCLAIMER, PART_TITLES, input_label
+from napari_calcinosis.clinical import HISTORY_KEYS, LAB_NAMES
+
 from .session import follow, get_session
 
 if TYPE_CHECKING:

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
-from ..core.classify_base import HISTORY_LABELS, LAB_LABELS
-from ..core.clinical import (
+from napari_calcinosis.classify import HISTORY_LABELS, LAB_LABELS
+from napari_calcinosis.clinical import (
     CONNECTIVE_TISSUE_DISEASES,
     HISTORY_FLAGS,
     LAB_NAMES,
     load_clinical,
     parse_clinical,
 )
-from ..core.clinical_form import (
+from napari_calcinosis.files import atomic_write_text
+from napari_calcinosis.review import (
     TRI_STATE,
     FormFields,
     LabFields,
@@ -30,8 +31,8 @@ from ..core.clinical_form import (
     fields_from_clinical,
     lab_flag,
 )
-from ..core.errors import CalcinosisError
-from ..core.io_utils import atomic_write_text
+from napari_calcinosis.types import CalcinosisError
+
 from .session import follow, get_session
 
 if TYPE_CHECKING:

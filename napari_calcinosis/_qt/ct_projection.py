@@ -1,7 +1,7 @@
 """CT lesions projected onto the frontal radiograph, as a Points layer on that radiograph.
 
 When the study's findings hold a CT linked to a frontal radiograph
-(:mod:`napari_calcinosis.core.xray_ct_link`: every CT lesion's ``radiograph_projection``),
+(:mod:`napari_calcinosis.fusion._link`: every CT lesion's ``radiograph_projection``),
 a Points layer "CT lesions on <radiograph layer>" shows where each CT lesion falls on it:
 crosses, cyan where a radiograph dot lies on the lesion (the CT confirms that dot), amber
 where the radiograph shows nothing there. Its features table gives the CT lesion id, layer,
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._layers import RADIOGRAPH_KEY
-from ..core.findings import Lesion
-from .layers import SOURCE_KEY, image_geometry, radiograph_point_size
+from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY
+from napari_calcinosis.types import Lesion
+
+from .result_layers import SOURCE_KEY, image_geometry, radiograph_point_size
 
 KIND = "ct_projection"
 SEEN_COLOR = "#00e5ff"

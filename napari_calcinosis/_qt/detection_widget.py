@@ -20,12 +20,15 @@ from napari.layers import Layer
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import RADIOGRAPH_KEY, VOLUME_KEY
-from ..core.errors import CalcinosisError
-from ..core.findings import Summary
-from ..core.params import CTParams
-from . import autodetect
-from .layers import (
+from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, VOLUME_KEY
+from napari_calcinosis.ct import TISSUE_NAMES
+from napari_calcinosis.fusion import prepare_links
+from napari_calcinosis.pipeline import SeriesResult, detector_for
+from napari_calcinosis.types import CalcinosisError, CTParams, XrayParams
+from napari_calcinosis.types.progress import percent
+
+from .preferences import autodetect_enabled, set_autodetect
+from .result_layers import (
     SOURCE_KEY,
     center_on,
     image_geometry,
@@ -36,29 +39,21 @@ from .layers import (
     outline_labels,
     radiograph_labels_data,
     radiograph_points_data,
+    series_of,
     summary_text,
     tissue_labels_data,
 )
+from .session import get_session
 
 if TYPE_CHECKING:
     import napari
 
 RESULT_KINDS = ("lesion_labels", "lesion_points", "tissue_labels")
-#: Private key of the CT layer's metadata holding its latest ``detect_ct.CTResult``.
-RESULT_KEY = "_calcinosis_ct_result"
-#: Private key of a radiograph layer's metadata holding its latest ``detect_xray.XrayResult``.
-XRAY_RESULT_KEY = "_calcinosis_xray_result"
-
-
-def result_of(layer: Any) -> Any:
-    """The latest detection result stored on a CT or radiograph layer (``None``: none yet)."""
-    meta = getattr(layer, "metadata", {})
-    return meta.get(RESULT_KEY, meta.get(XRAY_RESULT_KEY))
 
 
 def _detect_steps(image: Any, params: Any, others: list | None = None):
     """Generator for ``thread_worker``: yields ``(fraction, message)``, returns the result of
-    CT detection (``image`` a Volume) or radiograph detection (a Radiograph).
+    the series' detector (:func:`napari_calcinosis.pipeline.detector_for`).
 
     The core reports progress through a callback; the analysis runs in one more thread so that
     this generator can pass the callback's messages on as they come. ``others`` are the
@@ -66,14 +61,10 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
     a radiograph, the CT is registered to the radiograph here, in the worker, so that the
     assembly on the main thread finds the registration done (:func:`_prepare_ct_link`).
     """
-    from ..core.detect_ct import analyze_volume
-    from ..core.detect_xray import analyze_radiograph
-    from ..core.model import Radiograph
-
-    analyze = analyze_radiograph if isinstance(image, Radiograph) else analyze_volume
+    detector = detector_for(image)
     messages: queue.Queue = queue.Queue()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(analyze, image, params=params,
+        future = pool.submit(detector.run, image, params=params,
                              progress=lambda f, m: messages.put((f, m)))
         while not (future.done() and messages.empty()):
             try:
@@ -81,7 +72,8 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
             except queue.Empty:
                 continue
         result = future.result()
-    if any((item.xray is not None) != isinstance(image, Radiograph) for item in others or []):
+    if any(item.result is not None and detector_for(item.image) is not detector
+           for item in others or []):
         yield (1.0, "Registering the CT to the radiograph ...")
         _prepare_ct_link(image, result, others)
     return result
@@ -90,63 +82,10 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
 def _prepare_ct_link(image: Any, result: Any, others: list) -> int:
     """Register the study's CT to its frontal radiographs (worker thread), with ``result``
     as the new run of ``image`` in place of any earlier one."""
-    from ..core.analysis import SeriesResult, series_entry
-    from ..core.model import Radiograph
-    from ..core.xray_ct_link import prepare_links
-
     uid = image.info.series_instance_uid
-    xray = isinstance(image, Radiograph)
     items = [item for item in others if item.entry.series_instance_uid != uid]
-    items.append(SeriesResult(series_entry(image), image, ct=None if xray else result,
-                              xray=result if xray else None))
+    items.append(SeriesResult.of(image, result))
     return prepare_links(items)
-
-
-def _tissue_names() -> dict[int, str]:
-    from ..core.detect_ct import TISSUE_NAMES
-
-    return dict(TISSUE_NAMES)
-
-
-def study_of(layer: Any) -> str:
-    """The StudyInstanceUID of a calcinosis image layer (its series UID when it has none)."""
-    meta = layer.metadata
-    return str(meta.get("study_instance_uid") or "") or \
-        f"series:{meta.get(SOURCE_KEY, {}).get('series_instance_uid', '')}"
-
-
-def study_series(layers: Any, study_uid: str) -> list:
-    """The analysed series of a study from the detection results on its layers, as
-    ``analysis.SeriesResult`` (volumes first, then radiographs; one per series)."""
-    from ..core.analysis import SeriesResult, series_entry
-    from ..core.model import Radiograph
-
-    items: dict[str, SeriesResult] = {}
-    for layer in layers:
-        result = result_of(layer)
-        image = layer.metadata.get(VOLUME_KEY) or layer.metadata.get(RADIOGRAPH_KEY)
-        if result is None or image is None or study_of(layer) != study_uid:
-            continue
-        xray = isinstance(image, Radiograph)
-        items.setdefault(image.info.series_instance_uid, SeriesResult(
-            series_entry(image), image, ct=None if xray else result,
-            xray=result if xray else None))
-    return sorted(items.values(), key=lambda item: item.xray is not None)
-
-
-def study_summary(layers: Any, study_uid: str) -> Summary | None:
-    """The study's summary from the detection results on its layers, by the contract's rule
-    (the CT when one was analysed, else the first frontal radiograph), assembled as
-    ``napari-calcinosis analyze`` assembles it; ``None`` without any result."""
-    from ..core.analysis import assemble_result
-    from ..core.model import Study
-
-    ordered = study_series(layers, study_uid)
-    if not ordered:
-        return None
-    study = Study(volumes=[s.image for s in ordered if s.ct is not None],
-                  radiographs=[s.image for s in ordered if s.xray is not None])
-    return assemble_result(study, ordered).findings.summary
 
 
 class DetectionWidget(Container):
@@ -155,12 +94,10 @@ class DetectionWidget(Container):
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
         super().__init__(labels=True)
-        from .session import get_session
-
         self._viewer = viewer
         # The viewer's study session takes every run in and numbers the lesions across the
         # study's series (a radiograph's after the CT's), as the findings will.
-        get_session(viewer)
+        self._session = get_session(viewer)
         defaults = CTParams()
         self.image = ComboBox(label="Image", choices=self._image_choices)
         self.threshold_hu = FloatSpinBox(label="Threshold (HU)", value=defaults.threshold_hu,
@@ -170,7 +107,7 @@ class DetectionWidget(Container):
         self.adaptive = CheckBox(text="Adaptive threshold", value=defaults.adaptive)
         self.show_tissue = CheckBox(text="Show tissue compartments", value=False)
         self.autodetect = CheckBox(text="Detect when a CT or radiograph opens",
-                                   value=autodetect.is_enabled())
+                                   value=autodetect_enabled())
         self.run_button = PushButton(text="Detect calcifications")
         self.table_button = PushButton(text="Show lesion table")
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
@@ -186,7 +123,7 @@ class DetectionWidget(Container):
         self._worker: Any = None
         self.run_button.changed.connect(lambda: self.run())
         self.table_button.changed.connect(self._show_table)
-        self.autodetect.changed.connect(autodetect.set_enabled)
+        self.autodetect.changed.connect(set_autodetect)
         self.show_tissue.changed.connect(self._toggle_tissue)
         self.image.changed.connect(self._on_image_chosen)
         viewer.layers.events.inserted.connect(self._refresh_choices)
@@ -237,13 +174,11 @@ class DetectionWidget(Container):
 
     def _start(self, layer: Layer) -> None:
         if is_radiograph_layer(layer):
-            from ..core.xray_params import XrayParams
-
             image, params = layer.metadata[RADIOGRAPH_KEY], XrayParams()
         else:
             image, params = layer.metadata[VOLUME_KEY], self.params()
         # The study's other runs, taken now: runs go one at a time, so none joins meanwhile.
-        others = study_series(self._viewer.layers, study_of(layer))
+        others = self._session.series_results(layer)
         worker = thread_worker(_detect_steps, start_thread=False)(image, params, others)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: self._on_result(layer, result))
@@ -258,7 +193,7 @@ class DetectionWidget(Container):
     # -- worker callbacks (main thread) -------------------------------------------------------
     def _on_progress(self, step: tuple[float, str]) -> None:
         fraction, message = step
-        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        self.progress.value = percent(fraction)
         self.status.value = message
 
     def _on_error(self, exc: BaseException) -> None:
@@ -280,8 +215,8 @@ class DetectionWidget(Container):
             return  # closed while detecting
         self._remove_results(image)
         radiograph = is_radiograph_layer(image)
-        # for the other panels (review, report): the session takes the run from here
-        image.metadata[XRAY_RESULT_KEY if radiograph else RESULT_KEY] = result
+        # the session takes the run in; every panel reads it from there
+        self._session.take_result(image, result)
         for data, kwargs, kind in self._result_layers(image, result):
             # Shown with their image only: a radiograph's share no frame with a CT's.
             kwargs["visible"] = image.visible
@@ -299,11 +234,13 @@ class DetectionWidget(Container):
     def show_result(self, image: Layer | None) -> None:
         """Status and summary of ``image``'s latest result: its own count and warnings, and
         the summary of its study (from the CT when one was analysed)."""
-        result = None if image is None else result_of(image)
+        result = None if image is None else self._session.result_of(image)
         if result is None:
             self.status.value = "" if image is None else f"{image.name}: not analysed yet."
             return
-        shown = study_summary(self._viewer.layers, study_of(image))
+        review = self._session.review
+        shown = None if review is None or not self._session.series_results(image) \
+            else review.findings.summary
         self.summary.value = summary_text(result.summary if shown is None else shown)
         threshold = getattr(result, "threshold_hu", None)
         used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
@@ -331,10 +268,10 @@ class DetectionWidget(Container):
     def _add_tissue(self, image: Layer) -> None:
         """Add the tissue-compartment layer of ``image``'s result (made only when asked for:
         a large Labels layer costs the main thread about half a second)."""
-        result = image.metadata.get(RESULT_KEY)  # CT only: radiographs have no tissue model
+        result = self._session.result_of(image)  # CT only: radiographs have no tissue model
         if result is None or getattr(result, "tissue_labels", None) is None:
             return
-        names = getattr(result, "tissue_names", None) or _tissue_names()
+        names = getattr(result, "tissue_names", None) or dict(TISSUE_NAMES)
         data, kwargs, kind = tissue_labels_data(image.metadata[VOLUME_KEY],
                                                 result.tissue_labels, names,
                                                 name=f"{image.name} tissue")
@@ -346,7 +283,7 @@ class DetectionWidget(Container):
         """Show or hide an image's result layers with the image (the tissue compartments
         only while their checkbox is ticked)."""
         image = event.source
-        uid = image.metadata.get("calcinosis", {}).get("series_instance_uid")
+        uid = series_of(image)
         for layer in self._viewer.layers:
             meta = layer.metadata.get(SOURCE_KEY, {})
             if meta.get("kind") in RESULT_KINDS and meta.get("series_instance_uid") == uid:
@@ -354,7 +291,7 @@ class DetectionWidget(Container):
                 layer.visible = bool(image.visible) and shown
 
     def _remove_results(self, image: Layer) -> None:
-        uid = image.metadata["calcinosis"]["series_instance_uid"]
+        uid = series_of(image)
         for layer in list(self._viewer.layers):
             meta = layer.metadata.get(SOURCE_KEY, {})
             if meta.get("kind") in RESULT_KINDS and meta.get("series_instance_uid") == uid:
@@ -389,8 +326,9 @@ class DetectionWidget(Container):
                 layer.visible = bool(visible)
                 shown.add(meta.get("series_instance_uid"))
         if visible:
-            for image in [lyr for lyr in self._viewer.layers if RESULT_KEY in lyr.metadata]:
-                if image.metadata["calcinosis"]["series_instance_uid"] not in shown:
+            for image in [lyr for lyr in self._viewer.layers if VOLUME_KEY in lyr.metadata
+                          and self._session.result_of(lyr) is not None]:
+                if series_of(image) not in shown:
                     self._add_tissue(image)
 
     def _show_table(self) -> None:

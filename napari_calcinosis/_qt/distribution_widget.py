@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label
 
-from ..core.findings import EXTENTS, FORMS, SYMMETRY_CALLS
+from napari_calcinosis.types.findings import EXTENTS, FORMS, SYMMETRY_CALLS
+
 from .session import follow, get_session
 
 if TYPE_CHECKING:

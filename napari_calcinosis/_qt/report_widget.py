@@ -23,9 +23,17 @@ from qtpy.QtCore import Qt, QUrl
 from qtpy.QtGui import QDesktopServices
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
-from ..core.analysis import AnalysisResult, ExportContext, anonymize_findings, assemble_result
-from ..core.errors import AnalysisError, CalcinosisError
-from ..core.report.formats import CONTRACT_FORMATS, WRITERS, default_formats
+from napari_calcinosis.pipeline import AnalysisResult, assemble_result
+from napari_calcinosis.report import (
+    CONTRACT_FORMATS,
+    WRITERS,
+    ExportContext,
+    anonymize_findings,
+    default_formats,
+)
+from napari_calcinosis.types import AnalysisError, CalcinosisError
+from napari_calcinosis.types.progress import percent
+
 from .session import StudySession, follow, get_session
 
 if TYPE_CHECKING:
@@ -77,7 +85,7 @@ def default_folder(study_uid: str | None) -> Path:
 def export_result(session: StudySession) -> AnalysisResult:
     """The session's reviewed study as an ``AnalysisResult`` for the format writers.
 
-    Assembled by :func:`~napari_calcinosis.core.analysis.assemble_result`, the step
+    Assembled by :func:`~napari_calcinosis.pipeline.assemble_result`, the step
     ``napari-calcinosis analyze`` uses, from the viewer's detection runs (CT and
     radiographs), the loaded study's warnings and the reader's saved record: the findings
     (ids, summary, warnings, parameters, differential) equal what ``analyze`` writes for the
@@ -325,7 +333,7 @@ class ReportWidget(Container):
 
     def _on_progress(self, step: tuple[float, str]) -> None:
         fraction, message = step
-        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        self.progress.value = percent(fraction)
         self.status.value = message
 
     def _on_done(self, outcome: ExportOutcome) -> None:

@@ -3,10 +3,10 @@
 :func:`get_session` gives the viewer's :class:`StudySession` (made on first use). It follows
 the viewer's layers: the study of the last opened calcinosis image is the current study (its
 annotation record is opened from the store, so work comes back when the study is opened
-again); when the detection panel adds result layers (their metadata names the series, the
-CT layer holds the ``CTResult``, a radiograph layer its ``XrayResult``), the run joins the
-study's
-:class:`~napari_calcinosis.core.session_logic.StudyReview`. Every edit goes through the
+again); when the detection panel hands over a run (:meth:`StudySession.take_result`: a
+series' ``CTResult`` or ``XrayResult``), it joins the study's
+:class:`~napari_calcinosis.review.StudyReview`, and the result layers the panel adds (their
+metadata names the series) show it. Every edit goes through the
 session: the review changes the record, saves it, recomputes the effective findings and the
 differential; then the overlay is redrawn (rejected lesions leave the points and the
 labels, colours follow the reader's layers) and :attr:`StudySession.changed` fires.
@@ -27,14 +27,14 @@ from napari.utils.notifications import show_error, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from .._layers import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
-from ..core.analysis import series_entry
-from ..core.errors import CalcinosisError
-from ..core.session_logic import StudyReview
+from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
+from napari_calcinosis.ct import mask_from_click
+from napari_calcinosis.pipeline import series_entry
+from napari_calcinosis.review import StudyReview
+from napari_calcinosis.types import CalcinosisError
+
 from .ct_projection import draw_ct_projections
-from .detection_widget import result_of
-from .detection_widget import study_of as _study_of
-from .layers import SOURCE_KEY, center_on
+from .result_layers import SOURCE_KEY, center_on, series_of, study_of
 from .session_overlay import LayerPair, draw_labels, draw_points, from_display
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class StudySession:
         self._viewer_ref = weakref.ref(viewer)
         self.review: StudyReview | None = None
         self._pairs: dict[str, LayerPair] = {}
+        self._results: dict[str, Any] = {}  # series UID -> its latest detection result
         self._syncing = False
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
@@ -104,6 +105,26 @@ class StudySession:
     @property
     def study_uid(self) -> str | None:
         return None if self.review is None else self.review.study_instance_uid
+
+    # -- detection runs ------------------------------------------------------------------------
+    def take_result(self, image: Any, result: Any) -> None:
+        """A new detection run of an image layer's series (from the detection panel)."""
+        uid = series_of(image)
+        if uid is None:
+            return
+        self._results[uid] = result
+        self._take_run(uid)
+
+    def result_of(self, layer: Any) -> Any:
+        """The latest detection result of a layer's series (``None``: not analysed yet)."""
+        return self._results.get(series_of(layer))
+
+    def series_results(self, layer: Any) -> list:
+        """The analysed series of ``layer``'s study as ``pipeline.SeriesResult`` (volumes
+        first, then radiographs), ``[]`` when it is not the current study."""
+        if self.review is None or study_of(layer) != self.review.study_instance_uid:
+            return []
+        return [item for item in self.review.series_results() if item.result is not None]
 
     # -- edits (every one is saved, redrawn and announced) -----------------------------------
     def run(self, action: Callable[[StudyReview], Any], *, redraw: bool = True) -> Any:
@@ -153,8 +174,6 @@ class StudySession:
 
     def add_by_click(self, series_uid: str, world: np.ndarray) -> Any:
         """Add the deposit under a clicked world point (grown from the clicked voxel)."""
-        from ..core.manual_measure import mask_from_click
-
         pair, review = self._pairs.get(series_uid), self.review
         if pair is None or review is None or series_uid not in review.runs:
             return None
@@ -185,7 +204,7 @@ class StudySession:
         """The image and result layers of each series of the current study."""
         study = self.study_uid
         return [p for p in self._pairs.values()
-                if p.image is not None and _study_of(p.image) == study]
+                if p.image is not None and study_of(p.image) == study]
 
     def selected_ids(self) -> list[int]:
         """Ids of the lesions selected in the centroid layers."""
@@ -252,7 +271,7 @@ class StudySession:
             viewer = self.viewer
             left = [lyr for lyr in (viewer.layers if viewer is not None else [])
                     if _meta(lyr).get("kind") in IMAGE_KINDS
-                    and _study_of(lyr) == self.review.study_instance_uid]
+                    and study_of(lyr) == self.review.study_instance_uid]
             self.review.remove_series(uid)
             if not left:
                 self.review = None
@@ -275,7 +294,7 @@ class StudySession:
             self._take_run(uid)
 
     def _open_image(self, layer: Any) -> None:
-        study = _study_of(layer)
+        study = study_of(layer)
         if self.review is None or self.review.study_instance_uid != study:
             try:
                 self.review = StudyReview(study)
@@ -299,14 +318,9 @@ class StudySession:
         pair = self._pairs.get(uid)
         if pair is None or pair.image is None or self.review is None:
             return
-        if result_of(pair.image) is None:  # the same series may be open twice
-            viewer = self.viewer
-            pair.image = next((lyr for lyr in (viewer.layers if viewer else [])
-                               if _meta(lyr).get("series_instance_uid") == uid
-                               and result_of(lyr) is not None), pair.image)
-        result = result_of(pair.image)
+        result = self._results.get(uid)
         image = _image(pair.image)
-        if _study_of(pair.image) != self.review.study_instance_uid:
+        if study_of(pair.image) != self.review.study_instance_uid:
             return
         if result is not None and image is not None:
             run = self.review.runs.get(uid)

@@ -15,8 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from .._layers import RADIOGRAPH_KEY, VOLUME_KEY, display_axes, to_display
-from .layers import label_colormap, lesion_features, overlay_color
+from napari_calcinosis._napari.layer_data import (
+    RADIOGRAPH_KEY,
+    VOLUME_KEY,
+    display_axes,
+    to_display,
+)
+
+from .result_layers import label_colormap, lesion_features, overlay_color
 
 MANUAL_SYMBOL = "square"
 AUTO_SYMBOL = "disc"

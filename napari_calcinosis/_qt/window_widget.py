@@ -5,7 +5,12 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label
 
-from ..core.windows import DEFAULT_WINDOW, WINDOW_PRESETS, contrast_limits, matching_window
+from napari_calcinosis.review import (
+    DEFAULT_WINDOW,
+    WINDOW_PRESETS,
+    contrast_limits,
+    matching_window,
+)
 
 if TYPE_CHECKING:
     import napari

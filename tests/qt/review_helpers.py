@@ -10,8 +10,7 @@ from classify_cases import NEGATIVE_HISTORY, NORMAL_LABS
 from qtpy.QtCore import Qt
 
 from napari_calcinosis._qt.session import get_session
-from napari_calcinosis.core.dicom_write import write_ct_series
-from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+from napari_calcinosis.phantom import PhantomSpec, make_ct_phantom, write_ct_series
 
 PLUGIN = "napari-calcinosis"
 _MODIFIER_KEYS = ((Qt.KeyboardModifier.ShiftModifier, Qt.Key.Key_Shift),

@@ -25,9 +25,9 @@ from review_helpers import (
     write_small_study,
 )
 
-from napari_calcinosis._qt import autodetect
-from napari_calcinosis._qt.layers import LAYER_COLORS, camera
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
+from napari_calcinosis._qt import preferences
+from napari_calcinosis._qt.result_layers import LAYER_COLORS, camera
+from napari_calcinosis.annotations import DATA_DIR_ENV
 
 pytestmark = pytest.mark.qt
 
@@ -39,7 +39,7 @@ def study(tmp_path_factory):
 
 @pytest.fixture
 def viewer_session(make_napari_viewer, qtbot, study, monkeypatch, tmp_path):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     viewer = make_napari_viewer(show=True)
     return viewer, open_and_detect(viewer, qtbot, study)

@@ -8,10 +8,10 @@ import json
 import pytest
 from review_helpers import SEED_HISTORY, SEED_LABS, dock, open_and_detect, write_small_study
 
-from napari_calcinosis._qt import autodetect
+from napari_calcinosis._qt import preferences
 from napari_calcinosis._qt.classification_panel import HIDE
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
-from napari_calcinosis.core.classify import DISCLAIMER
+from napari_calcinosis.annotations import DATA_DIR_ENV
+from napari_calcinosis.classify import DISCLAIMER
 
 pytestmark = pytest.mark.qt
 IDIOPATHIC, METASTATIC = "idiopathic_calcinosis_cutis", "metastatic_calcinosis_cutis"
@@ -28,7 +28,7 @@ def _ranked(panel) -> list[str]:
 
 def test_panel_ranks_explains_and_follows_labs(make_napari_viewer, qtbot, study, tmp_path,
                                                monkeypatch):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     viewer = make_napari_viewer(show=True)
     viewer.open(study, plugin="napari-calcinosis")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_calcinosis._qt import autodetect, report_widget
+from napari_calcinosis._qt import preferences, report_widget
 from napari_calcinosis._qt.ct_projection import (
     FEATURE_COLUMNS,
     KIND,
@@ -19,12 +19,11 @@ from napari_calcinosis._qt.ct_projection import (
     UNSEEN_COLOR,
     projected_lesions,
 )
-from napari_calcinosis._qt.detection_widget import result_of
-from napari_calcinosis._qt.layers import SOURCE_KEY, camera, is_radiograph_layer
+from napari_calcinosis._qt.result_layers import SOURCE_KEY, camera, is_radiograph_layer
 from napari_calcinosis._qt.session import get_session
-from napari_calcinosis.core import xray_ct_link
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
-from napari_calcinosis.core.phantom_samples import sample_study_path
+from napari_calcinosis.annotations import DATA_DIR_ENV
+from napari_calcinosis.fusion import _link as xray_ct_link
+from napari_calcinosis.phantom import sample_study_path
 
 pytestmark = pytest.mark.qt
 PLUGIN = "napari-calcinosis"
@@ -36,8 +35,8 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(report_widget, "_LAST", {})
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(autodetect.ENV_VAR, raising=False)
-    monkeypatch.setitem(autodetect._state, "enabled", None)
+    monkeypatch.delenv(preferences.ENV_VAR, raising=False)
+    monkeypatch.setitem(preferences._state, "enabled", None)
 
 
 def _projection_layers(viewer):
@@ -57,7 +56,8 @@ def test_ct_lesions_are_drawn_on_the_frontal_radiograph(make_napari_viewer, qtbo
     images = [layer for layer in viewer.layers if is_radiograph_layer(layer)]
     frontal = next(layer for layer in images if "PA" in layer.name)
     qtbot.waitUntil(lambda: len(_projection_layers(viewer)) == 1, timeout=120_000)
-    qtbot.waitUntil(lambda: all(result_of(layer) is not None for layer in images),
+    session = get_session(viewer)
+    qtbot.waitUntil(lambda: all(session.result_of(layer) is not None for layer in images),
                     timeout=60_000)
     (points,) = _projection_layers(viewer)  # one frontal radiograph: one layer, lateral none
     assert points.name == f"CT lesions on {frontal.name}"

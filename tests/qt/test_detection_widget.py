@@ -7,10 +7,10 @@ import pytest
 from dicom_factory import write_volume
 from qtpy.QtCore import QTimer
 
-from napari_calcinosis._qt import autodetect
+from napari_calcinosis._qt import autodetect, preferences
 from napari_calcinosis._qt.detection_widget import DetectionWidget
-from napari_calcinosis._qt.layers import camera
-from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+from napari_calcinosis._qt.result_layers import camera
+from napari_calcinosis.phantom import PhantomSpec, make_ct_phantom
 
 pytestmark = pytest.mark.qt
 
@@ -29,15 +29,15 @@ def phantom_folder(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _own_records(monkeypatch, tmp_path):
     """The panel's study session reads the reader's records: never the user's own."""
-    from napari_calcinosis.core.annotations import DATA_DIR_ENV
+    from napari_calcinosis.annotations import DATA_DIR_ENV
 
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
 
 
 @pytest.fixture
 def autodetect_on(monkeypatch):
-    monkeypatch.delenv(autodetect.ENV_VAR, raising=False)
-    monkeypatch.setitem(autodetect._state, "enabled", None)
+    monkeypatch.delenv(preferences.ENV_VAR, raising=False)
+    monkeypatch.setitem(preferences._state, "enabled", None)
 
 
 def _results(viewer):
@@ -101,7 +101,7 @@ def test_opening_a_ct_starts_detection_in_the_background(make_napari_viewer, qtb
 
 def test_rerun_with_a_higher_threshold_finds_fewer(make_napari_viewer, qtbot, phantom_folder,
                                                    monkeypatch):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     viewer = make_napari_viewer()
     viewer.open(phantom_folder, plugin=PLUGIN)
     _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, autodetect.DETECTION_WIDGET)
@@ -120,9 +120,9 @@ def test_rerun_with_a_higher_threshold_finds_fewer(make_napari_viewer, qtbot, ph
 
 def test_autodetect_can_be_switched_off(make_napari_viewer, qtbot, phantom_folder,
                                         monkeypatch):
-    monkeypatch.setitem(autodetect._state, "enabled", None)
-    monkeypatch.setenv(autodetect.ENV_VAR, "0")
-    assert not autodetect.is_enabled()
+    monkeypatch.setitem(preferences._state, "enabled", None)
+    monkeypatch.setenv(preferences.ENV_VAR, "0")
+    assert not preferences.autodetect_enabled()
     viewer = make_napari_viewer()
     viewer.open(phantom_folder, plugin=PLUGIN)
     qtbot.wait(200)
@@ -132,4 +132,4 @@ def test_autodetect_can_be_switched_off(make_napari_viewer, qtbot, phantom_folde
     _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, autodetect.DETECTION_WIDGET)
     assert not panel.autodetect.value
     panel.autodetect.value = True
-    assert autodetect.is_enabled()
+    assert preferences.autodetect_enabled()

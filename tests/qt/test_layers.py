@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from napari.layers import Image
 
-from napari_calcinosis._layers import (
+from napari_calcinosis._napari.layer_data import (
     VOLUME_KEY,
     display_axes,
     layer_name,
@@ -17,8 +17,8 @@ from napari_calcinosis._layers import (
     study_messages,
     volume_layer_data,
 )
-from napari_calcinosis.core.model import Radiograph, SeriesInfo, SetAside, Study, Volume
-from napari_calcinosis.core.windows import WINDOW_PRESETS, contrast_limits, matching_window
+from napari_calcinosis.review import WINDOW_PRESETS, contrast_limits, matching_window
+from napari_calcinosis.types import Radiograph, SeriesInfo, SetAside, Study, Volume
 
 
 def _info(**kw) -> SeriesInfo:

@@ -12,19 +12,18 @@ import pytest
 from review_helpers import dock
 
 from napari_calcinosis import cli
-from napari_calcinosis._qt import autodetect, report_widget
-from napari_calcinosis._qt.detection_widget import XRAY_RESULT_KEY, DetectionWidget, result_of
-from napari_calcinosis._qt.layers import (
+from napari_calcinosis._qt import autodetect, preferences, report_widget
+from napari_calcinosis._qt.detection_widget import DetectionWidget
+from napari_calcinosis._qt.result_layers import (
     XRAY_FEATURE_COLUMNS,
     is_radiograph_layer,
     overlay_color,
 )
 from napari_calcinosis._qt.session import get_session
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
-from napari_calcinosis.core.detect_xray import XrayResult
-from napari_calcinosis.core.dicom_write import write_study
-from napari_calcinosis.core.findings import LAYER_COLORS
-from napari_calcinosis.core.phantom import PhantomSpec, make_ct_phantom
+from napari_calcinosis.annotations import DATA_DIR_ENV
+from napari_calcinosis.phantom import PhantomSpec, make_ct_phantom, write_study
+from napari_calcinosis.types.findings import LAYER_COLORS
+from napari_calcinosis.xray import XrayResult
 
 pytestmark = pytest.mark.qt
 PLUGIN = "napari-calcinosis"
@@ -56,13 +55,13 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def autodetect_on(monkeypatch):
-    monkeypatch.delenv(autodetect.ENV_VAR, raising=False)
-    monkeypatch.setitem(autodetect._state, "enabled", None)
+    monkeypatch.delenv(preferences.ENV_VAR, raising=False)
+    monkeypatch.setitem(preferences._state, "enabled", None)
 
 
 @pytest.fixture
 def autodetect_off(monkeypatch):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
 
 
 def _overlay(viewer, image, kind: str):
@@ -78,7 +77,8 @@ def _panel(viewer) -> DetectionWidget:
 
 
 def _detected(viewer, *images) -> bool:
-    return all(result_of(image) is not None and _overlay(viewer, image, "lesion_points")
+    session = get_session(viewer)
+    return all(session.result_of(image) is not None and _overlay(viewer, image, "lesion_points")
                is not None for image in images)
 
 
@@ -94,11 +94,12 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
     viewer.open(study, plugin=PLUGIN)
     ct, xray = viewer.layers
     assert is_radiograph_layer(xray) and not xray.visible  # no shared frame with the CT
-    assert result_of(xray) is None  # the reader returned at once; detection comes later
+    # the reader returned at once; detection comes later
+    assert get_session(viewer).result_of(xray) is None
     qtbot.waitUntil(lambda: _detected(viewer, ct, xray), timeout=120_000)
     panel = _panel(viewer)
     qtbot.waitUntil(lambda: not panel.is_running, timeout=60_000)
-    result = xray.metadata[XRAY_RESULT_KEY]
+    result = get_session(viewer).result_of(xray)
     assert isinstance(result, XrayResult) and result.lesions, "no dot on the radiograph"
 
     points, labels = (_overlay(viewer, xray, k) for k in ("lesion_points", "lesion_labels"))
@@ -112,7 +113,7 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
 
     review = get_session(viewer).review
     uid = xray.metadata["calcinosis"]["series_instance_uid"]
-    ct_ids = [les.id for les in result_of(ct).lesions]
+    ct_ids = [les.id for les in get_session(viewer).result_of(ct).lesions]
     offset = review.runs[uid].id_offset
     assert offset == max(ct_ids, default=0)  # radiograph ids follow the CT's
     table = points.features
@@ -165,7 +166,7 @@ def test_a_radiograph_alone_is_summarised_from_the_radiograph(make_napari_viewer
     review = get_session(viewer).review
     summary = review.findings.summary
     assert summary.source == "radiograph"
-    assert summary.lesion_count == xray.metadata[XRAY_RESULT_KEY].summary.lesion_count
+    assert summary.lesion_count == get_session(viewer).result_of(xray).summary.lesion_count
     assert panel.summary.value.endswith("Summary from: the radiograph")
     assert "mm³" not in panel.summary.value.splitlines()[0]  # a projection has no volume
 

@@ -12,12 +12,11 @@ import pytest
 from review_helpers import SEED_LABS, dock, empty_body_voxel, open_and_detect, write_small_study
 
 from napari_calcinosis import cli
-from napari_calcinosis._qt import autodetect, report_widget
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
-from napari_calcinosis.core.clinical import parse_clinical
-from napari_calcinosis.core.errors import CalcinosisError
-from napari_calcinosis.core.report.formats import WRITERS, FormatWriter
-from napari_calcinosis.core.report.json_report import validate_findings
+from napari_calcinosis._qt import preferences, report_widget
+from napari_calcinosis.annotations import DATA_DIR_ENV
+from napari_calcinosis.clinical import parse_clinical
+from napari_calcinosis.report import WRITERS, FormatWriter, validate_findings
+from napari_calcinosis.types import CalcinosisError
 
 pytestmark = pytest.mark.qt
 PATIENT = "PHANTOM^REVIEW"  # what write_small_study writes
@@ -30,7 +29,7 @@ def study(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch, tmp_path):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(report_widget, "_LAST", {})
     monkeypatch.chdir(tmp_path)  # a stray relative folder never lands in the repository

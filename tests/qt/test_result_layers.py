@@ -13,12 +13,13 @@ import pytest
 from napari.layers import Layer
 from scipy import ndimage
 
-from napari_calcinosis._layers import volume_layer_data
+from napari_calcinosis._napari.layer_data import volume_layer_data
 from napari_calcinosis._qt.detection_widget import DetectionWidget
-from napari_calcinosis._qt.layers import FEATURE_COLUMNS, LAYER_COLORS, camera, summary_text
-from napari_calcinosis.core.distribution import summarize
-from napari_calcinosis.core.findings import Lesion
-from napari_calcinosis.core.phantom import PhantomSpec, Tissue, make_ct_phantom
+from napari_calcinosis._qt.result_layers import FEATURE_COLUMNS, LAYER_COLORS, camera, summary_text
+from napari_calcinosis._qt.session import get_session
+from napari_calcinosis.phantom import PhantomSpec, Tissue, make_ct_phantom
+from napari_calcinosis.summary import summarize
+from napari_calcinosis.types import Lesion
 
 pytestmark = pytest.mark.qt
 
@@ -44,10 +45,10 @@ def phantom():
 
 @pytest.fixture
 def shown(make_napari_viewer, phantom, monkeypatch, tmp_path):
-    from napari_calcinosis._qt import autodetect
-    from napari_calcinosis.core.annotations import DATA_DIR_ENV
+    from napari_calcinosis._qt import preferences
+    from napari_calcinosis.annotations import DATA_DIR_ENV
 
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     # the panel's study session reads the reader's records: never the user's own
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     volume, result = phantom
@@ -160,4 +161,4 @@ def test_rerun_replaces_previous_results(shown):
     widget._on_result(image, result)  # a re-run keeps the choice: no tissue layer now
     assert not any(lyr.metadata.get("calcinosis", {}).get("kind") == "tissue_labels"
                    for lyr in viewer.layers)
-    assert image.metadata["_calcinosis_ct_result"] is result
+    assert get_session(viewer).result_of(image) is result

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from napari.settings import get_settings
 
-from napari_calcinosis import _reader
-from napari_calcinosis._layers import VOLUME_KEY
-from napari_calcinosis._qt import autodetect
+from napari_calcinosis._napari import reader as _reader
+from napari_calcinosis._napari.layer_data import VOLUME_KEY
+from napari_calcinosis._qt import preferences
 
 pytestmark = [pytest.mark.qt, pytest.mark.slow]  # the first use generates the study (~10 s)
 
@@ -17,14 +17,14 @@ PLUGIN = "napari-calcinosis"
 
 @pytest.fixture(scope="module")
 def sample_path():
-    from napari_calcinosis.core.phantom import sample_study_path
+    from napari_calcinosis.phantom import sample_study_path
 
     return sample_study_path("generalized")
 
 
 @pytest.fixture
 def no_autodetect(monkeypatch):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
 
 
 def _check_study_layers(viewer):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from review_helpers import dock, empty_body_voxel, open_and_detect, result_layer, write_small_study
 
-from napari_calcinosis._qt import autodetect
-from napari_calcinosis.core.annotations import DATA_DIR_ENV, AnnotationStore
+from napari_calcinosis._qt import preferences
+from napari_calcinosis.annotations import DATA_DIR_ENV, AnnotationStore
 
 pytestmark = pytest.mark.qt
 
@@ -19,7 +19,7 @@ def study(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch, tmp_path):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
 
 

@@ -15,9 +15,9 @@ from qtpy.QtGui import QGuiApplication, QStandardItemModel
 from qtpy.QtWidgets import QLineEdit, QTableView
 from review_helpers import dock, key_click
 
-from napari_calcinosis._qt import autodetect
+from napari_calcinosis._qt import preferences
 from napari_calcinosis._qt.session import get_session
-from napari_calcinosis.core.annotations import DATA_DIR_ENV
+from napari_calcinosis.annotations import DATA_DIR_ENV
 
 pytestmark = pytest.mark.qt
 SHIFT, NONE = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier
@@ -25,7 +25,7 @@ SHIFT, NONE = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier
 
 def test_review_keys_in_one_viewer_leave_another_viewer_alone(make_napari_viewer, qtbot,
                                                              monkeypatch, tmp_path):
-    monkeypatch.setitem(autodetect._state, "enabled", False)
+    monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     first = make_napari_viewer(show=True)
     panel = dock(first, "Lesion review")  # binds N / Shift-N on the first viewer

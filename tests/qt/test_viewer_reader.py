@@ -8,8 +8,8 @@ from dicom_factory import write_ct_series, write_radiograph
 from napari.errors import MultipleReaderError
 from napari.settings import get_settings
 
-from napari_calcinosis import _reader
-from napari_calcinosis._layers import VOLUME_KEY
+from napari_calcinosis._napari import reader as _reader
+from napari_calcinosis._napari.layer_data import VOLUME_KEY
 
 pytestmark = pytest.mark.qt
 
@@ -19,10 +19,10 @@ PLUGIN = "napari-calcinosis"
 @pytest.fixture(autouse=True)
 def _no_autodetect(monkeypatch):
     """These tests are about reading: detection on open is tested in test_detection_widget."""
-    from napari_calcinosis._qt import autodetect
+    from napari_calcinosis._qt import preferences
 
-    monkeypatch.setenv(autodetect.ENV_VAR, "0")
-    monkeypatch.setitem(autodetect._state, "enabled", None)
+    monkeypatch.setenv(preferences.ENV_VAR, "0")
+    monkeypatch.setitem(preferences._state, "enabled", None)
 
 
 @pytest.fixture
@@ -31,8 +31,9 @@ def notes(monkeypatch):
     import napari.utils.notifications as notifications
 
     seen: dict[str, list[str]] = {"error": [], "warning": []}
-    monkeypatch.setattr(notifications, "show_error", lambda msg: seen["error"].append(msg))
-    monkeypatch.setattr(notifications, "show_warning", lambda msg: seen["warning"].append(msg))
+    for module in (notifications, _reader):  # the reader holds its own references
+        monkeypatch.setattr(module, "show_error", lambda msg: seen["error"].append(msg))
+        monkeypatch.setattr(module, "show_warning", lambda msg: seen["warning"].append(msg))
     return seen
 
 

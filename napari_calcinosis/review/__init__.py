@@ -1,0 +1,41 @@
+"""The reader's side, without Qt: one study under review and the view-models of the panels.
+
+:class:`StudyReview` (:mod:`._study`) holds the automatic runs of a study and the reader's
+record, and derives from both the effective findings and the differential after every edit.
+The panels' plain-data models live beside it: the clinical form (:mod:`._clinical_form`),
+the distribution-and-symmetry table (:mod:`._distribution_table`) and the CT display windows
+(:mod:`._windows`). The napari widgets in ``_qt`` only show these and call them.
+"""
+
+from ._clinical_form import (
+    TRI_STATE,
+    FormFields,
+    LabFields,
+    display_units,
+    document_from_fields,
+    fields_from_clinical,
+    lab_flag,
+    parse_number,
+)
+from ._distribution_table import (
+    REGION_MIN_DEPOSITS,
+    OverallRow,
+    RegionRow,
+    overall_rows,
+    region_call,
+    region_rows,
+)
+from ._study import SeriesRun, StudyReview
+from ._windows import (
+    DEFAULT_WINDOW,
+    WINDOW_PRESETS,
+    WindowPreset,
+    contrast_limits,
+    matching_window,
+)
+
+__all__ = ["DEFAULT_WINDOW", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
+           "LabFields", "OverallRow", "RegionRow", "SeriesRun", "StudyReview", "WindowPreset",
+           "contrast_limits", "display_units", "document_from_fields", "fields_from_clinical",
+           "lab_flag", "matching_window", "overall_rows", "parse_number", "region_call",
+           "region_rows"]

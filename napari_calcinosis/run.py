@@ -1,0 +1,131 @@
+"""Load a study, analyse it and write the outputs: the job behind ``napari-calcinosis analyze``.
+
+:func:`run_analysis` is what the command line's ``analyze`` and ``demo`` run, and what a
+script or a batch of studies can call: the clinical file is read first (a bad one stops
+before any work), the study is loaded and analysed with the reader's saved annotations, and
+each chosen format is written (``docs/contract.md``, "Command line").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from napari_calcinosis.annotations import AnnotationRecord, default_store
+from napari_calcinosis.clinical import load_clinical, parse_clinical
+from napari_calcinosis.dicom import load_study
+from napari_calcinosis.pipeline import analyze_study
+from napari_calcinosis.report import WRITERS, ExportContext, anonymize_findings
+from napari_calcinosis.types import (
+    CalcinosisError,
+    CTParams,
+    Findings,
+    NoImageSeriesError,
+    Progress,
+    Study,
+    UsageError,
+    no_progress,
+    sub_progress,
+)
+
+__all__ = ["MAX_THRESHOLD_HU", "run_analysis"]
+
+#: Largest ``--threshold-hu`` accepted (calcium is usually 130 HU).
+MAX_THRESHOLD_HU = 3000.0
+
+
+def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
+                 clinical_path: Path | None = None, clinical_data: dict | None = None,
+                 series_uids: Sequence[str] = (),
+                 threshold_hu: float | None = None, anonymize: bool = False,
+                 use_annotations: bool = True,
+                 progress: Progress | None = None,
+                 warn: Callable[[str], None] | None = None) -> list[Path]:
+    """Load, analyse and write: the body of ``napari-calcinosis analyze`` (and of ``demo``).
+
+    ``progress(fraction, message)`` follows every step; ``warn(sentence)`` receives what the
+    reader must see even when progress is silenced (an unusable annotation file).
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``formats``.
+    """
+    report = progress or no_progress
+    warn = warn or (lambda message: None)
+    _check_threshold(threshold_hu)
+    clinical = (load_clinical(clinical_path) if clinical_path is not None else
+                parse_clinical(clinical_data) if clinical_data is not None else None)
+    if not study_path.exists():
+        raise UsageError(f"STUDY {study_path} does not exist.")
+    _check_out_dir(out_dir)
+    report(0.0, f"Reading {study_path}")
+    study = load_study(study_path, series_uids=list(series_uids) or None,
+                       progress=sub_progress(report, 0.0, 0.3, "Reading: "))
+    _check_series(study, study_path, series_uids)
+    params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
+    record = _saved_annotations(study, report, warn) if use_annotations else None
+    result = analyze_study(study, params=params, clinical=clinical, annotations=record,
+                           progress=sub_progress(report, 0.3, 0.9, "Analysing: "))
+    context = ExportContext(result=result, anonymize=anonymize, progress=report)
+    findings = result.findings
+    if anonymize:
+        findings, context.uid_map = anonymize_findings(findings, study)
+    return _write_outputs(findings, out_dir, formats, context, report)
+
+
+def _saved_annotations(study: Study, progress: Progress, warn: Callable[[str], None]
+                       ) -> AnnotationRecord | None:
+    """The reader's saved record of this study (what the viewer saved), or ``None``."""
+    store = default_store()
+    # Read-only here: an unusable file is reported, never moved (the viewer handles it).
+    record = store.load(study.study_instance_uid, set_aside=False)
+    for warning in store.warnings:
+        warn(warning)
+    if record is not None:
+        progress(0.3, "Using the reader's saved annotations of this study "
+                      "(--ignore-annotations to analyse without them)")
+    return record
+
+
+def _check_series(study: Study, study_path: Path, series_uids: Sequence[str]) -> None:
+    found = {img.info.series_instance_uid for img in [*study.volumes, *study.radiographs]}
+    missing = [uid for uid in series_uids if uid not in found]
+    if missing:
+        raise NoImageSeriesError(
+            f"No usable image series with UID {', '.join(missing)} in {study_path}.")
+    if study.is_empty:
+        raise NoImageSeriesError(f"No usable image series found in {study_path}.")
+
+
+def _check_threshold(threshold_hu: float | None) -> None:
+    if threshold_hu is not None and not 0 < threshold_hu <= MAX_THRESHOLD_HU:
+        raise UsageError(f"--threshold-hu must be between 0 and {MAX_THRESHOLD_HU:g} HU "
+                         f"(calcium is usually 130), not {threshold_hu:g}.")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    # Fail before the (long) analysis rather than after it.
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CalcinosisError(f"Cannot create the output folder {out_dir}: a file of that "
+                              "name exists.")
+
+
+def _write_outputs(findings: Findings, out_dir: Path, formats: Sequence[str],
+                   context: ExportContext, progress: Progress) -> list[Path]:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CalcinosisError(f"Cannot create the output folder {out_dir}: "
+                              f"{exc.strerror or exc}.") from exc
+    written: list[Path] = []
+    for number, name in enumerate(formats):
+        writer = WRITERS[name]
+        progress(0.9 + 0.1 * number / len(formats), f"Writing {writer.files}")
+        try:
+            written.extend(writer.write(findings, out_dir, context))
+        except OSError as exc:
+            raise CalcinosisError(f"Cannot write {writer.files} in {out_dir}: "
+                                  f"{exc.strerror or exc}.") from exc
+    progress(1.0, f"Done: {len(written)} file{'s' if len(written) != 1 else ''} in {out_dir}")
+    return written
