@@ -218,6 +218,9 @@ def test_ct_small_geometry(testdata, tmp_path, capsys):
     assert series["slice_thickness_mm"] == 5.0 and series["view"] is None
     assert doc["summary"]["source"] == "CT" and doc["parameters"]["threshold_hu"] == 130.0
     assert any("5 mm thick" in w for w in doc["warnings"])
+    # one slice is read with its geometry but not searched: the CT detector needs a series
+    assert doc["lesions"] == [] and doc["summary"]["extent"] == "none"
+    assert any("needs a series of at least 3 slices" in w for w in doc["warnings"])
 
 
 def test_synthetic_series_geometry_series_selection_and_threshold(tmp_path, capsys):

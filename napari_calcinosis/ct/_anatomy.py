@@ -31,6 +31,9 @@ from napari_calcinosis.types import CTParams, Volume
 
 from ._tissue import Compartment, TissueModel
 
+#: The field of view cuts the body when this share of its outline lies at an image edge.
+_TRUNCATED_SHARE = 0.05
+
 
 @dataclass
 class Anatomy:
@@ -182,7 +185,7 @@ def _levels(anatomy: Anatomy, tm: TissueModel, volume: Volume) -> None:
         levels["lung_base"] = float(z[up][lungs[up]].min())
         levels["carina"] = _carina(anatomy, tm, volume, air, pixel_cm2, levels["lung_base"])
         levels["sternal_notch"] = _sternal_notch(anatomy, tm, volume, levels["lung_base"])
-    anatomy.truncated = _truncated(tm.body)
+    anatomy.truncated = tm.cut_fraction > _TRUNCATED_SHARE
     anatomy.head_only = (levels["lung_base"] is None and not anatomy.truncated
                          and float(body_area.max()) < anatomy.params.head_max_area_cm2)
     if not anatomy.head_only:  # the skull is lateral bone too, but not a pelvis
@@ -193,13 +196,6 @@ def _levels(anatomy: Anatomy, tm: TissueModel, volume: Volume) -> None:
             "No lungs and no pelvis in the scan: body regions cannot be placed by level"
             + (" and are given as unknown (the field of view cuts the body)."
                if anatomy.truncated else "; they follow the angle about the body only."))
-
-
-def _truncated(body: np.ndarray) -> bool:
-    """True when more than 5 % of the image border of some slice lies in the body."""
-    edges = np.concatenate([body[:, 0, :], body[:, -1, :], body[:, :, 0], body[:, :, -1]],
-                           axis=1)
-    return bool(edges.mean(axis=1).max() > 0.05) if edges.size else False
 
 
 def _lateral_mm(anatomy: Anatomy, tm: TissueModel, volume: Volume, k: int,

@@ -2,7 +2,10 @@
 
 Bone is told from calcification by structure and connectivity, not by HU: large 3-D
 components of dense blocks with the marrow their cortex encloses, minus small pieces that
-only hang on a bone by a block corner (a deposit beside a rib).
+only hang on a bone by a block corner (a deposit beside a rib). A dense block is bone-like
+only when it holds cortex (``_CORTEX_HU``) or the texture of trabeculae (its samples spread
+more than noise would spread them): iodinated contrast in the aorta, the kidneys or the
+bowel is as dense as trabecular bone but smooth.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ _BONE_REF_Z_MM = 80.0
 _TRABECULAR_BELOW_HU = 100.0
 _MARROW_MAX_MM2 = 400.0
 _MARROW_MIN_HU = 100.0
+_CORTEX_HU = 500.0
+_TEXTURE_MIN_HU = 40.0
+_TEXTURE_NOISE_SD = 2.5
 
 
 def _fill_marrow(dense: np.ndarray, level: np.ndarray, pixel_mm2: float) -> np.ndarray:
@@ -62,7 +68,8 @@ def thin_stack(grid: CoarseGrid) -> bool:
 
 def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
               params: CTParams, workers: int = 2,
-              dense_mean_c: np.ndarray | None = None) -> np.ndarray:
+              dense_mean_c: np.ndarray | None = None,
+              noise_sd_hu: float | None = None) -> np.ndarray:
     """Bone on the coarse grid: large 3-D components of dense blocks with their marrow.
 
     Holes of the dense mask are filled per slice first, so the marrow inside the cortex
@@ -84,10 +91,17 @@ def bone_mask(max_c: np.ndarray, body_c: np.ndarray, grid: CoarseGrid, *,
     dense_mean_c : numpy.ndarray, optional
         Unclipped block mean; blocks whose mean reaches ``bone_hu - 100`` are dense too
         (trabecular bone with a thin cortex, as in ribs).
+    noise_sd_hu : float, optional
+        Image noise; with ``dense_mean_c``, dense blocks must hold cortex or trabecular
+        texture (spread of their samples beyond ``_TEXTURE_NOISE_SD`` noise SDs).
     """
     dense = max_c >= params.bone_hu
     if dense_mean_c is not None:
         dense |= dense_mean_c >= params.bone_hu - _TRABECULAR_BELOW_HU
+        if noise_sd_hu is not None and grid.factors[1] * grid.factors[2] > 1:
+            spread = max_c.astype(np.float32) - dense_mean_c
+            dense &= (max_c >= _CORTEX_HU) | \
+                (spread >= max(_TEXTURE_MIN_HU, _TEXTURE_NOISE_SD * noise_sd_hu))
     dense &= dilate_inplane(body_c, 1, depth=1)
     level = dense_mean_c if dense_mean_c is not None else max_c.astype(np.float32)
     # marrow enclosed by cortex belongs to the bone and to its volume

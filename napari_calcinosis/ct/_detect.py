@@ -35,25 +35,19 @@ from napari_calcinosis.types import (
     no_progress,
 )
 
-from ._anatomy import find_anatomy
+from ._anatomy import angle_from_anterior_deg, find_anatomy
+from ._body import find_body
+from ._bone import bone_mask, bone_min_volume_mm3, thin_stack
 from ._candidates import sparse_components as _components
 from ._candidates import threshold_indices, touching_flags, unravel
+from ._grid import CoarseGrid, coarse_sample, upsample_slab
 from ._lesions import LesionContext, build_lesions
+from ._lookalikes import REASONS, judge
 from ._measure import ComponentStats, component_stats
+from ._morphology import dilate_inplane
 from ._noise import SoftTissue, cnr_bars, local_background, soft_tissue_stats
-from ._tissue import (
-    CoarseGrid,
-    Compartment,
-    TissueModel,
-    body_mask,
-    bone_mask,
-    bone_min_volume_mm3,
-    build_tissue_model,
-    coarse_sample,
-    dilate_inplane,
-    thin_stack,
-    upsample_slab,
-)
+from ._phase import ContrastPhase, contrast_phase
+from ._tissue import TRUNK, Compartment, TissueModel, build_tissue_model
 
 __all__ = ["CTResult", "analyze_volume", "build_context"]
 
@@ -96,6 +90,8 @@ class CTResult:
     midline: dict[str, Any] = field(default_factory=dict)
     threshold_hu: float = 130.0
     noise_sd_hu: float = 0.0
+    set_aside: list[dict[str, Any]] = field(default_factory=list)
+    contrast: dict[str, Any] = field(default_factory=dict)
 
 
 def analyze_volume(volume: Volume, *, params: CTParams | None = None,
@@ -118,7 +114,7 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     Raises
     ------
     AnalysisError
-        When the volume is not a 3-D array.
+        When the volume is not a 3-D array or has fewer than ``MIN_SLICES`` slices.
     """
     params = params or CTParams()
     report = progress or no_progress
@@ -129,12 +125,25 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
     report(0.5, "Finding calcium outside bone")
     kept, stats = _candidates(hu, tm, volume, params, threshold, max(1, int(params.workers)))
-    keep, cnr = _significant(hu, kept, stats, soft, tm, volume, params, threshold)
+    keep, cnr, host = _significant(hu, kept, stats, soft, tm, volume, params, threshold)
     keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
     keep &= _not_bone_slab(stats, grid, volume, params)
+    phase = _phase(ctx)
+    if phase.enhanced or volume.info.contrast_agent.strip():
+        warnings.append(f"Contrast: {phase.sentence()}.")
+    report(0.7, "Telling calcifications from their look-alikes")
+    chosen = np.flatnonzero(keep)
+    lps = volume.index_to_lps(stats.centroid_zyx[chosen]) if len(chosen) else np.empty((0, 3))
+    coarse_k = np.minimum(np.round(stats.centroid_zyx[chosen, 0]).astype(int) // grid.factors[0],
+                          grid.coarse_shape[0] - 1)
+    phi = angle_from_anterior_deg(ctx.anatomy, lps, coarse_k) if len(chosen) else np.empty(0)
+    verdict = judge(hu, volume, tm, stats, kept.flat, chosen, host_hu=host[chosen],
+                    phi_deg=phi, phase=phase, params=params)
+    lesion_idx = chosen[verdict.reason == ""]
+    set_aside = _set_aside(volume, stats, chosen, verdict, lps)
     report(0.75, "Measuring lesions")
-    lesions = build_lesions(ctx, kept, stats, np.flatnonzero(keep), cnr)
-    labels = _lesion_labels(hu.shape, kept, stats, np.flatnonzero(keep))
+    lesions = build_lesions(ctx, kept, stats, lesion_idx, cnr)
+    labels = _lesion_labels(hu.shape, kept, stats, lesion_idx)
     report(0.9, "Summarising")
     summary = summarize(lesions, params=params, source="CT")
     tissue_labels = tm.upsample_labels(workers=max(1, int(params.workers)))
@@ -143,7 +152,34 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     return CTResult(lesions=lesions, lesion_labels=labels, tissue_labels=tissue_labels,
                     summary=summary, warnings=warnings, params=params,
                     midline=ctx.anatomy.to_dict(), threshold_hu=float(threshold),
-                    noise_sd_hu=float(soft.noise_sd_hu))
+                    noise_sd_hu=float(soft.noise_sd_hu), set_aside=set_aside,
+                    contrast=phase.to_dict())
+
+
+def _phase(ctx: LesionContext) -> ContrastPhase:
+    """The scan's contrast phase, measured in the trunk's slices."""
+    anatomy, tm = ctx.anatomy, ctx.tissue
+    trunk_slices = (tm.parts == TRUNK).any(axis=(1, 2))
+    fronts = np.where(trunk_slices[:, None], anatomy.spine_front_lps, np.nan)
+    return contrast_phase(ctx.hu, ctx.volume, fronts, tm.grid.sample_slices(),
+                          np.asarray(anatomy.midplane.normal_lps, float),
+                          noise_sd_hu=ctx.soft.noise_sd_hu)
+
+
+def _set_aside(volume: Volume, stats: ComponentStats, chosen: np.ndarray, verdict,
+               lps: np.ndarray) -> list[dict[str, Any]]:
+    """The candidates set aside as look-alikes, each with its reason."""
+    voxel_mm3 = float(np.prod(volume.spacing_zyx_mm))
+    out = []
+    for m in np.flatnonzero(verdict.reason != ""):
+        i = chosen[m]
+        out.append({"centroid_index": [round(float(v), 2) for v in stats.centroid_zyx[i]],
+                    "centroid_mm": [round(float(v), 2) for v in lps[m]],
+                    "peak_hu": float(stats.peak_hu[i]),
+                    "volume_mm3": round(float(stats.count[i]) * voxel_mm3, 3),
+                    "reason": str(verdict.reason[m]),
+                    "explanation": REASONS[str(verdict.reason[m])]})
+    return out
 
 
 def build_context(volume: Volume, *, params: CTParams | None = None,
@@ -165,7 +201,7 @@ def build_context(volume: Volume, *, params: CTParams | None = None,
     Raises
     ------
     AnalysisError
-        When the volume is not a 3-D array.
+        When the volume is not a 3-D array or has fewer than ``MIN_SLICES`` slices.
     """
     params = params or CTParams()
     report = progress or no_progress
@@ -173,17 +209,44 @@ def build_context(volume: Volume, *, params: CTParams | None = None,
     workers = max(1, int(params.workers))
     grid = CoarseGrid.for_volume(hu.shape, volume.spacing_zyx_mm, params.tissue_grid_mm)
     hu_c, max_c, dense_mean_c = coarse_sample(hu, grid, workers=workers, dense_mean=True)
-    body_c = body_mask(hu_c, params=params, workers=workers)
+    body = find_body(hu_c, max_c, grid, params=params,
+                     padding_c=_coarse_padding(volume, grid))
     report(0.2, "Bone and tissue compartments")
-    bone_c = bone_mask(max_c, body_c, grid, params=params, workers=workers,
-                       dense_mean_c=dense_mean_c)
-    tm = build_tissue_model(hu_c, grid, bone_c, body_c, posterior_rc=_posterior_rc(volume),
-                            params=params, workers=workers)
-    soft = soft_tissue_stats(hu, hu_c, body_c, grid, params=params, tissue=tm)
+    rough = soft_tissue_stats(hu, hu_c, body.body, grid, params=params)
+    dense_c = bone_mask(max_c, body.body, grid, params=params, workers=workers,
+                        dense_mean_c=dense_mean_c)
+    skeleton_c = bone_mask(max_c, body.body, grid, params=params, workers=workers,
+                           dense_mean_c=dense_mean_c, noise_sd_hu=rough.noise_sd_hu)
+    tm = build_tissue_model(hu_c, grid, dense_c, body, posterior_rc=_posterior_rc(volume),
+                            params=params, slice_axis_up=_slices_ascend(volume),
+                            wall_bone=skeleton_c)
+    soft = soft_tissue_stats(hu, hu_c, body.body, grid, params=params, tissue=tm)
     report(0.45, "Anatomy")
     return LesionContext(volume=volume, hu=hu, tissue=tm,
                          anatomy=find_anatomy(tm, volume, params=params),
                          params=params, soft=soft)
+
+
+#: Fewer slices than this are single images or reformats, not a body CT series.
+MIN_SLICES = 3
+
+
+def _slices_ascend(volume: Volume) -> bool:
+    """True when increasing slice index goes toward the head (+z in LPS)."""
+    return bool(np.asarray(volume.direction_lps, float)[2, 0] >= 0)
+
+
+def _coarse_padding(volume: Volume, grid: CoarseGrid) -> np.ndarray | None:
+    """Coarse blocks holding scanner padding (the volume's PixelPaddingValue mask)."""
+    if volume.padding_mask is None:
+        return None
+    pad = np.asarray(volume.padding_mask)
+    kz = grid.sample_slices()
+    _, fy, fx = grid.factors
+    sub = pad[kz][:, ::fy, ::fx]
+    out = np.zeros(grid.coarse_shape, bool)
+    out[:, :sub.shape[1], :sub.shape[2]] = sub
+    return out
 
 
 def _checked_hu(volume: Volume) -> np.ndarray:
@@ -192,6 +255,12 @@ def _checked_hu(volume: Volume) -> np.ndarray:
         raise AnalysisError(f"CT series {volume.info.series_instance_uid or '(no UID)'} is not "
                             f"a 3-D volume (shape {hu.shape}); calcifications cannot be "
                             "searched for.")
+    if hu.shape[0] < MIN_SLICES:
+        raise AnalysisError(
+            f"CT series {volume.info.series_instance_uid or '(no UID)'} has {hu.shape[0]} "
+            f"slice(s): the CT detector needs a series of at least {MIN_SLICES} slices (it "
+            "tells deposits from vessels, ribs and noise by how they continue from slice to "
+            "slice), so this series was not analysed.")
     return hu
 
 
@@ -238,7 +307,8 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
     blocks need that neighbour check.
     """
     grid = tm.grid
-    allowed_c = dilate_inplane(tm.body, 1) & ~_skeleton_zone(tm, params)
+    in_body_c = dilate_inplane(tm.body, 1)
+    allowed_c = in_body_c & ~_skeleton_zone(tm, params)
     border_c = dilate_inplane(~allowed_c, 1, depth=1) & allowed_c
     flat = threshold_indices(hu, threshold, workers=workers,
                              allowed=lambda k0, k1: upsample_slab(allowed_c, grid, k0, k1))
@@ -250,21 +320,38 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
     def forbidden(nb: tuple[np.ndarray, ...]) -> np.ndarray:
         return ~allowed_c[tuple(c // f for c, f in zip(nb, grid.factors))]
 
+    def outside(nb: tuple[np.ndarray, ...]) -> np.ndarray:
+        return ~in_body_c[tuple(c // f for c, f in zip(nb, grid.factors))]
+
     touch[at_border] = touching_flags(hu, flat[at_border], threshold, forbidden)
     comp, n = _components(flat, hu.shape)
     stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
+    near_bone_c = dilate_inplane(_skeleton_zone(tm, params), 1, depth=1)
+    near_bone = near_bone_c[tuple(c // f for c, f in zip(zyx, grid.factors))]
     touches = _fused_with_bone(flat, values, comp, n, touch, stats, hu.shape,
-                               volume.spacing_zyx_mm)
+                               volume.spacing_zyx_mm, near_bone=near_bone)
+    # what touches matter outside the body (the table, a rail) is never released
+    out_flat = flat[at_border][touch[at_border]]
+    if len(out_flat):
+        on_outside = touching_flags(hu, out_flat, threshold, outside)
+        touches[np.unique(comp[np.flatnonzero(at_border)[touch[at_border]][on_outside]])] = True
     return Kept(flat, values, comp, n, touches), stats
 
 
 def _fused_with_bone(flat, values, comp, n, touch, stats: ComponentStats, shape, spacing,
-                     hump_hu: float = 100.0, apart_mm: float = 2.0) -> np.ndarray:
+                     hump_hu: float = 100.0, apart_mm: float = 2.0, *,
+                     near_bone: np.ndarray | None = None, contact_share: float = 0.2,
+                     away_share: float = 0.5, min_mm3: float = 50.0) -> np.ndarray:
     """Components that are part of a bone (or of something outside the body).
 
-    A component next to dense bone is the cortex's edge unless it has a hump of its own: a
-    peak at least ``hump_hu`` above every voxel where it meets the bone and ``apart_mm``
-    away from them (a deposit fused to the bone by partial volume).
+    A component next to dense bone is the cortex's edge (a rim whose every part lies against
+    the bone) unless it has a hump of its own: a peak at least ``hump_hu`` above every voxel
+    where it meets the bone and ``apart_mm`` away from them (a deposit fused to the bone by
+    partial volume); or unless only a small share of it (``contact_share``) meets the bone
+    and most of it (``away_share``) lies beyond the blocks next to the bone, being
+    ``min_mm3`` or larger (a sheet or a band of calcification that ends on a bone; the
+    ragged edge of a bone is smaller, and a bone's rim runs along it: ``near_bone`` flags
+    the voxels in blocks next to bone).
     """
     fused = np.zeros(n, bool)
     fused[comp[touch]] = True
@@ -272,13 +359,21 @@ def _fused_with_bone(flat, values, comp, n, touch, stats: ComponentStats, shape,
         return fused
     meet_hu = np.full(n, -np.inf)
     np.maximum.at(meet_hu, comp[touch], values[touch].astype(float))
+    contacts = np.bincount(comp[touch], minlength=n)
+    spacing = np.asarray(spacing, float)
+    voxel_mm3 = float(np.prod(spacing))
     far = np.zeros(n, bool)
-    for i in np.flatnonzero(fused & (stats.peak_hu >= meet_hu + hump_hu)):
+    for i in np.flatnonzero(fused):
         members = stats.voxels_of(i)
-        contact = np.array(np.unravel_index(flat[members[touch[members]]], shape))
-        peak = np.array(np.unravel_index(stats.peak_flat[i], shape))
-        gap = np.min(np.linalg.norm((contact.T - peak) * np.asarray(spacing), axis=1))
-        far[i] = gap >= apart_mm
+        contact = np.array(np.unravel_index(flat[members[touch[members]]], shape)).T * spacing
+        if stats.peak_hu[i] >= meet_hu[i] + hump_hu:
+            peak = np.array(np.unravel_index(stats.peak_flat[i], shape)) * spacing
+            if np.min(np.linalg.norm(contact - peak, axis=1)) >= apart_mm:
+                far[i] = True
+                continue
+        if near_bone is not None and contacts[i] <= contact_share * stats.count[i] and \
+                stats.count[i] * voxel_mm3 >= min_mm3:
+            far[i] = np.mean(~near_bone[members]) >= away_share
     return fused & ~far
 
 
@@ -294,6 +389,7 @@ def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, tm: Ti
     """
     keep = (stats.max_area_mm2 >= params.min_area_mm2 - 1e-9) & ~kept.touches
     cnr = np.full(stats.n, -np.inf)
+    host_all = np.full(stats.n, soft.median_hu)
     body_bar, skin_bar = cnr_bars(tm, params)
     bar = np.full(stats.n, body_bar)
     if keep.any():
@@ -304,11 +400,12 @@ def _significant(hu, kept: Kept, stats: ComponentStats, soft: SoftTissue, tm: Ti
         host = np.where(np.isnan(host), soft.median_hu, host)
         host = np.where(surface, np.maximum(host, soft.median_hu), host)
         cnr[idx] = (stats.peak_hu[idx] - host) / max(soft.noise_sd_hu, 1e-6)
+        host_all[idx] = host
         block = tuple(c // f for c, f in zip(unravel(peaks, hu.shape), tm.grid.factors))
         in_skin = surface & (tm.labels[block] == Compartment.SKIN)
         bar[idx[in_skin]] = skin_bar
     keep &= cnr >= bar
-    return keep, cnr
+    return keep, cnr, host_all
 
 
 def _inside_field(stats: ComponentStats, shape, warnings: list[str], *,

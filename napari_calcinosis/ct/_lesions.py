@@ -11,8 +11,10 @@ Layer rules (design choices, in order):
    surrounds it, ``vessel`` in the vascular corridor (mediastinum, within
    ``vessel_corridor_mm`` of the front of the spine, the pelvic side walls), else
    ``visceral``;
-3. deep to the subcutaneous fat, in the front of the chest, in tissue of cartilage density
-   or against the lung -> ``cartilage``;
+3. deep to the subcutaneous fat, in the front of the chest (within ``CARTILAGE_MAX_DEG``
+   of anterior), in the rib layer of the chest wall (:meth:`TissueModel.in_rib_layer`), or
+   as deep as the ribs around it in tissue of cartilage density or against the lung ->
+   ``cartilage``;
 4. a quarter or more of the surrounding ring is fat connected to the skin (the
    subcutaneous fat, traced at full resolution in the lesion's window) -> ``subcutaneous``;
 5. deeper: mostly fat around -> ``fascia`` (intermuscular fat planes), else ``muscle``.
@@ -20,7 +22,7 @@ Layer rules (design choices, in order):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -30,7 +32,7 @@ from napari_calcinosis.types import CTParams, Lesion, Volume
 from ._anatomy import Anatomy, angle_from_anterior_deg, region_of
 from ._measure import ComponentStats, density_weight, morphology_of, principal_extents_mm
 from ._noise import SoftTissue
-from ._tissue import Compartment, TissueModel
+from ._tissue import CARTILAGE_MAX_DEG, LIMB, Compartment, TissueModel
 
 _WINDOW_MM = 25.0
 _SUPERFICIAL = (Compartment.SKIN, Compartment.SUBCUTANEOUS_FAT)
@@ -47,16 +49,6 @@ class LesionContext:
     anatomy: Anatomy
     params: CTParams
     soft: SoftTissue
-    _parts: dict = field(default_factory=dict, repr=False)
-
-    def body_parts(self, kc: int) -> tuple[np.ndarray, int]:
-        """Labelled pieces of the body in coarse slice ``kc`` and the largest one's label."""
-        if kc not in self._parts:
-            labels, n = ndi.label(self.tissue.body[kc])
-            sizes = np.bincount(labels.ravel(), minlength=n + 1)
-            sizes[0] = 0
-            self._parts[kc] = (labels, int(np.argmax(sizes)))
-        return self._parts[kc]
 
 
 @dataclass
@@ -69,6 +61,8 @@ class Surroundings:
     compartment: int
     air_fraction: float  # share of the ring that is air (lung when deep)
     superficial_fat_fraction: float | None  # share of the ring in fat joined to the skin
+    in_rib_plane: bool = True  # as deep as the ribs around it
+    in_rib_layer: bool = False  # in the rib layer of the chest wall (TissueModel)
 
 
 def build_lesions(ctx: LesionContext, kept, stats: ComponentStats, chosen: np.ndarray,
@@ -129,12 +123,11 @@ def _side(distance_mm: float, tolerance_mm: float) -> str:
 
 
 def _in_limb(ctx: LesionContext, centroid: np.ndarray) -> bool:
-    """True when the lesion's body part is a separate piece of its slice (an arm, a leg)."""
+    """True when the lesion lies in a limb (an arm, a leg) rather than the trunk."""
     tm = ctx.tissue
     k, i, j = (int(v) for v in tm.grid.to_coarse(np.round(centroid).astype(int)))
-    labels, largest = ctx.body_parts(min(k, tm.body.shape[0] - 1))
-    i, j = min(i, labels.shape[0] - 1), min(j, labels.shape[1] - 1)
-    return bool(labels[i, j] != 0 and labels[i, j] != largest)
+    k, i, j = (min(v, n - 1) for v, n in zip((k, i, j), tm.parts.shape))
+    return bool(tm.parts[k, i, j] == LIMB)
 
 
 def _window(shape2: tuple[int, int], box: tuple[int, int, int, int],
@@ -169,7 +162,10 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     outside = (sub < params.body_threshold_hu) & _coarse_at(tm, tm.surface, k, rows, cols)
     lesion = np.zeros(sub.shape, bool)
     lesion[y[in_k] - win[0].start, x[in_k] - win[1].start] = True
-    compartment = _compartment(tm, k, centroid)
+    compartment = tm.compartment_at(k, centroid)
+    block = tm.block_of(k, centroid)
+    rib_plane = tm.in_rib_plane(block)
+    rib_layer = tm.in_rib_layer(block, compartment)
     ring, ring_all = _ring(lesion, sub, spacing, params)
     air = float((sub[ring_all] < params.body_threshold_hu).mean()) if ring_all.any() else 0.0
     fat = _fat(sub, params)
@@ -179,7 +175,8 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
         kc = min(k // tm.grid.factors[0], tm.labels.shape[0] - 1)
         depth = float(_coarse_at(tm, tm.skin_depth_mm(kc)[None], 0,
                                  np.array([int(centroid[1])]), np.array([int(centroid[2])]))[0])
-        return Surroundings(depth, fat_fraction, upper, compartment, air, None)
+        return Surroundings(depth, fat_fraction, upper, compartment, air, None, rib_plane,
+                            rib_layer)
     depth_map = ndi.distance_transform_edt(~outside, sampling=spacing)
     cy, cx = centroid[1] - win[0].start, centroid[2] - win[1].start
     depth = float(ndi.map_coordinates(depth_map, [[cy], [cx]], order=1)[0])
@@ -187,7 +184,7 @@ def surroundings(ctx: LesionContext, flat: np.ndarray, centroid: np.ndarray) -> 
     skin_zone = ~outside & (depth_map <= params.skin_thickness_mm + max(spacing))
     superficial_fat = _connected_to(fat & ~lesion, skin_zone)
     sup = float(superficial_fat[ring].mean()) if ring.any() else 0.0
-    return Surroundings(depth, fat_fraction, upper, compartment, air, sup)
+    return Surroundings(depth, fat_fraction, upper, compartment, air, sup, rib_plane, rib_layer)
 
 
 def _fat(sub: np.ndarray, params: CTParams) -> np.ndarray:
@@ -222,19 +219,6 @@ def _ring(lesion: np.ndarray, sub: np.ndarray, spacing: tuple[float, float],
     return ring & (sub > params.body_threshold_hu), ring
 
 
-def _compartment(tm: TissueModel, k: int, centroid: np.ndarray) -> int:
-    """Majority compartment (not outside, not bone) of the 3x3 blocks at the lesion."""
-    fz, fy, fx = tm.grid.factors
-    kc = min(k // fz, tm.labels.shape[0] - 1)
-    i = min(int(centroid[1]) // fy, tm.labels.shape[1] - 1)
-    j = min(int(centroid[2]) // fx, tm.labels.shape[2] - 1)
-    block = tm.labels[kc, max(0, i - 1):i + 2, max(0, j - 1):j + 2].ravel()
-    block = block[(block != Compartment.OUTSIDE) & (block != Compartment.BONE)]
-    if len(block) == 0:
-        return int(tm.labels[kc, i, j])
-    return int(np.bincount(block).argmax())
-
-
 def layer_of(ctx: LesionContext, around: Surroundings, lps: np.ndarray, phi_deg: float,
              extents: np.ndarray, coarse_k: int) -> str:
     """Contract layer word of one lesion (rules in the module docstring)."""
@@ -250,7 +234,8 @@ def layer_of(ctx: LesionContext, around: Surroundings, lps: np.ndarray, phi_deg:
         superficial = around.compartment in _SUPERFICIAL
     else:
         superficial = around.superficial_fat_fraction >= 0.25
-    if not superficial and _cartilage_like(ctx, around, lps, phi_deg):
+    if not superficial and ((phi_deg <= CARTILAGE_MAX_DEG and around.in_rib_layer)
+                            or _cartilage_like(ctx, around, lps, phi_deg)):
         return "cartilage"
     if superficial:
         return "subcutaneous"
@@ -270,7 +255,8 @@ def _cartilage_like(ctx: LesionContext, around: Surroundings, lps: np.ndarray,
         return False
     dense = around.ring_upper_hu >= ctx.soft.median_hu + ctx.params.cartilage_excess_hu
     on_pleura = around.air_fraction >= 0.1  # costal cartilage lies on the lung
-    return bool(phi_deg < front_limit and (dense or on_pleura))
+    # the cartilages lie in the plane of the ribs, under the muscles and the breast
+    return bool(phi_deg < front_limit and (dense or on_pleura) and around.in_rib_plane)
 
 
 def in_vascular_corridor(anatomy: Anatomy, lps: np.ndarray, coarse_k: int,

@@ -15,7 +15,9 @@ from scipy import ndimage as ndi
 from napari_calcinosis.types import CTParams
 
 from ._candidates import unravel
-from ._tissue import CoarseGrid, Compartment, TissueModel, erode_inplane
+from ._grid import CoarseGrid
+from ._morphology import erode_inplane
+from ._tissue import Compartment, TissueModel
 
 _SAMPLE = 20000
 _IQR_TO_SD = 1.349

@@ -42,7 +42,8 @@ def _put(hu, centre, radius, layer, side, value=600.0):
 
 
 def synthetic_ct(*, deposits=True, noise=8.0, seed=0, nz=NZ, cavity_hu=35.0):
-    """Body (skin 2, fat 14, muscle 14 mm, cavity), vertebra, table, and five deposits.
+    """Body (skin 2, fat 14, muscle 14 mm, cavity with a pocket of bowel gas), vertebra,
+    table, and five deposits.
 
     Returns the volume and the expected lesions as (index-space centre, layer, side).
     """
@@ -53,6 +54,8 @@ def synthetic_ct(*, deposits=True, noise=8.0, seed=0, nz=NZ, cavity_hu=35.0):
     for limit, value in ((RADIUS, 40.0), (RADIUS - 2, -100.0), (RADIUS - 16, 50.0),
                          (RADIUS - 30, cavity_hu)):
         hu2[r <= limit] = value
+    gas = np.hypot(yy - (c - 45 / PIXEL), xx - (c - 25 / PIXEL)) * PIXEL <= 12.0
+    hu2[gas] = -1000.0  # a loop of bowel with gas, in front
     spine_y = c + 40 / PIXEL
     spine = np.hypot(yy - spine_y, xx - c) * PIXEL
     hu2[spine <= 15] = 1000.0
