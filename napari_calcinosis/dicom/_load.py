@@ -18,6 +18,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydicom.uid import generate_uid
+
 from napari_calcinosis.types import (
     CalcinosisError,
     DicomReadError,
@@ -94,8 +96,27 @@ def _classify(header: FileHeader, study: Study, found: _Sorted) -> None:
         _set_aside(study, header, f"multi-frame {modality or 'image'} without per-frame "
                                   f"geometry (e.g. cine): not supported")
     else:
-        uid = str(ds.get("SeriesInstanceUID", "") or header.name)
+        uid = str(ds.get("SeriesInstanceUID", "") or "").strip() or _blank_uid_key(ds)
         found.series.setdefault(uid, []).extend(frames_of(header))
+
+
+#: Prefix of the grouping key of images whose SeriesInstanceUID is blank or missing.
+_BLANK = "blank-series:"
+
+
+def _blank_uid_key(ds) -> str:
+    """Images without a SeriesInstanceUID (common in anonymised research data) are grouped
+    by what one series shares: study, frame of reference, modality, series number,
+    orientation, pixel spacing and matrix."""
+    parts = [ds.get(k, "") for k in ("StudyInstanceUID", "FrameOfReferenceUID", "Modality",
+                                     "SeriesNumber", "Rows", "Columns")]
+    for k in ("ImageOrientationPatient", "PixelSpacing"):
+        value = ds.get(k)
+        try:
+            parts.append(tuple(round(float(v), 3) for v in value) if value else "")
+        except (TypeError, ValueError):
+            parts.append("")
+    return _BLANK + "|".join(str(p) for p in parts)
 
 
 def _read_headers(files: list[Path], names: list[str], study: Study,
@@ -210,8 +231,11 @@ def _decode(study: Study, found: _Sorted, series_uids: Collection[str] | None,
             study.warnings.append(f"skipped {header.name}: image unreadable ({exc})")
         done += 1
         _report(progress, done, total)
-    for frames in series.values():
+    for key, frames in series.items():
+        before = len(study.volumes)
         _decode_series(study, frames, _scaled(progress, done, total))
+        if key.startswith(_BLANK):
+            _name_blank_series(study, study.volumes[before:], key, frames)
         done += 1
         _report(progress, done, total)
 
@@ -227,6 +251,21 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
     if progress is not None:
         progress(HEADER_SHARE + (1.0 - HEADER_SHARE) * done / total,
                  f"decoded {done} of {total} series")
+
+
+def _name_blank_series(study: Study, volumes: list, key: str, frames: list[Frame]) -> None:
+    """Give series read without a SeriesInstanceUID (and without a StudyInstanceUID) UIDs
+    derived from what grouped them, the same on every run, and say so."""
+    for n, volume in enumerate(volumes):
+        info = volume.info
+        info.series_instance_uid = generate_uid(entropy_srcs=[key, str(n)])
+        if not (info.study_instance_uid or "").strip():
+            info.study_instance_uid = generate_uid(entropy_srcs=[key, "study"])
+        study.warnings.append(
+            f"{len(frames)} image(s) without a SeriesInstanceUID (first: "
+            f"{frames[0].header.name}) were read as one series by their study, frame of "
+            f"reference, orientation and spacing, and given the UID "
+            f"{info.series_instance_uid}")
 
 
 def _decode_series(study: Study, frames: list[Frame], progress: Progress | None) -> None:

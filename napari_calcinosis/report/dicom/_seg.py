@@ -15,8 +15,10 @@ all UIDs come from the shared ``context.uid_map``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
 from napari_calcinosis.files import atomic_write_with
 from napari_calcinosis.types import AnalysisError, Findings, Volume
@@ -36,6 +38,7 @@ from ._codes import CALCIFIED_STRUCTURE, CATEGORY, LAYER_SITES
 
 __all__ = ["SEG_FILENAME", "SEG_SERIES_NUMBER", "SegmentPlan", "build_segmentation",
            "plan_segmentations", "segment_file_name", "series_lesion_labels", "source_headers",
+           "source_names_as_given",
            "write_seg"]
 
 SEG_FILENAME = "seg.dcm"
@@ -157,14 +160,48 @@ def source_headers(volume: Volume, *, anonymize: bool = False,
                    ) -> list[Dataset]:
     """The distinct source headers of a volume (de-identified copies when ``anonymize``)."""
     seen: dict[str, Dataset] = {}
-    for header in volume.headers:
-        if header is not None and str(header.SOPInstanceUID) not in seen:
+    for n, header in enumerate(volume.headers):
+        if header is None:
+            continue
+        header = _with_uids(header, volume, n)
+        if str(header.SOPInstanceUID) not in seen:
             seen[str(header.SOPInstanceUID)] = header
     headers = [_with_type2_attributes(h) for h in seen.values()]
     if anonymize:
         uid_map = {} if uid_map is None else uid_map
         headers = [anonymize_header(h, uid_map, secrets=secrets or []) for h in headers]
     return headers
+
+
+def _with_uids(header: Dataset, volume: Volume, n: int) -> Dataset:
+    """A header whose identifying UIDs were blanked (anonymised research data) gets, in a
+    copy, those the loader gave its series (:mod:`napari_calcinosis.dicom`) and a SOP
+    instance UID derived from them, so that the SR and SEG reference what findings.json
+    names."""
+    if all(str(header.get(k, "") or "").strip() for k in
+           ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")):
+        return header
+    out = Dataset(header)
+    if not str(out.get("SOPClassUID", "") or "").strip():
+        out.SOPClassUID = CTImageStorage
+    if not str(out.get("SeriesInstanceUID", "") or "").strip():
+        out.SeriesInstanceUID = volume.info.series_instance_uid
+    if not str(out.get("StudyInstanceUID", "") or "").strip():
+        out.StudyInstanceUID = volume.info.study_instance_uid
+    if not str(out.get("SOPInstanceUID", "") or "").strip():
+        out.SOPInstanceUID = generate_uid(entropy_srcs=[str(out.SeriesInstanceUID), str(n)])
+    return out
+
+
+@contextlib.contextmanager
+def source_names_as_given():
+    """Copy the source's person names as they are: pydicom warns about a one-component
+    name ("Pancreas-CT-CB_001", common after anonymisation) each time highdicom copies it,
+    but it is the source's value and the reader cannot change it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended "
+                                "person name.*", category=UserWarning)
+        yield
 
 
 #: Type 2 attributes of the Patient and General Study modules that highdicom copies from the
@@ -203,18 +240,19 @@ def build_segmentation(plan: SegmentPlan, *, software_version: str, anonymize: b
     frames = _frames_in_source_order(plan, headers)
     descriptions = [_segment_description(plan, n + 1, layer, software_version)
                     for n, layer in enumerate(plan.layers)]
-    return hd.seg.Segmentation(
-        source_images=headers, pixel_array=frames,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=plan.series_instance_uid, series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=plan.sop_instance_uid, instance_number=1,
-        manufacturer="napari-calcinosis", manufacturer_model_name="napari-calcinosis",
-        software_versions=software_version, device_serial_number="0",
-        content_label="CALCIFICATIONS",
-        content_description="Soft-tissue calcifications by tissue layer",
-        series_description="Calcifications (napari-calcinosis)",
-    )
+    with source_names_as_given():
+        return hd.seg.Segmentation(
+            source_images=headers, pixel_array=frames,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=plan.series_instance_uid, series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=plan.sop_instance_uid, instance_number=1,
+            manufacturer="napari-calcinosis", manufacturer_model_name="napari-calcinosis",
+            software_versions=software_version, device_serial_number="0",
+            content_label="CALCIFICATIONS",
+            content_description="Soft-tissue calcifications by tissue layer",
+            series_description="Calcifications (napari-calcinosis)",
+        )
 
 
 def _frames_in_source_order(plan: SegmentPlan, headers: list[Dataset]) -> np.ndarray:

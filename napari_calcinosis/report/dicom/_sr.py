@@ -33,7 +33,7 @@ from napari_calcinosis.types.findings import LAYERS, MORPHOLOGIES, REGIONS, SIDE
 
 from .._anonymize import study_identifying_values
 from . import _codes as dc
-from ._seg import SegmentPlan, plan_segmentations, source_headers
+from ._seg import SegmentPlan, plan_segmentations, source_headers, source_names_as_given
 
 __all__ = ["SR_FILENAME", "SR_SERIES_NUMBER", "MeasurementGroupKey", "build_sr",
            "group_lesions", "write_sr"]
@@ -225,13 +225,14 @@ def build_sr(findings: Findings, context: Any) -> hd.sr.Comprehensive3DSR | None
     report = hd.sr.MeasurementReport(
         observation_context=_observation_context(findings, seed),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=groups)
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report[0],
-        series_instance_uid=generate_uid(entropy_srcs=[seed, "series"]),
-        series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=generate_uid(entropy_srcs=[seed, "instance"]), instance_number=1,
-        manufacturer="napari-calcinosis", is_complete=True,
-        series_description="Calcinosis measurements (napari-calcinosis)")
+    with source_names_as_given():
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=evidence, content=report[0],
+            series_instance_uid=generate_uid(entropy_srcs=[seed, "series"]),
+            series_number=SR_SERIES_NUMBER,
+            sop_instance_uid=generate_uid(entropy_srcs=[seed, "instance"]), instance_number=1,
+            manufacturer="napari-calcinosis", is_complete=True,
+            series_description="Calcinosis measurements (napari-calcinosis)")
     sr.CodingSchemeIdentificationSequence = [_local_scheme()]
     # The explanations hold symbols outside Latin-1 (≥, →): write the text as UTF-8.
     sr.SpecificCharacterSet = "ISO_IR 192"
