@@ -10,9 +10,13 @@ of :mod:`._body`, :mod:`._slice` and :mod:`._parts`, the deposits and look-alike
 :func:`project_radiograph` (:mod:`._xray`) -> ``PhantomXray`` with per-deposit truth;
 :func:`write_study` (:mod:`._write`) writes a CT series, DX radiographs and ``truth.json``;
 :func:`sample_study_path` (:mod:`._samples`) builds the bundled sample studies on first use.
+:func:`make_hybrid` (:mod:`._hybrid`) inserts known deposits into a real CT and
+:func:`score_hybrid` (:mod:`._hybrid_score`) scores a detector's lesions on it.
 """
 
 from ._body import LANDMARKS, TISSUE_HU, Z_OFFSET_MM, Tissue
+from ._hybrid import ELIGIBLE_PEAK_HU, HybridDeposit, HybridStudy, edge_sigma_mm, make_hybrid
+from ._hybrid_score import SOFT_LAYERS, HybridScore, score_hybrid
 from ._lesions import REGION_BOXES
 from ._render import make_ct_phantom
 from ._samples import (
@@ -36,6 +40,8 @@ from ._xray import (
 )
 
 __all__ = [
+    "ELIGIBLE_PEAK_HU", "SOFT_LAYERS", "HybridDeposit", "HybridScore", "HybridStudy",
+    "edge_sigma_mm", "make_hybrid", "score_hybrid",
     "LANDMARKS", "REGION_BOXES", "SAMPLE_CLINICAL", "SAMPLE_STUDIES", "SCENARIOS", "TISSUE_HU",
     "Z_OFFSET_MM", "PhantomCT", "PhantomSpec", "PhantomXray", "ProjectionParams", "Tissue",
     "TruthLesion", "TruthLookalike", "XrayLookalike", "XrayTruth", "default_cache_dir",
