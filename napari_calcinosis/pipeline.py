@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from napari_calcinosis import __version__
@@ -322,6 +322,10 @@ def assemble_result(study: Study, series_results: list[SeriesResult], *,
         if result is None:
             continue
         item.id_offset = max([0, *(les.id for les in lesions)])
+        if item.ct is not None:
+            contrast = getattr(item.ct, "contrast", None) or None
+            item.entry = replace(item.entry, contrast=contrast and dict(contrast),
+                                 set_aside=[dict(x) for x in getattr(item.ct, "set_aside", [])])
         uid = item.entry.series_instance_uid
         lesions.extend(_renumbered(les, item.id_offset, uid) for les in result.lesions)
     summary = _study_summary(series, warnings)
@@ -402,8 +406,9 @@ def _series_warnings(item: SeriesResult, params: CTParams) -> list[str]:
 def _study_summary(series: list[SeriesResult], warnings: list[str]) -> Summary:
     analysed = [s for s in series if s.ct is not None or s.xray is not None]
     primary_entry = summary_series([s.entry for s in analysed])
-    if primary_entry is None:
-        return Summary(source="radiograph")
+    if primary_entry is None:  # nothing analysed: say what the study holds
+        return Summary(source="CT" if any(isinstance(s.image, Volume) for s in series)
+                       else "radiograph")
     primary = next(s for s in analysed if s.entry is primary_entry)
     others = [s for s in analysed if s is not primary]
     if others:

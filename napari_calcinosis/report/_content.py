@@ -189,7 +189,14 @@ def _series_row(entry: Any, image: Volume | Radiograph | None) -> list[str]:
     return [description, entry.modality or "?", grid, thickness,
             (info.kernel if info else "") or "not stated",
             f"{info.kvp:g}" if info is not None and info.kvp else "not stated",
-            (info.contrast_agent if info else "") or "none stated"]
+            _contrast(entry, info)]
+
+
+def _contrast(entry: Any, info: Any) -> str:
+    """What the header states, and for an analysed CT the phase measured in the aorta."""
+    stated = (info.contrast_agent if info else "") or "none stated"
+    measured = (getattr(entry, "contrast", None) or {}).get("description")
+    return f"{stated}; measured: {measured}" if measured else stated
 
 
 def _scrub(content: ReportContent, secrets: list[str], uid_map: dict[str, str]) -> None:

@@ -184,8 +184,20 @@ def negatives(findings: Findings) -> list[Block]:
     items = [text for key, text in texts.items() if not deep.get(key, False)]
     if not counted_lesions(findings):
         items.insert(0, "No soft-tissue calcification.")
+    items += _set_aside_items(findings)
     return [Block(items=items or ["None: muscle, vessel and visceral involvement are all "
                                   "present (see Findings)."])]
+
+
+def _set_aside_items(findings: Findings) -> list[str]:
+    """One sentence per look-alike reason: dense spots the detector saw and did not count."""
+    counts: dict[str, tuple[int, str]] = {}
+    for entry in findings.series:
+        for item in getattr(entry, "set_aside", None) or []:
+            n, text = counts.get(item["reason"], (0, item["explanation"]))
+            counts[item["reason"]] = (n + 1, text)
+    return [f"{n} dense spot{'s' if n > 1 else ''} set aside, {text}."
+            for n, text in counts.values()]
 
 
 def symmetry_blocks(findings: Findings) -> list[Block]:

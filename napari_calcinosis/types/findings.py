@@ -80,6 +80,20 @@ class SeriesEntry:
     spacing_mm: list[float] | None
     slice_thickness_mm: float | None = None
     view: str | None = None
+    #: CT only, when analysed: the contrast phase measured in the aorta
+    #: (``phase``, ``blood_hu``, ``slices_measured``).
+    contrast: dict[str, Any] | None = None
+    #: CT only, when analysed: the candidates set aside as look-alikes, each with its
+    #: ``reason`` and ``explanation`` (not lesions; listed so the reader can check them).
+    set_aside: list[dict[str, Any]] | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The entry as ``findings.json`` lists it (the CT-only keys only when known)."""
+        out = asdict(self)
+        for key in ("contrast", "set_aside"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 @dataclass
@@ -126,7 +140,7 @@ class Findings:
             "schema": SCHEMA_ID,
             "software": dict(self.software),
             "study": dict(self.study),
-            "series": [asdict(s) for s in self.series],
+            "series": [s.to_json_dict() for s in self.series],
             "lesions": [lesion.to_json_dict() for lesion in self.lesions],
             "summary": asdict(self.summary),
             "differential": list(self.differential),

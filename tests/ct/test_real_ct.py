@@ -113,3 +113,10 @@ def test_real_series_with_blank_uids_is_one_series_and_exports(tmp_path):
     referenced = {item.SeriesInstanceUID for item in seg.ReferencedSeriesSequence}
     assert referenced == {uid}
     assert sr.StudyInstanceUID == seg.StudyInstanceUID == findings["study"]["study_instance_uid"]
+    # what was set aside, and the contrast phase, are in the findings and the report
+    assert series["contrast"]["phase"] in ("arterial", "portal_venous")
+    reasons = {item["reason"] for item in series["set_aside"]}
+    assert "contrast_vessel" in reasons
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "set aside, a tube no denser than the contrast in the blood" in html
+    assert "measured: contrast-enhanced" in html
