@@ -8,6 +8,9 @@ each chosen format is written (``docs/contract.md``, "Command line").
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -113,19 +116,50 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _write_outputs(findings: Findings, out_dir: Path, formats: Sequence[str],
                    context: ExportContext, progress: Progress) -> list[Path]:
+    """Write every format into a hidden staging folder inside ``out_dir``, then move the
+    finished set into place: a run that fails or is killed leaves the previous run's files
+    as they were (and at most its staging folder, removed by the next run)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CalcinosisError(f"Cannot create the output folder {out_dir}: "
                               f"{exc.strerror or exc}.") from exc
-    written: list[Path] = []
-    for number, name in enumerate(formats):
-        writer = WRITERS[name]
-        progress(0.9 + 0.1 * number / len(formats), f"Writing {writer.files}")
-        try:
-            written.extend(writer.write(findings, out_dir, context))
-        except OSError as exc:
-            raise CalcinosisError(f"Cannot write {writer.files} in {out_dir}: "
-                                  f"{exc.strerror or exc}.") from exc
+    _remove_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    try:
+        staged: list[Path] = []
+        for number, name in enumerate(formats):
+            writer = WRITERS[name]
+            progress(0.9 + 0.1 * number / len(formats), f"Writing {writer.files}")
+            try:
+                staged.extend(writer.write(findings, staging, context))
+            except OSError as exc:
+                raise CalcinosisError(f"Cannot write {writer.files} in {out_dir}: "
+                                      f"{exc.strerror or exc}.") from exc
+        written = [_move_into_place(path, staging, out_dir) for path in staged]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     progress(1.0, f"Done: {len(written)} file{'s' if len(written) != 1 else ''} in {out_dir}")
     return written
+
+
+#: Name prefix of the hidden folder a run writes into before its files are moved in place.
+STAGING_PREFIX = ".calcinosis-run-"
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Staging folders left by killed runs (nothing in them was ever an output)."""
+    for old in out_dir.glob(STAGING_PREFIX + "*"):
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_into_place(path: Path, staging: Path, out_dir: Path) -> Path:
+    target = out_dir / path.relative_to(staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        raise CalcinosisError(f"Cannot move {target.name} into {out_dir}: "
+                              f"{exc.strerror or exc}.") from exc
+    return target

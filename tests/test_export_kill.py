@@ -2,8 +2,9 @@
 
 ``analyze`` runs in a real process that is SIGKILLed at several moments while it writes its
 outputs; afterwards every file with a final name must be complete and readable, and only
-hidden temporary files (``.name.*.tmp``) may be incomplete. A second, uninterrupted run into
-the same folder then replaces everything.
+hidden temporary files (``.name.*.tmp``) and the run's hidden staging folder may be
+incomplete. A second, uninterrupted run into the same folder then replaces everything, and
+a run killed in that folder leaves those files as they were.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from report_study import SPEC, XRAY
 
 from napari_calcinosis.phantom import make_ct_phantom, write_study
+from napari_calcinosis.run import STAGING_PREFIX
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,8 @@ def test_killed_export_leaves_only_complete_files(study, tmp_path):
         for path in sorted(out.iterdir()):
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 continue  # a temporary file: never under a final name
+            if path.name.startswith(STAGING_PREFIX) and path.is_dir():
+                continue  # the killed run's staging folder: nothing in it is an output
             check_complete(path)
     assert killed >= 3, "the export finished before most kills: the test proved nothing"
 
@@ -93,7 +97,16 @@ def test_killed_export_leaves_only_complete_files(study, tmp_path):
     out = tmp_path / "out0"
     subprocess.run([sys.executable, "-m", "napari_calcinosis", "analyze", str(study),
                     "--out", str(out), "--quiet"], check=True, capture_output=True)
-    finals = [p for p in out.iterdir() if not p.name.endswith(".tmp")]
+    finals = list(out.iterdir())
+    assert not [p for p in finals if p.name.startswith(".")], "staging left behind"
     assert {"findings.json", "report.pdf", "sr.dcm"} <= {p.name for p in finals}
     for path in finals:
         check_complete(path)
+
+    # A run killed in a folder used before leaves the previous run's files as they were.
+    before = {p.name: p.read_bytes() for p in finals}
+    for delay_s in (0.0, 0.3, 1.0):
+        if run_and_kill(study, out, delay_s):
+            after = {p.name: p.read_bytes() for p in out.iterdir()
+                     if not p.name.startswith(".")}
+            assert after == before
