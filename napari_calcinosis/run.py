@@ -20,6 +20,7 @@ from napari_calcinosis.dicom import load_study
 from napari_calcinosis.pipeline import analyze_study
 from napari_calcinosis.report import WRITERS, ExportContext, anonymize_findings
 from napari_calcinosis.types import (
+    ANNOTATIONS_NOT_APPLIED,
     CalcinosisError,
     CTParams,
     Findings,
@@ -67,9 +68,14 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
                        progress=sub_progress(report, 0.0, 0.3, "Reading: "))
     _check_series(study, study_path, series_uids)
     params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
-    record = _saved_annotations(study, report, warn) if use_annotations else None
+    unusable: list[str] = []
+    record = _saved_annotations(study, report, warn, unusable) if use_annotations else None
     result = analyze_study(study, params=params, clinical=clinical, annotations=record,
                            progress=sub_progress(report, 0.3, 0.9, "Analysing: "))
+    # the reader must not take automatic findings for their reviewed ones: say it first
+    result.findings.warnings[:0] = [f"{ANNOTATIONS_NOT_APPLIED}: {w} The lesions, summary "
+                                    "and differential are the automatic detection only."
+                                    for w in unusable]
     context = ExportContext(result=result, anonymize=anonymize, progress=report)
     findings = result.findings
     if anonymize:
@@ -77,14 +83,17 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     return _write_outputs(findings, out_dir, formats, context, report)
 
 
-def _saved_annotations(study: Study, progress: Progress, warn: Callable[[str], None]
-                       ) -> AnnotationRecord | None:
-    """The reader's saved record of this study (what the viewer saved), or ``None``."""
+def _saved_annotations(study: Study, progress: Progress, warn: Callable[[str], None],
+                       unusable: list[str]) -> AnnotationRecord | None:
+    """The reader's saved record of this study (what the viewer saved), or ``None``; the
+    sentences about a saved record that could not be used go to ``unusable``."""
     store = default_store()
     # Read-only here: an unusable file is reported, never moved (the viewer handles it).
     record = store.load(study.study_instance_uid, set_aside=False)
     for warning in store.warnings:
-        warn(warning)
+        warn(f"{ANNOTATIONS_NOT_APPLIED}: {warning}")
+    if record is None:
+        unusable.extend(store.warnings)
     if record is not None:
         progress(0.3, "Using the reader's saved annotations of this study "
                       "(--ignore-annotations to analyse without them)")

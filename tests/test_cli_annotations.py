@@ -58,3 +58,33 @@ def test_analyze_applies_saved_marks_and_can_ignore_them(localized_sample, tmp_p
     ignored = analyze(localized_sample, tmp_path / "ignored", "--ignore-annotations")
     assert ignored["lesions"] == auto["lesions"]
     assert ignored["summary"] == auto["summary"]
+
+
+def test_unusable_saved_annotations_are_said_first_everywhere(tmp_path, capsys):
+    """A corrupted record: the CLI, findings.json (first warning) and the report (first
+    section) say the reader's edits were not applied; the file is left for recovery."""
+    import pydicom
+
+    from napari_calcinosis.types import ANNOTATIONS_NOT_APPLIED
+
+    slab = Path(__file__).resolve().parent / "data" / "realct" / \
+        "pancreas-ct-cbct-seg-001-slab8"
+    uid = pydicom.dcmread(next(slab.glob("*.dcm")), stop_before_pixels=True).StudyInstanceUID
+    path = default_store().path_for(uid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"schema": "napari-calcinosis/annotations/v1", "rejected": [', "utf-8")
+    try:
+        out = tmp_path / "out"
+        assert cli.main(["analyze", str(slab), "--out", str(out), "--quiet",
+                         "--formats", "json,html"]) == 0
+        err = capsys.readouterr().err
+        assert ANNOTATIONS_NOT_APPLIED in err and str(path) in err
+        doc = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+        assert doc["warnings"][0].startswith(ANNOTATIONS_NOT_APPLIED)
+        html = (out / "report.html").read_text(encoding="utf-8")
+        notice = html.index("the reader&#x27;s annotations were not applied") \
+            if "&#x27;" in html else html.index("the reader's annotations were not applied")
+        assert notice < html.index("Patient and exam")
+        assert path.read_text("utf-8").endswith('"rejected": [')  # kept as it was
+    finally:
+        path.unlink(missing_ok=True)

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_calcinosis.types import Lesion
+from napari_calcinosis.types.findings import SOFT_TISSUE_LAYERS
 
 from ._hybrid import HybridStudy
 
 __all__ = ["SOFT_LAYERS", "HybridScore", "score_hybrid"]
 
 #: Layers of the body wall and the limbs (the contract's words): what calcinosis is.
-SOFT_LAYERS = ("skin", "subcutaneous", "fascia", "muscle", "tendon", "unknown")
+SOFT_LAYERS = SOFT_TISSUE_LAYERS
 
 
 @dataclass
@@ -65,7 +66,7 @@ class HybridScore:
 
 def _layer_matches(truth: str, lesion: Lesion) -> bool:
     if truth == "periarticular":
-        return lesion.morphology == "mass"
+        return lesion.morphology == "mass" or lesion.layer == "periarticular"
     return lesion.layer == truth
 
 

@@ -14,7 +14,13 @@ from dataclasses import fields
 from typing import Any
 
 from napari_calcinosis.classify import DISCLAIMER
-from napari_calcinosis.types import Findings, Radiograph, SeriesInfo, Volume
+from napari_calcinosis.types import (
+    ANNOTATIONS_NOT_APPLIED,
+    Findings,
+    Radiograph,
+    SeriesInfo,
+    Volume,
+)
 
 from . import _sections as cf
 from ._anonymize import (
@@ -30,6 +36,7 @@ __all__ = ["SECTION_TITLES", "build_report_content"]
 
 REMOVED_TEXT = "(removed)"
 SECTION_TITLES = {
+    "notice": "Attention: the reader's annotations were not applied",
     "patient": "Patient and exam", "indication": "Indication and history",
     "technique": "Technique", "comparison": "Comparison", "findings": "Findings",
     "negatives": "Pertinent negatives", "symmetry": "Symmetry", "key_images": "Key images",
@@ -82,6 +89,9 @@ def build_report_content(findings: Findings, context: Any = None, *,
         "lesions": lambda: cf.lesion_list(findings),
         "disclaimer": lambda: [Block(paragraphs=[DISCLAIMER])],
     }
+    notices = [w for w in findings.warnings if str(w).startswith(ANNOTATIONS_NOT_APPLIED)]
+    if notices:  # before anything else: these findings are not the reader's reviewed ones
+        builders = {"notice": lambda: [Block(items=notices)], **builders}
     sections = [Section(key, SECTION_TITLES[key], build()) for key, build in builders.items()]
     version = findings.software.get("version", "")
     content = ReportContent(

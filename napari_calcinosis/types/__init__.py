@@ -15,13 +15,14 @@ from .errors import (
     NoImageSeriesError,
     UsageError,
 )
-from .findings import Findings, Lesion, SeriesEntry, Summary, Symmetry
+from .findings import ANNOTATIONS_NOT_APPLIED, Findings, Lesion, SeriesEntry, Summary, Symmetry
 from .model import Radiograph, SeriesInfo, SetAside, Study, Volume
 from .params import CTParams, XrayParams
 from .progress import Progress, no_progress, sub_progress
 
 __all__ = [
-    "AnalysisError", "CTParams", "CalcinosisError", "ClinicalInputError", "DicomReadError",
+    "ANNOTATIONS_NOT_APPLIED", "AnalysisError", "CTParams", "CalcinosisError",
+    "ClinicalInputError", "DicomReadError",
     "Findings", "Lesion", "NoImageSeriesError", "Progress", "Radiograph", "SeriesEntry",
     "SeriesInfo", "SetAside", "Study", "Summary", "Symmetry", "UsageError", "Volume",
     "XrayParams",

@@ -22,6 +22,9 @@ LAYERS = (
 SOFT_TISSUE_LAYERS = ("skin", "subcutaneous", "fascia", "muscle", "tendon", "periarticular",
                       "unknown")
 SIDES = ("left", "right", "midline")
+#: How ``findings.json`` ``warnings`` (first) and the report (at the top) say that the
+#: reader's saved annotations of the study could not be applied.
+ANNOTATIONS_NOT_APPLIED = "The reader's saved annotations of this study were NOT applied"
 MORPHOLOGIES = ("punctate", "nodular", "linear", "sheet", "reticular", "mass", "unknown")
 REGIONS = (
     "head_neck", "shoulder_girdle", "axilla", "chest_wall_anterior", "chest_wall_lateral",
