@@ -13,6 +13,7 @@ from ._input import (
     HISTORY_KEYS,
     LAB_NAMES,
     LAB_UNITS,
+    MAX_CLINICAL_BYTES,
     ClinicalInput,
     LabValue,
     convert,
@@ -21,5 +22,5 @@ from ._input import (
 )
 
 __all__ = ["CANONICAL_UNITS", "CONNECTIVE_TISSUE_DISEASES", "HISTORY_FLAGS", "HISTORY_KEYS",
-           "LAB_NAMES", "LAB_UNITS", "ClinicalInput", "LabValue", "convert", "load_clinical",
-           "parse_clinical"]
+           "LAB_NAMES", "LAB_UNITS", "MAX_CLINICAL_BYTES", "ClinicalInput", "LabValue",
+           "convert", "load_clinical", "parse_clinical"]

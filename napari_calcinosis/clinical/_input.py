@@ -250,6 +250,10 @@ class ClinicalInput:
         return False
 
 
+#: Largest clinical-input file read (a real one is a few KiB).
+MAX_CLINICAL_BYTES = 1024 * 1024
+
+
 def load_clinical(path: str | Path) -> ClinicalInput:
     """Read and validate a clinical-input JSON file.
 
@@ -270,7 +274,16 @@ def load_clinical(path: str | Path) -> ClinicalInput:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise ClinicalInputError(f"Cannot read clinical file {path}: it is not a regular "
+                                     "file.")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CLINICAL_BYTES + 1)
+        if len(raw) > MAX_CLINICAL_BYTES:
+            raise ClinicalInputError(
+                f"Clinical file {path} is larger than {MAX_CLINICAL_BYTES // 1024} KiB: a "
+                "clinical-input file holds a few labs and answers, so this is not one.")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ClinicalInputError(f"Cannot read clinical file {path}: {reason}.") from exc
@@ -281,6 +294,9 @@ def load_clinical(path: str | Path) -> ClinicalInput:
         message = str(exc)
         raise ClinicalInputError(
             f"Clinical file {path}: {message[:1].lower()}{message[1:]}") from exc
+    except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+        raise ClinicalInputError(f"Clinical file {path} holds a value that cannot be used "
+                                 f"({exc}).") from exc
 
 
 def parse_clinical(data: dict[str, Any]) -> ClinicalInput:

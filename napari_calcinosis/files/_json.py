@@ -25,3 +25,7 @@ def parse_json(text: str, *, what: str, error: type[Exception]) -> Any:
     except json.JSONDecodeError as exc:
         raise error(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, "
                     f"column {exc.colno}).") from exc
+    except RecursionError as exc:
+        raise error(f"{what} is nested too deeply to be read.") from exc
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise error(f"{what} holds a value that cannot be read ({exc}).") from exc
