@@ -313,7 +313,7 @@ def assemble_result(study: Study, series_results: list[SeriesResult], *,
     series = list(series_results)
     params = params or _first_params(series, "ct", CTParams) or CTParams()
     xray_params = xray_params or _first_params(series, "xray", XrayParams) or XrayParams()
-    warnings = list(study.warnings)
+    warnings = [*study.warnings, *study.set_aside_messages()]
     lesions: list[Lesion] = []
     for item in series:
         warnings.extend(_series_warnings(item, params))

@@ -66,6 +66,8 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     report(0.0, f"Reading {study_path}")
     study = load_study(study_path, series_uids=list(series_uids) or None,
                        progress=sub_progress(report, 0.0, 0.3, "Reading: "))
+    for message in [*study.warnings, *study.set_aside_messages()]:
+        warn(message)  # every file skipped or set aside is named, even with --quiet
     _check_series(study, study_path, series_uids)
     params = CTParams() if threshold_hu is None else CTParams(threshold_hu=threshold_hu)
     unusable: list[str] = []

@@ -41,3 +41,56 @@ def test_clinical_file_that_is_a_device_is_refused(tmp_path, capsys):
     status, err = _analyze([SLAB, "--out", tmp_path / "out", "--clinical", "/dev/zero"],
                            capsys)
     assert status == 2 and "/dev/zero" in err and "not a regular file" in err
+
+
+def _copy_slab(folder: Path) -> Path:
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in SLAB.glob("*.dcm"):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_named_pipe_in_the_study_folder_is_named_and_skipped(tmp_path, capsys):
+    import json
+    import os
+
+    study = _copy_slab(tmp_path / "study")
+    os.mkfifo(study / "pipe")  # opening it for reading would block for ever
+    status, err = _analyze([study, "--out", tmp_path / "out", "--formats", "json"], capsys)
+    assert status == 0
+    assert "pipe: not a regular file" in err
+    doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert doc["series"][0]["shape"][0] == 8
+    assert any("pipe: not a regular file" in w for w in doc["warnings"])
+
+
+def test_zip_bomb_is_refused_with_a_sentence(tmp_path, capsys):
+    import zipfile
+
+    bomb = tmp_path / "study.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("CT/slice1.dcm", b"\0" * (64 * 1024 * 1024))  # stored ~64 KiB
+    status, err = _analyze([bomb, "--out", tmp_path / "out"], capsys)
+    assert status in (1, 3)
+    assert str(bomb) in err and "zip bomb" in err and "Unexpected" not in err
+
+
+def test_zip_larger_than_the_cap_is_refused_before_extraction(tmp_path, capsys,
+                                                              monkeypatch):
+    import zipfile
+
+    from napari_calcinosis.dicom import _find
+
+    archive_path = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for path in SLAB.glob("*.dcm"):
+            archive.write(path, f"CT/{path.name}")
+    monkeypatch.setattr(_find, "ZIP_MAX_BYTES", 1024 * 1024)  # the 8 slices are 4 MiB
+    status, err = _analyze([archive_path, "--out", tmp_path / "out"], capsys)
+    assert status in (1, 3) and "would unpack to" in err and str(archive_path) in err
+    monkeypatch.undo()
+    status, err = _analyze([archive_path, "--out", tmp_path / "out2", "--formats", "json"],
+                           capsys)
+    assert status == 0, err

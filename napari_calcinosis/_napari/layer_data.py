@@ -234,18 +234,5 @@ def study_messages(study: Study) -> list[str]:
     messages = list(study.warnings)
     for item in [*study.volumes, *study.radiographs]:
         messages.extend(item.warnings)
-    messages.extend(_set_aside_messages(study))
+    messages.extend(study.set_aside_messages())
     return list(dict.fromkeys(messages))
-
-
-def _set_aside_messages(study: Study, *, names_shown: int = 3) -> list[str]:
-    """One line per reason a file was set aside, naming at most ``names_shown`` files."""
-    by_reason: dict[str, list[str]] = {}
-    for item in study.set_aside:
-        by_reason.setdefault(item.reason, []).append(item.path.name)
-    lines = []
-    for reason, names in by_reason.items():
-        shown = ", ".join(names[:names_shown])
-        more = f" and {len(names) - names_shown} more" if len(names) > names_shown else ""
-        lines.append(f"Set aside {shown}{more}: {reason}")
-    return lines

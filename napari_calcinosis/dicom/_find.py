@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import struct
 import tempfile
 import zipfile
@@ -104,6 +105,10 @@ def _scan_folder(folder: Path, result: ScanResult) -> None:
         for name in sorted(names):
             path = Path(root) / name
             try:
+                if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block the read
+                    result.skipped.append(f"{path}: not a regular file (a pipe, socket or "
+                                          "device)")
+                    continue
                 prefix = _read_prefix(path)
             except OSError as exc:
                 result.skipped.append(f"{path}: cannot be read ({exc.strerror or exc})")
@@ -231,9 +236,56 @@ def opened(path: str | os.PathLike[str]) -> Iterator[tuple[Path, Path | None]]:
     try:
         try:
             with zipfile.ZipFile(path) as archive:
-                archive.extractall(tmp)  # extractall strips absolute paths and '..'
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                _extract_capped(archive, path, tmp)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
             raise DicomReadError(f"{path}: the zip archive cannot be extracted ({exc})") from exc
         yield tmp, path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Caps on what a zip may unpack to: total bytes, entries, and the compression ratio of an
+#: entry larger than 1 MiB (DICOM images compress a few times; a zip bomb by thousands).
+ZIP_MAX_BYTES = 16 * 1024**3
+ZIP_MAX_ENTRIES = 200_000
+ZIP_MAX_RATIO = 200.0
+_CHUNK = 1024 * 1024
+
+
+def _extract_capped(archive: zipfile.ZipFile, path: Path, dest: Path) -> None:
+    """Extract every entry, refusing archives beyond the caps before and while writing
+    (the sizes a zip declares can lie, so the bytes written are counted too)."""
+    entries = [info for info in archive.infolist() if not info.is_dir()]
+    if len(entries) > ZIP_MAX_ENTRIES:
+        raise DicomReadError(f"{path}: the zip archive holds {len(entries)} files, more than "
+                             f"the {ZIP_MAX_ENTRIES} a study can hold; not extracted")
+    declared = sum(info.file_size for info in entries)
+    if declared > ZIP_MAX_BYTES:
+        raise DicomReadError(f"{path}: the zip archive would unpack to "
+                             f"{declared / 1024**3:.1f} GiB, more than "
+                             f"{ZIP_MAX_BYTES // 1024**3} GiB; not extracted")
+    written = 0
+    for info in entries:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _CHUNK and ratio > ZIP_MAX_RATIO:
+            raise DicomReadError(f"{path}: entry {info.filename} would unpack {ratio:.0f} "
+                                 "times larger than it is stored (a zip bomb?); not extracted")
+        target = dest.joinpath(*_safe_parts(info.filename))
+        if target == dest:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        with archive.open(info) as src, open(target, "wb") as out:
+            while chunk := src.read(_CHUNK):
+                size += len(chunk)
+                written += len(chunk)
+                if size > info.file_size or written > ZIP_MAX_BYTES:
+                    raise DicomReadError(f"{path}: entry {info.filename} unpacks to more "
+                                         "than the archive declares; not extracted")
+                out.write(chunk)
+
+
+def _safe_parts(name: str) -> list[str]:
+    """The parts of an entry's name without drive, root or '..' (as ``extractall`` does)."""
+    parts = name.replace("\\", "/").split("/")
+    return [p for p in parts if p not in ("", ".", "..") and not p.endswith(":")]

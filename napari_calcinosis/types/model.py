@@ -198,3 +198,15 @@ class Study:
     @property
     def is_empty(self) -> bool:
         return not (self.volumes or self.radiographs)
+
+    def set_aside_messages(self, *, names_shown: int = 3) -> list[str]:
+        """One line per reason files were set aside, naming at most ``names_shown``."""
+        by_reason: dict[str, list[str]] = {}
+        for item in self.set_aside:
+            by_reason.setdefault(item.reason, []).append(item.path.name)
+        lines = []
+        for reason, names in by_reason.items():
+            shown = ", ".join(names[:names_shown])
+            more = f" and {len(names) - names_shown} more" if len(names) > names_shown else ""
+            lines.append(f"Set aside {shown}{more}: {reason}")
+        return lines
