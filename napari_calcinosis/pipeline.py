@@ -54,7 +54,8 @@ from napari_calcinosis.types import (
 from napari_calcinosis.xray import analyze_radiograph
 
 __all__ = ["DETECTORS", "SOFTWARE_NAME", "AnalysisResult", "Detector", "SeriesResult",
-           "analyze_study", "assemble_result", "detect_series", "detector_for", "series_entry"]
+           "analyze_study", "assemble_result", "detect_series", "detector_for",
+           "not_analysed_reason", "series_entry"]
 
 SOFTWARE_NAME = "napari-calcinosis"
 
@@ -83,16 +84,43 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
-def detector_for(image: Volume | Radiograph) -> Detector | None:
-    """The detector a series gets: CT volumes and radiographs each their own, else none.
+#: Radiograph modalities the radiograph detector was built for (RG: general radiography);
+#: secondary captures (SC, OT) only when they say they are of the chest.
+CHEST_FILM_MODALITIES = {"CR", "DX", "RG", ""}
+_CAPTURE_MODALITIES = {"SC", "OT"}
+_CHEST_WORDS = ("CHEST", "THORAX", "TORAX", "THORAC", "LUNG", "CXR")
 
-    Volumes of other modalities (MR, PET, ...) have no Hounsfield units and are not searched.
+
+def detector_for(image: Volume | Radiograph) -> Detector | None:
+    """The detector a series gets: CT volumes and chest radiographs each their own, else
+    none (:func:`not_analysed_reason` says why)."""
+    return None if not_analysed_reason(image) else \
+        DETECTORS["radiograph" if isinstance(image, Radiograph) else "ct"]
+
+
+def not_analysed_reason(image: Volume | Radiograph) -> str | None:
+    """Why a series is outside what the detectors were built for, or None.
+
+    Volumes of other modalities (MR, PET, ...) have no Hounsfield units; nuclear medicine,
+    ultrasound, mammography, dental and fluoroscopic images are not chest radiographs.
     """
-    if isinstance(image, Radiograph):
-        return DETECTORS["radiograph"]
-    if isinstance(image, Volume) and image.info.modality.upper() == "CT":
-        return DETECTORS["ct"]
-    return None
+    modality = (image.info.modality or "").strip().upper()
+    if isinstance(image, Volume):
+        return None if modality == "CT" else \
+            (f"modality {modality or 'not stated'}: not CT, so calcifications were not "
+             "searched for (CT detection needs Hounsfield units)")
+    if modality in CHEST_FILM_MODALITIES:
+        return None
+    if modality in _CAPTURE_MODALITIES:
+        info = image.info
+        words = " ".join((info.body_part, info.study_description,
+                          info.series_description)).upper()
+        if any(w in words for w in _CHEST_WORDS):
+            return None
+        return (f"a secondary capture ({modality}) that does not say it is of the chest: "
+                "the radiograph detector was built for chest radiographs")
+    return (f"modality {modality}: not a chest radiograph (CR or DX), so calcifications "
+            "were not searched for")
 
 
 @dataclass
@@ -395,9 +423,8 @@ def _series_warnings(item: SeriesResult, params: CTParams) -> list[str]:
         out += [_label(item, w) for w in getattr(result, "warnings", None) or []]
     elif item.error is not None:
         out.append(_label(item, f"not analysed: {item.error}"))
-    elif isinstance(item.image, Volume) and not _is_ct_volume(item.image):
-        out.append(_label(item, "not CT, so calcifications were not searched for "
-                                "(CT detection needs Hounsfield units)"))
+    elif not_analysed_reason(item.image):
+        out.append(_label(item, not_analysed_reason(item.image)))
     else:
         out.append(_label(item, "not analysed: no detection was run on it"))
     return out

@@ -17,7 +17,7 @@ from pathlib import Path
 from napari_calcinosis.annotations import AnnotationRecord, default_store
 from napari_calcinosis.clinical import load_clinical, parse_clinical
 from napari_calcinosis.dicom import load_study
-from napari_calcinosis.pipeline import analyze_study
+from napari_calcinosis.pipeline import analyze_study, detector_for, not_analysed_reason
 from napari_calcinosis.report import WRITERS, ExportContext, anonymize_findings
 from napari_calcinosis.types import (
     ANNOTATIONS_NOT_APPLIED,
@@ -109,7 +109,13 @@ def _check_series(study: Study, study_path: Path, series_uids: Sequence[str]) ->
         raise NoImageSeriesError(
             f"No usable image series with UID {', '.join(missing)} in {study_path}.")
     if study.is_empty:
-        raise NoImageSeriesError(f"No usable image series found in {study_path}.")
+        why = [*study.set_aside_messages(), *study.warnings][:3]
+        raise NoImageSeriesError(f"No usable image series found in {study_path}"
+                                 + (f" ({'; '.join(why)})." if why else "."))
+    images = [*study.volumes, *study.radiographs]
+    if not any(detector_for(image) for image in images):
+        reasons = "; ".join(dict.fromkeys(not_analysed_reason(image) or "" for image in images))
+        raise NoImageSeriesError(f"Nothing in {study_path} can be analysed ({reasons}).")
 
 
 def _check_threshold(threshold_hu: float | None) -> None:

@@ -94,3 +94,27 @@ def test_zip_larger_than_the_cap_is_refused_before_extraction(tmp_path, capsys,
     status, err = _analyze([archive_path, "--out", tmp_path / "out2", "--formats", "json"],
                            capsys)
     assert status == 0, err
+
+
+def test_anonymised_outputs_follow_the_basic_profile(tmp_path, capsys):
+    """Dates, times and free-text descriptions of the real source are in no output."""
+    import pydicom
+
+    source = pydicom.dcmread(next(SLAB.glob("*.dcm")), stop_before_pixels=True)
+    secrets = [str(source.StudyTime), str(source.SeriesTime), str(source.StudyDescription),
+               str(source.SeriesDescription), str(source.StudyDate), str(source.PatientName)]
+    out = tmp_path / "out"
+    status, err = _analyze([SLAB, "--out", out, "--anonymize"], capsys)
+    assert status == 0, err
+    for name in ("sr.dcm", "seg.dcm"):
+        ds = pydicom.dcmread(out / name)
+        for keyword in ("StudyTime", "SeriesTime", "ContentTime", "StudyDate"):
+            assert not str(ds.get(keyword, "") or "").strip() or keyword == "ContentTime" and \
+                str(ds.get(keyword)) != str(source.get("ContentTime", "")), (name, keyword)
+        for keyword in ("StudyDescription",):
+            assert str(ds.get(keyword, "") or "") != str(source.get(keyword)), (name, keyword)
+    for path in out.iterdir():
+        if path.suffix in (".json", ".csv", ".html", ".dcm"):
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, (path.name, secret)

@@ -99,7 +99,7 @@ def build_lesions(ctx: LesionContext, kept, stats: ComponentStats, chosen: np.nd
             max_diameter_mm=round(float(max(extents[n, 0], _voxel_diameter(vol))), 2),
             extra={"mean_hu": round(float(stats.mean_hu[i]), 1),
                    "density_weight": int(density_weight(stats.peak_hu[i])),
-                   "depth_mm": round(float(around.depth_mm), 2),
+                   "depth_mm": _finite(around.depth_mm),
                    "fat_fraction": round(float(around.fat_fraction), 3),
                    "superficial_fat_fraction": None if around.superficial_fat_fraction is None
                    else round(float(around.superficial_fat_fraction), 3),
@@ -110,6 +110,11 @@ def build_lesions(ctx: LesionContext, kept, stats: ComponentStats, chosen: np.nd
                    "max_area_mm2": round(float(stats.max_area_mm2[i]), 2),
                    "midplane_mm": [round(float(v), 2) for v in frame[n]]}))
     return lesions
+
+
+def _finite(value: float, digits: int = 2) -> float | None:
+    """Rounded, or None where the image does not tell (depth below a skin out of view)."""
+    return round(float(value), digits) if np.isfinite(value) else None
 
 
 def _voxel_diameter(vol: Volume) -> float:

@@ -53,6 +53,8 @@ class FileHeader:
     pixel_offset: int | None
     pixel_length: int
     encapsulated: bool
+    #: The transfer syntax had to be inferred (no Part-10 file meta: ACR-NEMA style).
+    inferred_syntax: str = ""
 
 
 def read_header(path: str | os.PathLike[str], *, name: str | None = None) -> FileHeader:
@@ -88,7 +90,26 @@ def read_header(path: str | os.PathLike[str], *, name: str | None = None) -> Fil
         raise DicomReadError(f"{label}: not a DICOM file (no SOP class and no image)")
     header = FileHeader(path, label, ds, False, None, 0, False)
     _locate_pixels(header, start, element, size)
+    _infer_transfer_syntax(header)
     return header
+
+
+def _infer_transfer_syntax(header: FileHeader) -> None:
+    """A file without Part-10 meta (or without its TransferSyntaxUID) is read with the
+    encoding pydicom found in it; the loader warns that it did so."""
+    ds = header.ds
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        return
+    syntax = (pydicom.uid.ImplicitVRLittleEndian if implicit else
+              pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian)
+    if meta is None:
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    header.inferred_syntax = syntax.name
 
 
 def _locate_pixels(header: FileHeader, start: int, element: bytes, size: int) -> None:
@@ -136,11 +157,115 @@ def non_image_reason(header: FileHeader) -> str | None:
     if not header.has_pixels:
         return f"no pixel data ({_sop_name(sop)})"
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or not photometric.startswith("MONOCHROME"):
+    samples, bits = _int(ds, "SamplesPerPixel", 1), _int(ds, "BitsAllocated", 16)
+    if samples is None or bits is None:
+        return "SamplesPerPixel or BitsAllocated is not a whole number"
+    if samples != 1 or not photometric.startswith("MONOCHROME"):
         return f"colour image ({photometric.strip()}): not supported"
-    if int(ds.get("BitsAllocated", 16) or 16) not in (8, 16, 32):
+    if bits not in (8, 16, 32):
         return f"{ds.get('BitsAllocated')}-bit pixel data (a mask, not an image)"
     return None
+
+
+def _int(ds: Dataset, keyword: str, default: int) -> int | None:
+    """A whole-number attribute (``default`` when absent), None when it is not one."""
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if np.isfinite(number) and number == int(number) else None
+
+
+#: Bounds of what a real image header can say (beyond them the file is set aside).
+MAX_MATRIX = 16384
+SPACING_RANGE_MM = (0.01, 50.0)
+MAX_POSITION_MM = 1e5
+MAX_RESCALE = 1e4
+
+
+#: Attributes the loader and the detectors read: each must at least convert to a value.
+_READ_KEYWORDS = (
+    "Modality", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
+    "FrameOfReferenceUID", "SeriesNumber", "InstanceNumber", "Rows", "Columns",
+    "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel",
+    "PhotometricInterpretation", "NumberOfFrames", "ImagePositionPatient",
+    "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing", "SliceThickness",
+    "SpacingBetweenSlices", "SliceLocation", "RescaleSlope", "RescaleIntercept",
+    "WindowCenter", "WindowWidth", "PixelPaddingValue", "PixelPaddingRangeLimit",
+    "ImageType", "ConvolutionKernel", "KVP", "ContrastBolusAgent", "ViewPosition",
+    "PatientOrientation", "BodyPartExamined", "SeriesDescription", "StudyDescription",
+    "GantryDetectorTilt")
+
+
+def implausible_reason(header: FileHeader) -> str | None:
+    """Why an image header cannot describe a real image (checked before any pixel is
+    read or allocated), or None. Also when its pixel data are shorter than it says, or
+    when an attribute the plugin reads cannot be converted to a value."""
+    ds = header.ds
+    for keyword in _READ_KEYWORDS:
+        try:
+            ds.get(keyword)
+        except Exception as exc:  # noqa: BLE001 - pydicom's conversions raise many types
+            return f"its {keyword} cannot be read ({exc})"
+    rows, columns = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    bits, samples = _int(ds, "BitsAllocated", 16), _int(ds, "SamplesPerPixel", 1)
+    if None in (rows, columns, bits, samples):
+        return "Rows, Columns, BitsAllocated or SamplesPerPixel is not a whole number"
+    if rows < 1 or columns < 1:
+        return f"Rows x Columns is {rows} x {columns}: no image"
+    if rows > MAX_MATRIX or columns > MAX_MATRIX:
+        return (f"Rows x Columns is {rows} x {columns}, larger than any real image "
+                f"({MAX_MATRIX})")
+    frames = _declared_frames(ds)
+    if frames is None:
+        return f"NumberOfFrames {ds.get('NumberOfFrames')!r} is not a positive number"
+    expected = rows * columns * frames * samples * bits // 8
+    if header.pixel_length and not header.encapsulated and header.pixel_length < expected:
+        return (f"its pixel data hold {header.pixel_length} bytes, fewer than the "
+                f"{expected} its header describes ({frames} frame(s) of {rows} x {columns})")
+    for keyword, low, high in (("PixelSpacing", *SPACING_RANGE_MM),
+                               ("ImagerPixelSpacing", *SPACING_RANGE_MM)):
+        values = _float_list(ds.get(keyword), 2) if keyword in ds else None
+        if keyword in ds and ds.get(keyword) not in (None, "") and (
+                values is None or not np.all((values >= low) & (values <= high))):
+            if values is not None and np.all(values == 0):
+                continue  # "0\\0" is a common way of saying "unknown": read as no spacing
+            return f"{keyword} {_shown(ds.get(keyword))} mm is not a real pixel size"
+    if "ImagePositionPatient" in ds and ds.get("ImagePositionPatient") not in (None, ""):
+        position = _float_list(ds.get("ImagePositionPatient"), 3)
+        if position is None or np.abs(position).max() > MAX_POSITION_MM:
+            return (f"ImagePositionPatient {_shown(ds.get('ImagePositionPatient'))} is not a "
+                    "position in a scanner")
+    for keyword in ("RescaleSlope", "RescaleIntercept"):
+        if str(ds.get(keyword, "") or "").strip() and _number(ds.get(keyword), None) is None:
+            return f"{keyword} {_shown(ds.get(keyword))} is not a number"
+    slope = _number(ds.get("RescaleSlope"), 1.0)
+    intercept = _number(ds.get("RescaleIntercept"), 0.0)
+    if slope is None or not np.isfinite(slope) or slope <= 0 or slope > MAX_RESCALE:
+        return f"RescaleSlope {_shown(ds.get('RescaleSlope'))} is not a usable rescale"
+    if intercept is None or not np.isfinite(intercept) or abs(intercept) > MAX_RESCALE:
+        return f"RescaleIntercept {_shown(ds.get('RescaleIntercept'))} is not a usable rescale"
+    return None
+
+
+def _declared_frames(ds: Dataset) -> int | None:
+    value = ds.get("NumberOfFrames")
+    if value in (None, ""):
+        return 1
+    try:
+        frames = int(value)
+    except (TypeError, ValueError):
+        return None
+    return frames if frames >= 1 else None
+
+
+def _shown(value: Any) -> str:
+    text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple)) or \
+        type(value).__name__ == "MultiValue" else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _sop_name(sop: str) -> str:

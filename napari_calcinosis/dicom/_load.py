@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from ._header import (
     FileHeader,
     Frame,
     frames_of,
+    implausible_reason,
     is_dicomdir,
     is_localizer,
     non_image_reason,
@@ -66,8 +68,7 @@ def _set_aside(study: Study, header: FileHeader, reason: str) -> None:
 
 
 def _has_geometry(header: FileHeader) -> bool:
-    ds = header.ds
-    return "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
+    return _has_geometry_ds(header.ds)
 
 
 def _is_enhanced(header: FileHeader) -> bool:
@@ -75,14 +76,21 @@ def _is_enhanced(header: FileHeader) -> bool:
     return "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
 
 
+def _has_geometry_ds(ds) -> bool:
+    return "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
+
+
 def _classify(header: FileHeader, study: Study, found: _Sorted) -> None:
     ds = header.ds
     if is_dicomdir(ds):
         return  # a DICOMDIR index inside a folder: its images are found by the folder scan
-    reason = non_image_reason(header)
+    reason = non_image_reason(header) or implausible_reason(header)
     if reason is not None:
         _set_aside(study, header, reason)
         return
+    if header.inferred_syntax:
+        study.warnings.append(f"{header.name}: no DICOM Part-10 file meta (an ACR-NEMA style "
+                              f"file); read as {header.inferred_syntax}")
     enhanced = _is_enhanced(header)
     if is_localizer(ds) and not enhanced:
         _set_aside(study, header, "localizer (scout) image: set apart from the volume")
@@ -119,12 +127,29 @@ def _blank_uid_key(ds) -> str:
     return _BLANK + "|".join(str(p) for p in parts)
 
 
+@contextlib.contextmanager
+def _warnings_as_sentences(study: Study, name: str):
+    """pydicom's warnings about a file (invalid values, an unexpected VR) become one
+    sentence each in the study's warnings, naming the file, instead of raw Python warnings
+    on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for item in caught:
+        text = str(item.message).split(" Please see <")[0].strip()
+        if text and text not in seen:
+            seen.add(text)
+            study.warnings.append(f"{name}: {text}")
+
+
 def _read_headers(files: list[Path], names: list[str], study: Study,
                   progress: Progress | None) -> list[FileHeader]:
     headers = []
     for k, (path, name) in enumerate(zip(files, names)):
         try:
-            headers.append(read_header(path, name=name))
+            with _warnings_as_sentences(study, name):
+                headers.append(read_header(path, name=name))
         except DicomReadError as exc:
             study.warnings.append(f"skipped {exc}")
         if progress is not None and (k % 50 == 0 or k == len(files) - 1):
@@ -188,7 +213,11 @@ def load_study(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], 
                                     study, progress)
         sorted_ = _Sorted()
         for header in headers:
-            _classify(header, study, sorted_)
+            with _warnings_as_sentences(study, header.name):
+                try:
+                    _classify(header, study, sorted_)
+                except Exception as exc:  # noqa: BLE001 - one bad header never costs the study
+                    _set_aside(study, header, f"its header cannot be interpreted ({exc})")
         _decode(study, sorted_, series_uids, progress)
     if progress is not None:
         progress(1.0, "done")
@@ -226,14 +255,17 @@ def _decode(study: Study, found: _Sorted, series_uids: Collection[str] | None,
     done = 0
     for header in radiographs:
         try:
-            study.radiographs.append(build_radiograph(header))
+            with _warnings_as_sentences(study, header.name):
+                study.radiographs.append(build_radiograph(header))
+            _name_blank_radiograph(study, study.radiographs[-1], header)
         except (CalcinosisError, Exception) as exc:  # noqa: BLE001 - bad data never crashes
             study.warnings.append(f"skipped {header.name}: image unreadable ({exc})")
         done += 1
         _report(progress, done, total)
     for key, frames in series.items():
         before = len(study.volumes)
-        _decode_series(study, frames, _scaled(progress, done, total))
+        with _warnings_as_sentences(study, series_label(frames[0])):
+            _decode_series(study, frames, _scaled(progress, done, total))
         if key.startswith(_BLANK):
             _name_blank_series(study, study.volumes[before:], key, frames)
         done += 1
@@ -266,6 +298,20 @@ def _name_blank_series(study: Study, volumes: list, key: str, frames: list[Frame
             f"{frames[0].header.name}) were read as one series by their study, frame of "
             f"reference, orientation and spacing, and given the UID "
             f"{info.series_instance_uid}")
+
+
+def _name_blank_radiograph(study: Study, radiograph, header: FileHeader) -> None:
+    """A radiograph without a SeriesInstanceUID gets one derived from its file, with a
+    warning (and a StudyInstanceUID when that is blank too)."""
+    info = radiograph.info
+    if (info.series_instance_uid or "").strip():
+        return
+    key = f"{header.name}|{header.ds.get('SOPInstanceUID', '')}"
+    info.series_instance_uid = generate_uid(entropy_srcs=[key, "series"])
+    if not (info.study_instance_uid or "").strip():
+        info.study_instance_uid = generate_uid(entropy_srcs=[key, "study"])
+    study.warnings.append(f"{header.name}: no SeriesInstanceUID; given the UID "
+                          f"{info.series_instance_uid}")
 
 
 def _decode_series(study: Study, frames: list[Frame], progress: Progress | None) -> None:

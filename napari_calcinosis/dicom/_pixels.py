@@ -79,8 +79,17 @@ def _read_native(header: FileHeader, jobs: Sequence[tuple[int, int]], raw: np.nd
             _fix_unused_bits(raw[k], header.ds)
 
 
+def decode_file(header: FileHeader) -> np.ndarray:
+    """Every frame of a file, decoded by pydicom (its codecs for compressed data); a file
+    without file meta is decoded with the transfer syntax its header was read with."""
+    extra = {}
+    if header.inferred_syntax:
+        extra["transfer_syntax_uid"] = header.ds.file_meta.TransferSyntaxUID
+    return pydicom.pixels.pixel_array(str(header.path), **extra)
+
+
 def _read_decoded(header: FileHeader, jobs: Sequence[tuple[int, int]], raw: np.ndarray) -> None:
-    pixels = pydicom.pixels.pixel_array(str(header.path))
+    pixels = decode_file(header)
     pixels = pixels.reshape((-1, *raw.shape[1:]))
     for index, k in jobs:
         raw[k] = pixels[index]

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from napari_calcinosis.types import Radiograph
 
 from ._header import FileHeader, series_info
+from ._pixels import decode_file
 
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "MG", "IO", "PX", "RF", "XA", "DF"}
 PERCENTILE_WINDOW = (0.5, 99.5)
@@ -121,7 +122,7 @@ def build_radiograph(header: FileHeader) -> Radiograph:
         pixel spacing with its source, and the view.
     """
     ds = header.ds
-    stored = pydicom.pixels.pixel_array(str(header.path))
+    stored = decode_file(header)
     if stored.ndim == 3:
         stored = stored[0]
     image = np.asarray(pydicom.pixels.apply_modality_lut(stored, ds), dtype=np.float32)

@@ -84,9 +84,10 @@ def split_stacks(frames: list[Frame]) -> tuple[list[list[Frame]], list[Frame], l
 
 def _instance(frame: Frame) -> float:
     try:
-        return float(frame.header.ds.get("InstanceNumber") or 0) + frame.index * 1e-6
+        number = float(frame.header.ds.get("InstanceNumber") or 0)
     except (TypeError, ValueError):
         return 0.0
+    return number + frame.index * 1e-6 if np.isfinite(number) else 0.0
 
 
 def _where(frame: Frame) -> str:
@@ -126,7 +127,7 @@ def _single_slice_step(frame: Frame) -> float:
             value = float(ds.get(key))
         except (TypeError, ValueError):
             continue
-        if value > 0:
+        if 0 < value <= 1000.0:  # a real slice step (inf and 1e308 are not)
             return value
     return 1.0
 
@@ -241,9 +242,15 @@ def build_volume(frames: list[Frame], *, padding_value_hu: float = -1024.0,
                                 for k, msg in sorted(stack.failed.items())]
     present = [f for f in plan.slots if f is not None]
     ds = present[0].header.ds
+    info = series_info(ds)
+    if not info.modality:  # one slice without Modality does not decide for the series
+        stated = [str(f.header.ds.get("Modality", "") or "").strip() for f in present]
+        stated = [m for m in stated if m]
+        if stated:
+            info.modality = max(set(stated), key=stated.count)
     return Volume(
         hu=hu, spacing_zyx_mm=plan.spacing_zyx_mm, origin_lps_mm=plan.origin_lps_mm,
-        direction_lps=plan.direction_lps, info=series_info(ds), padding_mask=mask,
+        direction_lps=plan.direction_lps, info=info, padding_mask=mask,
         padding_value_hu=padding_value_hu,
         sop_instance_uids=[str(f.header.ds.get("SOPInstanceUID", "")) if f else ""
                            for f in plan.slots],

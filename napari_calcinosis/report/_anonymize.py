@@ -7,8 +7,11 @@ SEG and ``findings.json`` name the same new study, series and instance UIDs. New
 A header copy keeps what the outputs need (geometry, modality, acquisition) and loses the
 patient's identity: the patient's name becomes ``ANONYMOUS``, the patient ID ``ANONYMOUS``;
 birth date, other IDs, addresses, accession number, institution, physicians, operators, dates
-and private tags go; every instance UID is replaced; the patient's identifying values are
-removed from any remaining text. Age and sex are kept (they matter for the differential).
+and times, free-text descriptions (study, series, protocol, comments) and private tags go;
+every instance UID is replaced; the patient's identifying values are removed from any
+remaining text (DICOM PS3.15 Basic Application Level Confidentiality Profile). Age and sex
+are kept, as the profile's Retain Patient Characteristics Option allows (they matter for the
+differential).
 """
 
 from __future__ import annotations
@@ -52,9 +55,15 @@ _DELETED = (
     "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
     "ReferringPhysicianIdentificationSequence", "PatientState", "PregnancyStatus",
     "InstanceCreatorUID", "PerformedProcedureStepStartDate", "PerformedProcedureStepEndDate",
+    # free-text descriptions (PS3.15 Basic Profile: X)
+    "StudyDescription", "SeriesDescription", "ProtocolName", "ImageComments",
+    "RequestedProcedureDescription", "PerformedProcedureStepDescription",
+    "AdmittingDiagnosesDescription", "DerivationDescription", "StudyComments",
+    "AcquisitionComments", "PerformedProcedureStepStartTime",
+    "PerformedProcedureStepEndTime",
 )
 _TEXT_VRS = ("LO", "SH", "ST", "LT", "UT", "PN", "UC", "CS")
-_DATE_VRS = ("DA", "DT")
+_DATE_VRS = ("DA", "DT", "TM")  # dates and times (StudyTime, SeriesTime, ...) emptied
 
 
 def mapped_uid(uid: str, uid_map: dict[str, str]) -> str:
@@ -98,6 +107,10 @@ def study_identifying_values(study: Study | None) -> list[str]:
     values: set[str] = set()
     for image in [*study.volumes, *study.radiographs]:
         values.update(identifying_values(image.info))
+        # free-text descriptions go too (PS3.15 Basic Profile), wherever they are quoted
+        values.update(v.strip() for v in (image.info.study_description,
+                                          image.info.series_description)
+                      if len(v.strip()) >= 3)
     return sorted(values, key=len, reverse=True)
 
 

@@ -76,7 +76,7 @@ def build_report_content(findings: Findings, context: Any = None, *,
     builders = {
         "patient": lambda: _patient(findings, result, anonymize),
         "indication": lambda: cf.indication(getattr(result, "clinical", None)),
-        "technique": lambda: _technique(findings, result),
+        "technique": lambda: _technique(findings, result, anonymize),
         "comparison": lambda: [Block(paragraphs=["None available."])],
         "findings": lambda: cf.findings_blocks(findings),
         "negatives": lambda: cf.negatives(findings),
@@ -134,7 +134,7 @@ def _study_table(findings: Findings, info: SeriesInfo | None, anonymize: bool) -
             ["Sex", info.patient_sex or "not stated"],
             ["Age", _age(info.patient_age)],
             ["Study date", identity(_date(info.study_date))],
-            ["Study description", info.study_description or "not stated"],
+            ["Study description", identity(info.study_description)],
             ["Accession number", identity(info.accession_number)],
             ["Institution", identity(info.institution_name)],
         ]
@@ -166,10 +166,11 @@ def _age(value: str) -> str:
     return value or "not stated"
 
 
-def _technique(findings: Findings, result: Any) -> list[Block]:
+def _technique(findings: Findings, result: Any, anonymize: bool = False) -> list[Block]:
     # findings.series lists the series in the order of result.series (UIDs may be new ones).
     series_results = list(result.series) if result is not None else []
-    rows = [_series_row(entry, series_results[i].image if i < len(series_results) else None)
+    rows = [_series_row(entry, series_results[i].image if i < len(series_results) else None,
+                        anonymize)
             for i, entry in enumerate(findings.series)]
     params = findings.parameters or {}
     lines = []
@@ -187,9 +188,12 @@ def _technique(findings: Findings, result: Any) -> list[Block]:
     return [Block(tables=[Table(header, rows, key="technique")], paragraphs=lines)]
 
 
-def _series_row(entry: Any, image: Volume | Radiograph | None) -> list[str]:
+def _series_row(entry: Any, image: Volume | Radiograph | None,
+                anonymize: bool = False) -> list[str]:
     info = image.info if image is not None else None
-    description = (info.series_description if info else "") or entry.series_instance_uid
+    # descriptions are free text an anonymised export leaves out (PS3.15 Basic Profile)
+    description = ("" if anonymize else (info.series_description if info else "")) or \
+        entry.series_instance_uid
     if entry.kind == "radiograph":
         description += f" ({entry.view or 'view not stated'})"
     grid = " × ".join(str(n) for n in entry.shape)

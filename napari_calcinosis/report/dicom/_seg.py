@@ -181,7 +181,7 @@ def _with_uids(header: Dataset, volume: Volume, n: int) -> Dataset:
     if all(str(header.get(k, "") or "").strip() for k in
            ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")):
         return header
-    out = Dataset(header)
+    out = copy.deepcopy(header)  # never change the loaded header itself
     if not str(out.get("SOPClassUID", "") or "").strip():
         out.SOPClassUID = CTImageStorage
     if not str(out.get("SeriesInstanceUID", "") or "").strip():
@@ -212,13 +212,19 @@ _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
 
 
 def _with_type2_attributes(header: Dataset) -> Dataset:
-    """A header that lacks some of them (real files do) gets them empty, in a copy."""
+    """A header that lacks some of them (real files do) gets them empty, in a copy; a
+    one-component patient name (``Pancreas-CT-CB_001``, the retired form) gets the
+    trailing ``^`` that makes it the family name, as PS3.5 asks."""
     missing = [name for name in _TYPE2_PATIENT_STUDY if name not in header]
-    if not missing:
+    name = str(header.get("PatientName", "") or "")
+    retired = bool(name) and "^" not in name and "=" not in name
+    if not missing and not retired:
         return header
-    header = copy.copy(header)
-    for name in missing:
-        setattr(header, name, "")
+    header = copy.deepcopy(header)  # a shallow copy would share (and change) its elements
+    for keyword in missing:
+        setattr(header, keyword, "")
+    if retired:
+        header.PatientName = f"{name}^"
     return header
 
 
