@@ -96,6 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("study", metavar="STUDY", type=Path)
     _add_clinical(view)
     view.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    batch = sub.add_parser("batch", help="analyse every study of an archive on Dask and "
+                                         "write cohort tables")
+    batch.add_argument("archives", metavar="ARCHIVE", type=Path, nargs="+",
+                       help="folders (searched recursively), DICOMDIRs, .zip files")
+    batch.add_argument("--out", metavar="DIR", type=Path, required=True,
+                       help="output folder: DIR/<study>/ per study, studies.csv, "
+                            "studies.parquet, lesions.parquet")
+    batch.add_argument("--clinical-dir", metavar="DIR", type=Path, default=None,
+                       help="clinical files named <StudyInstanceUID>.json or "
+                            "<PatientID>.json")
+    batch.add_argument("--workers", metavar="N", type=int, default=2,
+                       help="local worker processes (default 2; ignored with --scheduler)")
+    batch.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    batch.add_argument("--memory-limit", metavar="SIZE", default="4GiB",
+                       help="memory per local worker (default 4GiB)")
+    batch.add_argument("--resume", action="store_true",
+                       help="skip studies already done with the same version and options")
+    batch.add_argument("--threshold-hu", metavar="N", type=float, default=None)
+    batch.add_argument("--formats", metavar="LIST", default=",".join(default_formats()))
+    batch.add_argument("--anonymize", action="store_true",
+                       help="new UIDs, hashed study folders, no identifying values")
+    _add_common(batch)
     demo = sub.add_parser("demo", help="build the bundled sample study and analyse it")
     _add_out(demo)
     _add_common(demo)
@@ -186,7 +209,30 @@ def _cmd_view(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"analyze": _cmd_analyze, "view": _cmd_view, "demo": _cmd_demo}
+def _cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
+    from napari_calcinosis.batch import BatchOptions, run_batch
+
+    if args.workers < 1:
+        raise UsageError("--workers must be 1 or more.")
+    if args.clinical_dir is not None and not args.clinical_dir.is_dir():
+        raise UsageError(f"--clinical-dir {args.clinical_dir} is not a folder.")
+    options = BatchOptions(out=args.out, formats=parse_formats(args.formats),
+                           workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                           anonymize=args.anonymize, clinical_dir=args.clinical_dir,
+                           threshold_hu=args.threshold_hu, memory_limit=args.memory_limit)
+    log = (lambda message: None) if args.quiet else None
+    summary = run_batch(args.archives, options, log=log)
+    for path in summary.tables:
+        print(path, file=out)
+    if summary.failed:
+        raise CalcinosisError(f"{summary.failed} of {summary.studies} studies failed; their "
+                              f"errors are in {args.out / 'studies.csv'} and "
+                              "<study>/error.txt.")
+    return EXIT_OK
+
+
+_COMMANDS = {"analyze": _cmd_analyze, "view": _cmd_view, "demo": _cmd_demo,
+             "batch": _cmd_batch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,17 +38,22 @@ __all__ = ["MAX_THRESHOLD_HU", "run_analysis"]
 MAX_THRESHOLD_HU = 3000.0
 
 
-def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
+def run_analysis(study_path: Path | Sequence[Path], out_dir: Path, *,
+                 formats: Sequence[str],
                  clinical_path: Path | None = None, clinical_data: dict | None = None,
                  series_uids: Sequence[str] = (),
                  threshold_hu: float | None = None, anonymize: bool = False,
                  use_annotations: bool = True,
                  progress: Progress | None = None,
-                 warn: Callable[[str], None] | None = None) -> list[Path]:
-    """Load, analyse and write: the body of ``napari-calcinosis analyze`` (and of ``demo``).
+                 warn: Callable[[str], None] | None = None,
+                 study_uid: str | None = None) -> list[Path]:
+    """Load, analyse and write: the body of ``napari-calcinosis analyze`` (and of ``demo``
+    and of each study of ``batch``).
 
     ``progress(fraction, message)`` follows every step; ``warn(sentence)`` receives what the
     reader must see even when progress is silenced (an unusable annotation file).
+    ``study_path`` may be several paths (one study's files spread over folders);
+    ``study_uid`` keeps only the images of that study.
 
     Returns
     -------
@@ -60,12 +65,18 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     _check_threshold(threshold_hu)
     clinical = (load_clinical(clinical_path) if clinical_path is not None else
                 parse_clinical(clinical_data) if clinical_data is not None else None)
-    if not study_path.exists():
-        raise UsageError(f"STUDY {study_path} does not exist.")
+    paths = [study_path] if isinstance(study_path, (str, Path)) else list(study_path)
+    for path in paths:
+        if not Path(path).exists():
+            raise UsageError(f"STUDY {path} does not exist.")
+    study_path = paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths))
     _check_out_dir(out_dir)
     report(0.0, f"Reading {study_path}")
-    study = load_study(study_path, series_uids=list(series_uids) or None,
+    study = load_study(paths[0] if len(paths) == 1 else paths,
+                       series_uids=list(series_uids) or None,
                        progress=sub_progress(report, 0.0, 0.3, "Reading: "))
+    if study_uid is not None:
+        _keep_study(study, study_uid)
     for message in [*study.warnings, *study.set_aside_messages()]:
         warn(message)  # every file skipped or set aside is named, even with --quiet
     _check_series(study, study_path, series_uids)
@@ -83,6 +94,13 @@ def run_analysis(study_path: Path, out_dir: Path, *, formats: Sequence[str],
     if anonymize:
         findings, context.uid_map = anonymize_findings(findings, study)
     return _write_outputs(findings, out_dir, formats, context, report)
+
+
+def _keep_study(study: Study, study_uid: str) -> None:
+    """Only the images of one study (a folder or a zip may hold several)."""
+    study.volumes = [v for v in study.volumes if v.info.study_instance_uid == study_uid]
+    study.radiographs = [r for r in study.radiographs
+                         if r.info.study_instance_uid == study_uid]
 
 
 def _saved_annotations(study: Study, progress: Progress, warn: Callable[[str], None],

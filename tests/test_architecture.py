@@ -30,6 +30,7 @@ LAYERS = [
     {"pipeline"},
     {"review", "report", "phantom"},
     {"run"},
+    {"batch"},
     {"_napari"},
     {"_qt"},
     {"cli"},
@@ -37,7 +38,8 @@ LAYERS = [
 ]
 #: Analysis packages: usable without napari, Qt or magicgui.
 ANALYSIS = ["types", "files", "dicom", "summary", "ct", "xray", "fusion", "clinical",
-            "classify", "annotations", "pipeline", "review", "report", "phantom", "run"]
+            "classify", "annotations", "pipeline", "review", "report", "phantom", "run",
+            "batch"]
 GUI_ROOTS = ("napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy")
 
 
