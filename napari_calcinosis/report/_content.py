@@ -35,8 +35,9 @@ from ._key_images import key_images, png_bytes
 __all__ = ["SECTION_TITLES", "build_report_content"]
 
 REMOVED_TEXT = "(removed)"
+#: Title of the section that opens a report whose reader's annotations were not applied.
+NOTICE_TITLE = "Attention: the reader's annotations were not applied"
 SECTION_TITLES = {
-    "notice": "Attention: the reader's annotations were not applied",
     "patient": "Patient and exam", "indication": "Indication and history",
     "technique": "Technique", "comparison": "Comparison", "findings": "Findings",
     "negatives": "Pertinent negatives", "symmetry": "Symmetry", "key_images": "Key images",
@@ -89,10 +90,10 @@ def build_report_content(findings: Findings, context: Any = None, *,
         "lesions": lambda: cf.lesion_list(findings),
         "disclaimer": lambda: [Block(paragraphs=[DISCLAIMER])],
     }
+    sections = [Section(key, SECTION_TITLES[key], build()) for key, build in builders.items()]
     notices = [w for w in findings.warnings if str(w).startswith(ANNOTATIONS_NOT_APPLIED)]
     if notices:  # before anything else: these findings are not the reader's reviewed ones
-        builders = {"notice": lambda: [Block(items=notices)], **builders}
-    sections = [Section(key, SECTION_TITLES[key], build()) for key, build in builders.items()]
+        sections.insert(0, Section("notice", NOTICE_TITLE, [Block(items=notices)]))
     version = findings.software.get("version", "")
     content = ReportContent(
         title="Soft-tissue calcification report",

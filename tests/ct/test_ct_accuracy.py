@@ -245,11 +245,22 @@ def test_phantom_accuracy_full_grid(noise, thickness):
 # ---- real files --------------------------------------------------------------------------
 
 def _load(path):
+    """A real single slice as a 3-slice volume (the slice repeated at its thickness): the
+    CT detector refuses single images, and these test its reading of real anatomy in the
+    plane of the slice."""
+    import dataclasses
+
     from napari_calcinosis.dicom import load_study
 
     with warnings.catch_warnings():  # pydicom's notes about these odd test files
         warnings.simplefilter("ignore")
-        return load_study(path).volumes[0]
+        volume = load_study(path).volumes[0]
+    if volume.hu.shape[0] >= 3:
+        return volume
+    hu = np.repeat(volume.hu[:1], 3, axis=0)
+    mask = None if volume.padding_mask is None else np.repeat(volume.padding_mask[:1], 3, 0)
+    return dataclasses.replace(volume, hu=hu, padding_mask=mask, headers=[], files=[],
+                               sop_instance_uids=[])
 
 
 def _body(hu2: np.ndarray) -> np.ndarray:
