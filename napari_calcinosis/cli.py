@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_ArgumentParser)
     analyze = sub.add_parser("analyze", help="analyse a study and write the report files")
-    analyze.add_argument("study", metavar="STUDY", type=Path,
-                         help="DICOM file, folder (searched recursively), DICOMDIR or .zip")
+    analyze.add_argument("study", metavar="STUDY",
+                         help="DICOM file, folder (searched recursively), DICOMDIR, .zip, or "
+                              "pacs://SERVER/STUDYUID (a study on a PACS of the servers file)")
     _add_out(analyze)
     _add_clinical(analyze)
     analyze.add_argument("--series", metavar="UID", action="append", default=[],
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="new UIDs and no identifying values in the outputs")
     analyze.add_argument("--ignore-annotations", action="store_true",
                          help="analyse without the reader's saved marks of this study")
+    analyze.add_argument("--send", action="store_true",
+                         help="with pacs://: store the SR and SEG back on that PACS")
     _add_common(analyze)
     view = sub.add_parser("view", help="open napari with the study and the panels docked")
     view.add_argument("study", metavar="STUDY", type=Path)
@@ -119,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--anonymize", action="store_true",
                        help="new UIDs, hashed study folders, no identifying values")
     _add_common(batch)
+    pacs = sub.add_parser("pacs", help="query a PACS of the servers file")
+    pacs_sub = pacs.add_subparsers(dest="pacs_command", metavar="ACTION", required=True,
+                                   parser_class=_ArgumentParser)
+    find = pacs_sub.add_parser("find", help="list the studies that match")
+    find.add_argument("server", metavar="SERVER", help="a server name of the servers file")
+    for option, what in (("--patient-id", "PatientID"), ("--patient-name", "PatientName"),
+                         ("--accession", "AccessionNumber"),
+                         ("--date-from", "first StudyDate, YYYYMMDD"),
+                         ("--date-to", "last StudyDate, YYYYMMDD"),
+                         ("--modality", "a modality in the study, e.g. CT")):
+        find.add_argument(option, default="", help=what)
+    find.add_argument("--dimse", action="store_true", help="C-FIND instead of DICOMweb")
+    find.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     demo = sub.add_parser("demo", help="build the bundled sample study and analyse it")
     _add_out(demo)
     _add_common(demo)
@@ -168,14 +184,61 @@ class ProgressPrinter:
 
 
 def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
+    from napari_calcinosis.pacs import parse_pacs_url
+
     formats = parse_formats(args.formats)
     printer = ProgressPrinter(quiet=args.quiet)
+    remote = parse_pacs_url(args.study)
+    if args.send and remote is None:
+        raise UsageError("--send needs a pacs://SERVER/STUDYUID study.")
+    if args.send and args.anonymize:
+        raise UsageError("--send with --anonymize would store the results under a new, "
+                         "anonymous study: not sent.")
+    client = None
+    if remote is not None:
+        client = _pacs_client(remote[0], dimse=False)
+        printer(0.0, f"Retrieving study {remote[1]} from PACS {remote[0]}")
+        study = client.retrieve_study(remote[1])
+    else:
+        study = Path(args.study)
     written = run_analysis(
-        args.study, args.out, formats=formats, clinical_path=args.clinical,
+        study, args.out, formats=formats, clinical_path=args.clinical,
         series_uids=args.series, threshold_hu=args.threshold_hu, anonymize=args.anonymize,
         use_annotations=not args.ignore_annotations, progress=printer, warn=printer.warn)
     for path in written:
         print(path, file=out)
+    if args.send:
+        dicom = [p for p in written if p.suffix == ".dcm"]
+        if not dicom:
+            raise UsageError("--send: nothing to send (no sr or seg among --formats, or no "
+                             "CT was analysed).")
+        sent = client.store(dicom)
+        printer.warn(f"stored {sent} file(s) ({', '.join(p.name for p in dicom)}) on PACS "
+                     f"{remote[0]} in study {remote[1]}")
+    return EXIT_OK
+
+
+def _pacs_client(name: str, *, dimse: bool):
+    from napari_calcinosis.pacs import PacsClient, load_servers, servers_file
+
+    servers = load_servers()
+    if name not in servers:
+        raise UsageError(f"No PACS named {name!r} in {servers_file()} (known: "
+                         f"{', '.join(servers) or 'none'}).")
+    return PacsClient(servers[name], protocol="dimse" if dimse else "auto")
+
+
+def _cmd_pacs(args: argparse.Namespace, out: TextIO) -> int:
+    client = _pacs_client(args.server, dimse=args.dimse)
+    hits = client.find_studies(patient_id=args.patient_id, patient_name=args.patient_name,
+                               accession=args.accession, date_from=args.date_from,
+                               date_to=args.date_to, modality=args.modality)
+    print("\t".join(["StudyInstanceUID", "StudyDate", "PatientID", "PatientName",
+                     "Modalities", "Instances", "Description"]), file=out)
+    for hit in hits:
+        print("\t".join([hit.study_uid, hit.study_date, hit.patient_id, hit.patient_name,
+                         hit.modalities, "" if hit.instances is None else str(hit.instances),
+                         hit.description]), file=out)
     return EXIT_OK
 
 
@@ -232,7 +295,7 @@ def _cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
 
 
 _COMMANDS = {"analyze": _cmd_analyze, "view": _cmd_view, "demo": _cmd_demo,
-             "batch": _cmd_batch}
+             "batch": _cmd_batch, "pacs": _cmd_pacs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ PACKAGE = "napari_calcinosis"
 LAYERS = [
     {"napari_calcinosis"},  # the package root: its version only
     {"types", "files"},
+    {"pacs"},
     {"dicom", "summary"},
     {"ct", "xray"},
     {"fusion"},
@@ -39,7 +40,7 @@ LAYERS = [
 #: Analysis packages: usable without napari, Qt or magicgui.
 ANALYSIS = ["types", "files", "dicom", "summary", "ct", "xray", "fusion", "clinical",
             "classify", "annotations", "pipeline", "review", "report", "phantom", "run",
-            "batch"]
+            "batch", "pacs"]
 GUI_ROOTS = ("napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy")
 
 
