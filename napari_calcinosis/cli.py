@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--clinical-dir", metavar="DIR", type=Path, default=None,
                        help="clinical files named <StudyInstanceUID>.json or "
                             "<PatientID>.json")
+    batch.add_argument("--clinical-csv", metavar="FILE", type=Path, default=None,
+                       help="one row of labs and history per study_instance_uid or "
+                            "patient_id (columns in docs/contract.md)")
     batch.add_argument("--workers", metavar="N", type=int, default=2,
                        help="local worker processes (default 2; ignored with --scheduler)")
     batch.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -277,11 +280,14 @@ def _cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be 1 or more.")
+    if args.clinical_dir is not None and args.clinical_csv is not None:
+        raise UsageError("Give --clinical-dir or --clinical-csv, not both.")
     if args.clinical_dir is not None and not args.clinical_dir.is_dir():
         raise UsageError(f"--clinical-dir {args.clinical_dir} is not a folder.")
     options = BatchOptions(out=args.out, formats=parse_formats(args.formats),
                            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                            anonymize=args.anonymize, clinical_dir=args.clinical_dir,
+                           clinical_csv=args.clinical_csv,
                            threshold_hu=args.threshold_hu, memory_limit=args.memory_limit)
     log = (lambda message: None) if args.quiet else None
     summary = run_batch(args.archives, options, log=log)

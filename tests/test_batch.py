@@ -70,8 +70,11 @@ def test_discovery_brings_each_study_together(archive):
 def test_batch_on_a_local_dask_cluster(archive, tmp_path, capsys):
     root, uids = archive
     out = tmp_path / "out"
+    table = tmp_path / "clinical.csv"
+    table.write_text("patient_id,age,sex,calcium,calcium_unit,dialysis\n"
+                     "PAT-f,54,F,2.9,mmol/L,yes\n", encoding="utf-8")
     status = cli.main(["batch", str(root), "--out", str(out), "--workers", "2",
-                       "--formats", "json,csv"])
+                       "--formats", "json,csv,html", "--clinical-csv", str(table)])
     err = capsys.readouterr().err
     assert status == 1 and "1 of 6 studies failed" in err  # the broken one
     assert "[6/6]" in err
@@ -100,11 +103,16 @@ def test_batch_on_a_local_dask_cluster(archive, tmp_path, capsys):
         (out / uids["a"] / "findings.json").read_text()
     split = json.loads((out / uids["split"] / "findings.json").read_text())
     assert split["series"][0]["shape"][0] == 8  # both halves of the split study
+    # the clinical CSV's row reached its study (by PatientID), and only that one
+    with_labs = (out / uids["f"] / "report.html").read_text(encoding="utf-8")
+    without = (out / uids["b"] / "report.html").read_text(encoding="utf-8")
+    assert "11.6 mg/dL" in with_labs and "11.6 mg/dL" not in without  # 2.9 mmol/L
 
     # --resume repeats nothing that is complete; the broken study is tried again
     stamp = (out / uids["a"] / "findings.json").stat().st_mtime_ns
     status = cli.main(["batch", str(root), "--out", str(out), "--workers", "2",
-                       "--formats", "json,csv", "--resume"])
+                       "--formats", "json,csv,html", "--resume", "--clinical-csv",
+                       str(table)])
     err = capsys.readouterr().err
     assert status == 1 and "1 to analyse, 5 already done" in err
     assert (out / uids["a"] / "findings.json").stat().st_mtime_ns == stamp
@@ -161,3 +169,99 @@ def test_a_dying_worker_is_replaced_and_its_study_recorded_failed(archive, tmp_p
     assert "did not finish" in rows.loc[uids["b"], "error"]
     assert (rows["status"] == "ok").sum() == 4  # the other studies went on
     assert alive == 2  # the nanny replaced the worker
+
+
+def _dask(*args: str, log: Path):
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "dask"
+    with log.open("w") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([str(script), *args], stdout=handle,
+                                stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_batch_on_a_scheduler_and_workers_started_by_hand_survives_a_killed_worker(
+        archive, tmp_path, capsys):
+    """``dask scheduler`` and two ``dask worker`` processes, as a user would start them;
+    one worker is killed while the batch runs: the batch still completes."""
+    import subprocess
+    import threading
+    import time
+
+    root, uids = archive
+    address_file = tmp_path / "scheduler.json"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0",
+                       "--no-dashboard", "--scheduler-file", str(address_file),
+                       log=tmp_path / "scheduler.log")]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        for n in range(2):
+            processes.append(_dask("worker", address, "--nthreads", "1", "--nworkers", "1",
+                                   "--no-nanny", "--no-dashboard",
+                                   log=tmp_path / f"worker{n}.log"))
+        out = tmp_path / "out"
+        victim = processes[1]
+
+        def kill_when_busy():  # as soon as the first study is done, one worker dies
+            while time.monotonic() < deadline + 240:
+                if list(out.glob("*/batch.json")):
+                    victim.kill()
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_when_busy, daemon=True)
+        killer.start()
+        status = cli.main(["batch", str(root), "--out", str(out), "--scheduler", address,
+                           "--formats", "json"])
+        killer.join(timeout=5)
+        err = capsys.readouterr().err
+        assert victim.poll() is not None, "the worker was not killed during the batch"
+        assert status == 1 and "1 of 6 studies failed" in err, err  # only the broken one
+        rows = pd.read_csv(out / "studies.csv")
+        assert (rows["status"] == "ok").sum() == 5
+    finally:
+        for process in processes:
+            process.kill()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@pytest.mark.slow
+def test_resume_after_an_interrupted_batch_repeats_nothing_complete(archive, tmp_path):
+    """The batch process is killed after its first studies; --resume does the rest only."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, uids = archive
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "napari_calcinosis", "batch", str(root), "--out",
+               str(out), "--workers", "1", "--formats", "json", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(out.glob("*/batch.json"))) < 2:
+        time.sleep(0.05)
+    os_group = process.pid
+    import os
+
+    os.killpg(os_group, signal.SIGKILL)  # the driver and its local workers
+    process.wait(timeout=30)
+    done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/batch.json")}
+    assert 2 <= len(done) < 5, "the batch was not interrupted mid-way"
+    stamps = {name: (out / name / "findings.json").stat().st_mtime_ns for name in done}
+    finished = subprocess.run([*command, "--resume"], capture_output=True, text=True,
+                              timeout=600)
+    assert finished.returncode == 1  # the broken study
+    for name, stamp in stamps.items():
+        assert (out / name / "findings.json").stat().st_mtime_ns == stamp, name
+    rows = pd.read_csv(out / "studies.csv")
+    assert len(rows) == 6 and (rows["status"] == "ok").sum() == 5

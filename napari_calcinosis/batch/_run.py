@@ -29,6 +29,7 @@ from napari_calcinosis.report import WRITERS
 from napari_calcinosis.run import run_analysis
 from napari_calcinosis.types import CalcinosisError, NoImageSeriesError, UsageError
 
+from ._clinical import load_clinical_csv
 from ._discover import StudySource, discover_studies
 from ._tables import LESION_COLUMNS, STUDY_COLUMNS, lesion_rows, study_row
 
@@ -49,6 +50,7 @@ class BatchOptions:
     resume: bool = False
     anonymize: bool = False
     clinical_dir: Path | None = None
+    clinical_csv: Path | None = None
     threshold_hu: float | None = None
     memory_limit: str = "4GiB"
     retries: int = 1
@@ -58,7 +60,9 @@ class BatchOptions:
         return {"software": __version__, "formats": sorted(self.formats),
                 "anonymize": self.anonymize, "threshold_hu": self.threshold_hu,
                 "clinical_dir": None if self.clinical_dir is None else
-                str(Path(self.clinical_dir).resolve())}
+                str(Path(self.clinical_dir).resolve()),
+                "clinical_csv": None if self.clinical_csv is None else
+                _digest(Path(self.clinical_csv))}
 
 
 @dataclass
@@ -82,14 +86,27 @@ def _clinical_for(source: StudySource, clinical_dir: Path | None) -> Path | None
     return None
 
 
-def analyze_source(source: StudySource, options: BatchOptions) -> dict[str, Any]:
-    """One study, as ``analyze`` would do it, into ``OUT/<study>/`` (runs on a worker)."""
+def _digest(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return str(path)
+
+
+def analyze_source(source: StudySource, options: BatchOptions,
+                   clinical_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One study, as ``analyze`` would do it, into ``OUT/<study>/`` (runs on a worker);
+    ``clinical_data`` is its row of the clinical CSV, if any."""
     key = source.key(options.anonymize)
     folder = Path(options.out) / key
     start = time.monotonic()
     try:
         run_analysis(source.paths, folder, formats=options.formats,
-                     clinical_path=_clinical_for(source, options.clinical_dir),
+                     clinical_path=None if clinical_data is not None else
+                     _clinical_for(source, options.clinical_dir),
+                     clinical_data=clinical_data,
                      threshold_hu=options.threshold_hu, anonymize=options.anonymize,
                      study_uid=source.study_uid or None)
         doc = json.loads((folder / "findings.json").read_text(encoding="utf-8"))
@@ -193,6 +210,7 @@ def run_batch(archives: list[Path], options: BatchOptions, *,
         raise NoImageSeriesError("No DICOM study found in "
                                  f"{', '.join(str(a) for a in archives)}.")
     Path(options.out).mkdir(parents=True, exist_ok=True)
+    clinical = {} if options.clinical_csv is None else load_clinical_csv(options.clinical_csv)
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for index, source in enumerate(sources):
@@ -205,7 +223,7 @@ def run_batch(archives: list[Path], options: BatchOptions, *,
     log(f"{len(sources)} studies found; {len(todo)} to analyse"
         + (f", {len(records)} already done (--resume)" if records else ""))
     if todo:
-        _analyse_all(sources, todo, options, records, summary, log)
+        _analyse_all(sources, todo, options, records, summary, log, clinical)
     summary.seconds = time.monotonic() - start
     summary.tables = _write_tables([records[i] for i in range(len(sources))], options.out)
     log(f"done: {summary.done} analysed, {summary.failed} failed, {summary.skipped} "
@@ -213,7 +231,7 @@ def run_batch(archives: list[Path], options: BatchOptions, *,
     return summary
 
 
-def _analyse_all(sources, todo, options, records, summary, log) -> None:
+def _analyse_all(sources, todo, options, records, summary, log, clinical) -> None:
     from dask.distributed import as_completed
 
     client, cluster = _connect(options, log)
@@ -221,7 +239,10 @@ def _analyse_all(sources, todo, options, records, summary, log) -> None:
         link = getattr(client, "dashboard_link", None)
         if link and (cluster is None or _has_bokeh()):
             log(f"Dask dashboard: {link}")
-        futures = {client.submit(analyze_source, sources[i], options, pure=False,
+        futures = {client.submit(analyze_source, sources[i], options,
+                                 clinical.get(sources[i].study_uid)
+                                 or clinical.get(f"patient:{sources[i].patient_id}"),
+                                 pure=False,
                                  retries=options.retries,
                                  key=f"calcinosis-{i}-{os.getpid()}-{time.time_ns()}"): i
                    for i in todo}
