@@ -9,7 +9,7 @@ driver's peak resident memory (this process: the batch holds only the rows).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_batch.py [--studies 12]
+    .venv/bin/python benchmarks/bench_batch.py [--studies 12] [--stack 6]
 """
 
 from __future__ import annotations
@@ -28,19 +28,27 @@ SLAB = Path(__file__).resolve().parents[1] / "tests" / "data" / "realct" / \
     "pancreas-ct-cbct-seg-001-slab8"
 
 
-def make_studies(root: Path, count: int) -> list[Path]:
+def make_studies(root: Path, count: int, stack: int = 1) -> list[Path]:
+    """``count`` studies, each the slab's 8 slices stacked ``stack`` times along z."""
     folders = []
     for n in range(count):
         folder = root / f"study{n:03d}"
         folder.mkdir(parents=True)
         study = generate_uid(entropy_srcs=["bench", str(n)])
         series = generate_uid(entropy_srcs=["bench", str(n), "series"])
-        for k, path in enumerate(sorted(SLAB.glob("*.dcm"))):
-            ds = pydicom.dcmread(path)
-            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-            ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench", str(n), str(k)])
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            ds.save_as(folder / path.name)
+        slices = sorted(SLAB.glob("*.dcm"))
+        for copy in range(stack):
+            for k, path in enumerate(slices):
+                ds = pydicom.dcmread(path)
+                ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+                ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench", str(n), str(copy),
+                                                               str(k)])
+                ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+                position = [float(v) for v in ds.ImagePositionPatient]
+                position[2] += copy * len(slices) * float(ds.SliceThickness)
+                ds.ImagePositionPatient = position
+                ds.InstanceNumber = copy * len(slices) + k + 1
+                ds.save_as(folder / f"{copy:02d}-{path.name}")
         folders.append(folder)
     return folders
 
@@ -48,13 +56,15 @@ def make_studies(root: Path, count: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", type=int, default=12)
+    parser.add_argument("--stack", type=int, default=6,
+                        help="slab copies stacked per study (8 slices each)")
     args = parser.parse_args()
     from napari_calcinosis import cli
     from napari_calcinosis.run import run_analysis
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        studies = make_studies(root / "archive", args.studies)
+        studies = make_studies(root / "archive", args.studies, args.stack)
         times = {}
         for workers in (1, 2):
             start = time.perf_counter()
@@ -73,7 +83,7 @@ def main() -> None:
         serial = time.perf_counter() - start
     rate = {name: args.studies / seconds * 60 for name, seconds in
             (("serial", serial), ("1", times[1]), ("2", times[2]))}
-    print(f"{args.studies} studies (8 real CT slices each)")
+    print(f"{args.studies} studies ({8 * args.stack} slices of real CT each)")
     print(f"serial analyze loop: {serial:6.1f} s  {rate['serial']:6.1f} studies/min")
     for workers in (1, 2):
         print(f"batch, {workers} worker(s): {times[workers]:6.1f} s  "
