@@ -8,6 +8,7 @@ summary's source series), so the table's totals equal ``summary.lesion_count`` a
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 from napari_calcinosis.classify import DISCLAIMER, input_label
@@ -74,11 +75,34 @@ def indication(clinical: Any) -> list[Block]:
 
 
 def _lab_row(clinical: Any, name: str) -> list[str]:
+    """The value as the reader gave it (with its conversion when the unit differs), the
+    range that judged it, and the status."""
     unit = CANONICAL_UNITS[name]
+    lab = clinical.lab(name)
     low, high, source = clinical.reference_range(name)
-    limits = f"{'' if low is None else f'{low:.3g}'}–{'' if high is None else f'{high:.3g}'}"
-    return [input_label(name), f"{clinical.lab_value(name):.3g} {unit}",
-            f"{limits} {unit} ({source})", clinical.lab_status(name)]
+    if low is not None and high is not None:
+        limits = f"{reading_number(low)}–{reading_number(high)} {unit}"
+    elif high is not None:
+        limits = f"up to {reading_number(high)} {unit}"
+    elif low is not None:
+        limits = f"from {reading_number(low)} {unit}"
+    else:
+        limits = "none"
+    value = f"{reading_number(lab.value)} {lab.unit}"
+    if lab.unit != unit:
+        value += f" (= {reading_number(clinical.lab_value(name))} {unit})"
+    return [input_label(name), value, f"{limits} ({source})", clinical.lab_status(name)]
+
+
+def reading_number(value: float) -> str:
+    """A number as a reader writes it: three significant digits, never an exponent
+    (1850 U/L, 8.82 mg/dL, 0.0123)."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    text = f"{round(value, digits):.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def findings_blocks(findings: Findings) -> list[Block]:

@@ -150,6 +150,8 @@ def test_differential_ranked_with_reasons(report):
 def test_clinical_input_technique_and_recommendations(report):
     text, tables = report["text"], report["parsed"].tables
     assert [r[0] for r in tables["labs"][1:]] == ["calcium", "CK"]
+    for row in tables["labs"][1:]:  # numbers as a reader writes them: no exponent
+        assert "e+" not in row[1] and "e+" not in row[2] and not row[2].startswith("–")
     assert "Labs not given: phosphate, PTH, creatinine, eGFR, aldolase." in text
     assert "Connective-tissue disease: systemic sclerosis" in text
     technique = tables["technique"]
@@ -202,3 +204,19 @@ def test_headless_chromium_renders_the_page(report, tmp_path):
     image = iio.imread(shot)
     assert image.shape[:2] == (2400, 1000)
     assert image[..., :3].std() > 20  # text, tables and images drawn, not a blank page
+
+
+def test_lab_values_are_shown_as_given_with_their_conversion():
+    from napari_calcinosis.clinical import parse_clinical
+    from napari_calcinosis.report._sections import indication, reading_number
+
+    assert [reading_number(v) for v in (1850.0, 8.818, 0.01234, 200.0)] == \
+        ["1850", "8.82", "0.0123", "200"]
+    clinical = parse_clinical({"labs": {"calcium": {"value": 2.2, "unit": "mmol/L"},
+                                        "ck": {"value": 1850, "unit": "U/L",
+                                               "upper_limit": 200}}})
+    (block,) = indication(clinical)
+    rows = {row[0]: row for row in block.tables[0].rows}
+    assert rows["calcium"][1] == "2.2 mmol/L (= 8.82 mg/dL)"
+    assert rows["CK"][1] == "1850 U/L"
+    assert rows["CK"][2].startswith("up to 200 U/L") or "–200 U/L" in rows["CK"][2]
