@@ -119,7 +119,39 @@ def _patient(findings: Findings, result: Any, anonymize: bool) -> list[Block]:
     if info is None:
         return [Block(paragraphs=["Patient details were not available to the exporter."],
                       tables=[_study_table(findings, None, anonymize)])]
-    return [Block(tables=[_study_table(findings, info, anonymize)])]
+    block = Block(tables=[_study_table(findings, info, anonymize)])
+    note = identity_mismatch(info, getattr(result, "clinical", None))
+    if note:
+        block.paragraphs.append(note)
+    return [block]
+
+
+def identity_mismatch(info: SeriesInfo, clinical: Any) -> str:
+    """A sentence when the images' sex or age and the clinical input's disagree (a
+    clinical file of another patient?), else ``""``."""
+    if clinical is None:
+        return ""
+    problems = []
+    dicom_sex = (info.patient_sex or "").strip().upper()
+    if dicom_sex in ("M", "F") and clinical.sex in ("M", "F") and dicom_sex != clinical.sex:
+        problems.append(f"sex {dicom_sex} in the images, {clinical.sex} in the clinical input")
+    dicom_age = _age_years(info.patient_age)
+    if dicom_age is not None and clinical.age_years is not None and \
+            abs(dicom_age - float(clinical.age_years)) > 1.5:
+        problems.append(f"age {dicom_age:g} in the images, {clinical.age_years:g} in the "
+                        "clinical input")
+    if not problems:
+        return ""
+    return ("Check the patient: " + "; ".join(problems) + ". The differential used the "
+            "clinical input.")
+
+
+def _age_years(value: str) -> float | None:
+    """DICOM AS (``078Y``, ``006M``, ``012W``, ``030D``) in years."""
+    text = str(value or "").strip().upper()
+    if len(text) != 4 or not text[:3].isdigit() or text[3] not in "YMWD":
+        return None
+    return int(text[:3]) / {"Y": 1, "M": 12, "W": 52.18, "D": 365.25}[text[3]]
 
 
 def _study_table(findings: Findings, info: SeriesInfo | None, anonymize: bool) -> Table:

@@ -220,3 +220,20 @@ def test_lab_values_are_shown_as_given_with_their_conversion():
     assert rows["calcium"][1] == "2.2 mmol/L (= 8.82 mg/dL)"
     assert rows["CK"][1] == "1850 U/L"
     assert rows["CK"][2].startswith("up to 200 U/L") or "–200 U/L" in rows["CK"][2]
+
+
+def test_sex_or_age_that_disagree_with_the_images_are_said(tmp_path):
+    """The real slab says PatientSex M; a clinical input of a woman of 54 is flagged."""
+    from pathlib import Path
+
+    from napari_calcinosis.run import run_analysis
+
+    slab = Path(__file__).resolve().parents[1] / "data" / "realct" / \
+        "pancreas-ct-cbct-seg-001-slab8"
+    run_analysis(slab, tmp_path / "f", formats=["json", "html"], use_annotations=False,
+                 clinical_data={"age": 54, "sex": "F"})
+    html = (tmp_path / "f" / "report.html").read_text(encoding="utf-8")
+    assert "Check the patient: sex M in the images, F in the clinical input" in html
+    run_analysis(slab, tmp_path / "m", formats=["json", "html"], use_annotations=False,
+                 clinical_data={"age": 54, "sex": "M"})
+    assert "Check the patient" not in (tmp_path / "m" / "report.html").read_text("utf-8")
