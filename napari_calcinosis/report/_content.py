@@ -37,11 +37,13 @@ __all__ = ["SECTION_TITLES", "build_report_content"]
 REMOVED_TEXT = "(removed)"
 #: Title of the section that opens a report whose reader's annotations were not applied.
 NOTICE_TITLE = "Attention: the reader's annotations were not applied"
+#: The sections in the order a reader wants them: the impression first, after who and what.
 SECTION_TITLES = {
-    "patient": "Patient and exam", "indication": "Indication and history",
+    "patient": "Patient and exam", "impression": "Impression: ranked differential",
+    "indication": "Indication and history",
     "technique": "Technique", "comparison": "Comparison", "findings": "Findings",
     "negatives": "Pertinent negatives", "symmetry": "Symmetry", "key_images": "Key images",
-    "impression": "Impression: ranked differential", "limitations": "Limitations",
+    "limitations": "Limitations",
     "recommendations": "Recommendations", "lesions": "Lesion list",
     "disclaimer": "Disclaimer",
 }
@@ -76,6 +78,7 @@ def build_report_content(findings: Findings, context: Any = None, *,
                   for im in key_images(findings, context)]
     builders = {
         "patient": lambda: _patient(findings, result, anonymize),
+        "impression": lambda: cf.impression(findings, getattr(result, "differential", None)),
         "indication": lambda: cf.indication(getattr(result, "clinical", None)),
         "technique": lambda: _technique(findings, result, anonymize),
         "comparison": lambda: [Block(paragraphs=["None available."])],
@@ -83,7 +86,6 @@ def build_report_content(findings: Findings, context: Any = None, *,
         "negatives": lambda: cf.negatives(findings),
         "symmetry": lambda: cf.symmetry_blocks(findings),
         "key_images": lambda: cf.key_image_blocks(images, findings),
-        "impression": lambda: cf.impression(findings, getattr(result, "differential", None)),
         "limitations": lambda: cf.limitations(findings, result),
         "recommendations": lambda: cf.recommendations(findings,
                                                       getattr(result, "clinical", None)),
