@@ -46,7 +46,7 @@ caption { caption-side: bottom; text-align: left; font-size: 8.5pt; color: #444;
 figure { margin: 0.5em 0; break-inside: avoid; page-break-inside: avoid; }
 figure img { max-width: 100%; max-height: 120mm; display: block; background: #000; }
 figcaption { font-size: 8.5pt; color: #333; margin-top: 2px; }
-.entry { break-inside: avoid; page-break-inside: avoid; border-left: 3px solid #4a7ab5;
+.entry { border-left: 3px solid #4a7ab5;
          padding-left: 8px; margin: 0.5em 0; }
 .label { font-weight: bold; }
 section.disclaimer { border: 2px solid #b30000; padding: 0.2em 0.8em 0.5em 0.8em;
