@@ -26,6 +26,7 @@ from napari_calcinosis.review import (
     TRI_STATE,
     FormFields,
     LabFields,
+    convert_typed,
     display_units,
     document_from_fields,
     fields_from_clinical,
@@ -85,15 +86,31 @@ class LabRow(Container):
         self.extend([self.title, self.value, self.unit, self.lower, self.upper, self.flag])
         self.margins = (0, 0, 0, 0)
         self.native.layout().addStretch(1)
+        self._unit = self.unit.value
+        self._showing = False
+        self.unit.changed.connect(self._unit_changed)
+
+    def _unit_changed(self, unit: str) -> None:
+        """A new unit carries the typed numbers over (10.9 mg/dL -> 2.72 mmol/L): the
+        number is never reinterpreted in the new unit."""
+        old, self._unit = self._unit, unit
+        if self._showing or old == unit:
+            return
+        for field in (self.value, self.lower, self.upper):
+            field.value = convert_typed(self.name, field.value, old, unit)
 
     def fields(self) -> LabFields:
         return LabFields(self.value.value, self.unit.value, self.lower.value, self.upper.value)
 
     def show(self, fields: LabFields) -> None:
-        self.value.value, self.lower.value, self.upper.value = (
-            fields.value, fields.lower, fields.upper)
-        if fields.unit in self.unit.choices:
-            self.unit.value = fields.unit
+        self._showing = True  # a record's values come with their own unit
+        try:
+            self.value.value, self.lower.value, self.upper.value = (
+                fields.value, fields.lower, fields.upper)
+            if fields.unit in self.unit.choices:
+                self.unit.value = fields.unit
+        finally:
+            self._showing = False
 
 
 class ClinicalWidget(Container):

@@ -11,6 +11,7 @@ from ._clinical_form import (
     TRI_STATE,
     FormFields,
     LabFields,
+    convert_typed,
     display_units,
     document_from_fields,
     fields_from_clinical,
@@ -36,6 +37,7 @@ from ._windows import (
 
 __all__ = ["DEFAULT_WINDOW", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
            "LabFields", "OverallRow", "RegionRow", "SeriesRun", "StudyReview", "WindowPreset",
+           "convert_typed",
            "contrast_limits", "display_units", "document_from_fields", "fields_from_clinical",
            "lab_flag", "matching_window", "overall_rows", "parse_number", "region_call",
            "region_rows"]

@@ -15,8 +15,8 @@ from typing import Any
 
 from napari_calcinosis.clinical import CANONICAL_UNITS, LAB_UNITS, ClinicalInput, convert
 
-__all__ = ["FormFields", "LabFields", "TRI_STATE", "display_units", "document_from_fields",
-           "fields_from_clinical", "lab_flag", "parse_number"]
+__all__ = ["FormFields", "LabFields", "TRI_STATE", "convert_typed", "display_units",
+           "document_from_fields", "fields_from_clinical", "lab_flag", "parse_number"]
 
 #: History flags as the form shows them; ``unknown`` leaves the item out of the document.
 TRI_STATE = {"unknown": None, "yes": True, "no": False}
@@ -43,6 +43,24 @@ def parse_number(text: str) -> float | None:
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number")
     return value
+
+
+def convert_typed(name: str, text: str, old_unit: str, new_unit: str) -> str:
+    """A typed value carried over to another unit (10.9 mg/dL -> 2.72 mmol/L for calcium),
+    so that changing the unit never reinterprets the number; text that is not a number is
+    left as it is."""
+    try:
+        value = parse_number(text)
+    except ValueError:
+        return text
+    if value is None or old_unit == new_unit:
+        return text
+    converted = convert(name, value, old_unit, new_unit)
+    if converted == 0:
+        return "0"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(converted)))))
+    shown = f"{round(converted, digits):.{digits}f}"
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
 
 
 @dataclass

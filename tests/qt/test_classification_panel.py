@@ -83,3 +83,25 @@ def test_panel_ranks_explains_and_follows_labs(make_napari_viewer, qtbot, study,
     assert session.study_uid != first_study and _ranked(panel)
     assert form.enabled and form.labs["calcium"].value.value == "" and form.age.value == ""
     assert panel.status.value.endswith("0 of 7 labs known.")
+
+
+def test_changing_a_labs_unit_converts_the_typed_number(make_napari_viewer, qtbot, study,
+                                                        tmp_path, monkeypatch):
+    """10.9 mg/dL switched to mmol/L becomes 2.72 mmol/L (it was kept as 10.9 mmol/L)."""
+    from napari_calcinosis.review import convert_typed
+
+    assert convert_typed("calcium", "10.9", "mg/dL", "mmol/L") == "2.72"
+    assert convert_typed("calcium", "abc", "mg/dL", "mmol/L") == "abc"
+    monkeypatch.setitem(preferences._state, "enabled", False)
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    viewer = make_napari_viewer(show=True)
+    viewer.open(study, plugin="napari-calcinosis")
+    open_and_detect(viewer, qtbot, None)
+    form = dock(viewer, "Clinical input")
+    row = form.labs["calcium"]
+    row.unit.value = "mg/dL"
+    row.value.value = "10.9"
+    row.upper.value = "10.2"
+    row.unit.value = "mmol/L"
+    assert (row.value.value, row.upper.value) == ("2.72", "2.54")
+    assert form.form_fields().labs["calcium"].unit == "mmol/L"
