@@ -47,7 +47,8 @@ def test_npe2_validate_command_passes():
 def test_reader_patterns_claim_dicom_only(manifest):
     (reader,) = manifest.contributions.readers
     assert reader.accepts_directories
-    assert set(reader.filename_patterns) == {"*.dcm", "*.DCM", "*.dicom", "*.DICOM", "DICOMDIR"}
+    assert set(reader.filename_patterns) == {"*.dcm", "*.DCM", "*.dicom", "*.DICOM", "DICOMDIR",
+                                             "[!.][!.][!.][!.][!.][!.][!.][!.]"}
 
 
 @pytest.mark.parametrize("name", PICTURES)
@@ -70,12 +71,17 @@ def test_dicom_names_and_folders_are_claimed(only_this_plugin, tmp_path, name):
     assert _reader.napari_get_reader(str(tmp_path)) is _reader.read_dicom
 
 
-def test_uppercase_dicomdir_is_claimed_by_the_reader_function(tmp_path):
-    # npe2 lower-cases patterns but not extension-less names, so an upper-case DICOMDIR only
-    # reaches the reader through its folder (or plugin=...); the function itself accepts it.
+def test_uppercase_dicomdir_is_claimed_by_npe2_and_the_reader(only_this_plugin, tmp_path):
+    # npe2 lower-cases patterns but not extension-less names: the dot-free eight-character
+    # pattern brings an upper-case DICOMDIR to the reader (File > Open, drag and drop)
     path = tmp_path / "DICOMDIR"
     path.write_bytes(b"")
+    (reader,) = only_this_plugin.iter_compatible_readers([str(path)])
+    assert reader.command == "napari-calcinosis.get_reader"
     assert _reader.napari_get_reader(str(path)) is _reader.read_dicom
+    other = tmp_path / "IM000001"  # matched by the pattern, not claimed by the reader
+    other.write_bytes(b"")
+    assert _reader.napari_get_reader(str(other)) is None
 
 
 def test_manifest_contributions(manifest):
