@@ -17,6 +17,7 @@ import argparse
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -304,6 +305,13 @@ _COMMANDS = {"analyze": _cmd_analyze, "view": _cmd_view, "demo": _cmd_demo,
              "batch": _cmd_batch, "pacs": _cmd_pacs}
 
 
+def _warning_as_sentence(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning a library raised outside the places that turn them into findings
+    warnings: one line on stderr, never a source line (``--debug`` shows them raw)."""
+    text = str(message).split(" Please see <")[0].strip()
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -317,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    shown = warnings.showwarning
+    if not getattr(args, "debug", False):
+        warnings.showwarning = _warning_as_sentence
     try:
         return _COMMANDS[args.command](args, sys.stdout)
     except KeyboardInterrupt:
@@ -332,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one sentence
         return _fail(f"Unexpected {type(exc).__name__}: {_one_line(str(exc)) or 'no details'}"
                      " (run with --debug for the traceback).", EXIT_FAILURE, args)
+    finally:
+        warnings.showwarning = shown
 
 
 def _fail(message: str, status: int, args: argparse.Namespace) -> int:

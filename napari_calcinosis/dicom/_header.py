@@ -186,18 +186,15 @@ MAX_POSITION_MM = 1e5
 MAX_RESCALE = 1e4
 
 
-#: Attributes the loader and the detectors read: each must at least convert to a value.
+#: Numeric attributes (IS, DS: the VRs whose conversion can raise) that the loader and the
+#: detectors read after this check: each must at least convert to a value. Text VRs only
+#: warn on bad values (those warnings become sentences, see ``_load``).
 _READ_KEYWORDS = (
-    "Modality", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
-    "FrameOfReferenceUID", "SeriesNumber", "InstanceNumber", "Rows", "Columns",
-    "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel",
-    "PhotometricInterpretation", "NumberOfFrames", "ImagePositionPatient",
+    "InstanceNumber", "SeriesNumber", "NumberOfFrames", "ImagePositionPatient",
     "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing", "SliceThickness",
     "SpacingBetweenSlices", "SliceLocation", "RescaleSlope", "RescaleIntercept",
-    "WindowCenter", "WindowWidth", "PixelPaddingValue", "PixelPaddingRangeLimit",
-    "ImageType", "ConvolutionKernel", "KVP", "ContrastBolusAgent", "ViewPosition",
-    "PatientOrientation", "BodyPartExamined", "SeriesDescription", "StudyDescription",
-    "GantryDetectorTilt")
+    "WindowCenter", "WindowWidth", "KVP", "GantryDetectorTilt", "PixelPaddingValue")
+_READ_TAGS = tuple((k, pydicom.datadict.tag_for_keyword(k)) for k in _READ_KEYWORDS)
 
 
 def implausible_reason(header: FileHeader) -> str | None:
@@ -205,11 +202,12 @@ def implausible_reason(header: FileHeader) -> str | None:
     read or allocated), or None. Also when its pixel data are shorter than it says, or
     when an attribute the plugin reads cannot be converted to a value."""
     ds = header.ds
-    for keyword in _READ_KEYWORDS:
-        try:
-            ds.get(keyword)
-        except Exception as exc:  # noqa: BLE001 - pydicom's conversions raise many types
-            return f"its {keyword} cannot be read ({exc})"
+    for keyword, tag in _READ_TAGS:
+        if tag in ds:  # a dict look-up; the conversion below is cached in the dataset
+            try:
+                ds[tag]
+            except Exception as exc:  # noqa: BLE001 - pydicom's conversions raise many types
+                return f"its {keyword} cannot be read ({exc})"
     rows, columns = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
     bits, samples = _int(ds, "BitsAllocated", 16), _int(ds, "SamplesPerPixel", 1)
     if None in (rows, columns, bits, samples):
