@@ -19,8 +19,9 @@ from ._input import (
     convert,
     load_clinical,
     parse_clinical,
+    reading_number,
 )
 
 __all__ = ["CANONICAL_UNITS", "CONNECTIVE_TISSUE_DISEASES", "HISTORY_FLAGS", "HISTORY_KEYS",
            "LAB_NAMES", "LAB_UNITS", "MAX_CLINICAL_BYTES", "ClinicalInput", "LabValue",
-           "convert", "load_clinical", "parse_clinical"]
+           "convert", "load_clinical", "parse_clinical", "reading_number"]

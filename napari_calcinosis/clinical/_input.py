@@ -66,6 +66,17 @@ _BY_SEX_RANGES: dict[str, dict[str, tuple[float | None, float | None]]] = {
 }
 
 
+def reading_number(value: float) -> str:
+    """A lab number as a reader writes it: three significant digits, never an exponent
+    (1850 U/L, 8.82 mg/dL, 0.0123)."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    text = f"{round(value, digits):.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def convert(name: str, value: float, from_unit: str, to_unit: str) -> float:
     """Convert a value of lab ``name`` between two of its accepted units.
 

@@ -68,16 +68,13 @@ def _set_aside(study: Study, header: FileHeader, reason: str) -> None:
 
 
 def _has_geometry(header: FileHeader) -> bool:
-    return _has_geometry_ds(header.ds)
+    ds = header.ds
+    return "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
 
 
 def _is_enhanced(header: FileHeader) -> bool:
     ds = header.ds
     return "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
-
-
-def _has_geometry_ds(ds) -> bool:
-    return "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
 
 
 def _classify(header: FileHeader, study: Study, found: _Sorted) -> None:

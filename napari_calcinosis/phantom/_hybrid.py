@@ -402,15 +402,12 @@ def make_hybrid(volume: Volume, *, scenario: str = "scattered", seed: int = 0,
         if dep is None or any(np.linalg.norm(np.asarray(dep[0].centroid_mm) - u) < 15.0
                               for u in used):
             continue
-        deposits.append(dep[0])
-        used.append(np.asarray(dep[0].centroid_mm))
-        _insert(hu, volume, dep[0], dep[1], sigma)
-        if scenario == "symmetric":
-            mirror = _mirrored(volume, reader, dep, len(deposits) + 1, midline_x)
-            if mirror is not None:
-                deposits.append(mirror[0])
-                used.append(np.asarray(mirror[0].centroid_mm))
-                _insert(hu, volume, mirror[0], mirror[1], sigma)
+        for placed in (dep, _mirrored(volume, reader, dep, len(deposits) + 2, midline_x)
+                       if scenario == "symmetric" else None):
+            if placed is not None:
+                deposits.append(placed[0])
+                used.append(np.asarray(placed[0].centroid_mm))
+                _insert(hu, volume, placed[0], placed[1], sigma)
     if scenario == "mass":
         mass = _mass(volume, reader, rng, len(deposits) + 1, midline_x)
         if mass is not None:

@@ -8,11 +8,10 @@ summary's source series), so the table's totals equal ``summary.lesion_count`` a
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 from napari_calcinosis.classify import DISCLAIMER, input_label
-from napari_calcinosis.clinical import CANONICAL_UNITS
+from napari_calcinosis.clinical import CANONICAL_UNITS, reading_number
 from napari_calcinosis.types import Findings, Lesion
 from napari_calcinosis.types.findings import LAYER_COLORS, LAYERS, REGIONS
 
@@ -92,17 +91,6 @@ def _lab_row(clinical: Any, name: str) -> list[str]:
     if lab.unit != unit:
         value += f" (= {reading_number(clinical.lab_value(name))} {unit})"
     return [input_label(name), value, f"{limits} ({source})", clinical.lab_status(name)]
-
-
-def reading_number(value: float) -> str:
-    """A number as a reader writes it: three significant digits, never an exponent
-    (1850 U/L, 8.82 mg/dL, 0.0123)."""
-    value = float(value)
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
-    text = f"{round(value, digits):.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def findings_blocks(findings: Findings) -> list[Block]:

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from napari_calcinosis.clinical import CANONICAL_UNITS, LAB_UNITS, ClinicalInput, convert
+from napari_calcinosis.clinical import (
+    CANONICAL_UNITS,
+    LAB_UNITS,
+    ClinicalInput,
+    convert,
+    reading_number,
+)
 
 __all__ = ["FormFields", "LabFields", "TRI_STATE", "convert_typed", "display_units",
            "document_from_fields", "fields_from_clinical", "lab_flag", "parse_number"]
@@ -55,12 +61,7 @@ def convert_typed(name: str, text: str, old_unit: str, new_unit: str) -> str:
         return text
     if value is None or old_unit == new_unit:
         return text
-    converted = convert(name, value, old_unit, new_unit)
-    if converted == 0:
-        return "0"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(converted)))))
-    shown = f"{round(converted, digits):.{digits}f}"
-    return shown.rstrip("0").rstrip(".") if "." in shown else shown
+    return reading_number(convert(name, value, old_unit, new_unit))
 
 
 @dataclass
