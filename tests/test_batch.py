@@ -161,6 +161,7 @@ def test_a_dying_worker_is_replaced_and_its_study_recorded_failed(archive, tmp_p
             out = tmp_path / "out"
             status = cli.main(["batch", str(root), "--out", str(out), "--scheduler",
                                cluster.scheduler_address, "--formats", "json"])
+            client.wait_for_workers(2, timeout=60)  # the nanny restarts it asynchronously
             alive = len(client.scheduler_info()["workers"])
     err = capsys.readouterr().err
     assert status == 1 and "2 of 6 studies failed" in err
