@@ -51,7 +51,7 @@ from napari_calcinosis.types import (
     no_progress,
     sub_progress,
 )
-from napari_calcinosis.xray import analyze_radiograph
+from napari_calcinosis.xray import analyze_radiograph, stated_part
 
 __all__ = ["DETECTORS", "SOFTWARE_NAME", "AnalysisResult", "Detector", "SeriesResult",
            "analyze_study", "assemble_result", "detect_series", "detector_for",
@@ -88,7 +88,6 @@ DETECTORS: dict[str, Detector] = {
 #: secondary captures (SC, OT) only when they say they are of the chest.
 CHEST_FILM_MODALITIES = {"CR", "DX", "RG", ""}
 _CAPTURE_MODALITIES = {"SC", "OT"}
-_CHEST_WORDS = ("CHEST", "THORAX", "TORAX", "THORAC", "LUNG", "CXR")
 
 
 def detector_for(image: Volume | Radiograph) -> Detector | None:
@@ -109,13 +108,14 @@ def not_analysed_reason(image: Volume | Radiograph) -> str | None:
         return None if modality == "CT" else \
             (f"modality {modality or 'not stated'}: not CT, so calcifications were not "
              "searched for (CT detection needs Hounsfield units)")
+    part, evidence = stated_part(image.info)
     if modality in CHEST_FILM_MODALITIES:
+        if part == "other":
+            return (f"{evidence}: not a chest radiograph, so calcifications were not searched "
+                    "for (the radiograph detector was built for chest films)")
         return None
     if modality in _CAPTURE_MODALITIES:
-        info = image.info
-        words = " ".join((info.body_part, info.study_description,
-                          info.series_description)).upper()
-        if any(w in words for w in _CHEST_WORDS):
+        if part == "chest":
             return None
         return (f"a secondary capture ({modality}) that does not say it is of the chest: "
                 "the radiograph detector was built for chest radiographs")

@@ -11,10 +11,13 @@ of :mod:`._body`, :mod:`._slice` and :mod:`._parts`, the deposits and look-alike
 :func:`write_study` (:mod:`._write`) writes a CT series, DX radiographs and ``truth.json``;
 :func:`sample_study_path` (:mod:`._samples`) builds the bundled sample studies on first use.
 :func:`make_hybrid` (:mod:`._hybrid`) inserts known deposits into a real CT and
-:func:`score_hybrid` (:mod:`._hybrid_score`) scores a detector's lesions on it.
+:func:`score_hybrid` (:mod:`._hybrid_score`) scores a detector's lesions on it;
+:func:`make_film_hybrid` and :func:`score_film` (:mod:`._film_hybrid`) do the same for
+real chest films.
 """
 
 from ._body import LANDMARKS, TISSUE_HU, Z_OFFSET_MM, Tissue
+from ._film_hybrid import FilmDeposit, FilmHybrid, FilmScore, make_film_hybrid, score_film
 from ._hybrid import ELIGIBLE_PEAK_HU, HybridDeposit, HybridStudy, edge_sigma_mm, make_hybrid
 from ._hybrid_score import SOFT_LAYERS, HybridScore, score_hybrid
 from ._lesions import REGION_BOXES
@@ -40,8 +43,8 @@ from ._xray import (
 )
 
 __all__ = [
-    "ELIGIBLE_PEAK_HU", "SOFT_LAYERS", "HybridDeposit", "HybridScore", "HybridStudy",
-    "edge_sigma_mm", "make_hybrid", "score_hybrid",
+    "ELIGIBLE_PEAK_HU", "FilmDeposit", "FilmHybrid", "FilmScore", "SOFT_LAYERS", "HybridDeposit", "HybridScore", "HybridStudy",
+    "edge_sigma_mm", "make_film_hybrid", "make_hybrid", "score_film", "score_hybrid",
     "LANDMARKS", "REGION_BOXES", "SAMPLE_CLINICAL", "SAMPLE_STUDIES", "SCENARIOS", "TISSUE_HU",
     "Z_OFFSET_MM", "PhantomCT", "PhantomSpec", "PhantomXray", "ProjectionParams", "Tissue",
     "TruthLesion", "TruthLookalike", "XrayLookalike", "XrayTruth", "default_cache_dir",

@@ -189,6 +189,10 @@ class XrayParams(Parameters):
     #: When the file gives no valid spacing, the image is assumed to span this many mm along
     #: its longer side (a chest detector is 35 x 43 cm); sizes are then only approximate.
     assumed_field_mm: float = 400.0
+    #: A file's spacing is believed only when the film's longer side then measures within
+    #: this range (a chest film is 24-43 cm; children's films are smaller); otherwise it is
+    #: treated as missing.
+    plausible_field_mm: tuple[float, float] = (200.0, 600.0)
     #: A border strip whose directional pixel differences are below this fraction of the
     #: image noise is collimator shadow, burnt-in label or padding ("dead"), not anatomy.
     dead_flatness_ratio: float = 0.3
@@ -211,6 +215,9 @@ class XrayParams(Parameters):
     lung_min_fraction: float = 0.02
     #: Lung fields keep at least this distance from the body outline (the chest wall).
     lung_min_depth_mm: float = 25.0
+    #: Each lung field is at least this tall (a school-age child's lungs are ~12 cm; two
+    #: dark regions smaller than this are an airway or a mouth, as on a dental panoramic).
+    lung_min_height_mm: float = 100.0
     #: Scales (sigma, mm) of the bright-ridge filter that finds ribs and clavicles.
     rib_sigmas_mm: tuple[float, ...] = (3.0, 4.5, 6.0)
     #: A pixel is ridge (bone) when its ridge response exceeds median + this x robust spread.
@@ -283,6 +290,14 @@ class XrayParams(Parameters):
     device_quantile: float = 0.9995
     #: ... and whose contrast exceeds this fraction of the body's intensity range.
     device_min_contrast: float = 0.35
+    #: Metal (lead markers, clips, wires, electrodes) has edges sharper than any bone's: a
+    #: spot whose steepest edge exceeds this multiple of the 99th percentile of the edge
+    #: strength over the film's bones (ribs, clavicles) is a device, whatever its brightness
+    #: (an 8-bit export clips the mediastinum brighter than the metal).
+    device_edge_ratio: float = 1.3
+    #: ... when its contrast also reaches this fraction of the body's intensity range (a
+    #: small calcification, sharp as it may be, stands out far less than metal).
+    device_edge_min_contrast: float = 0.2
     #: A spot whose surrounding ring (1-3 mm out) is more than this share background is the
     #: tip of a corner or step of the body outline.
     max_background_share: float = 0.4

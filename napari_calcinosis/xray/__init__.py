@@ -8,6 +8,10 @@ and describes what is kept (:mod:`._lesions`). :mod:`._filters` computes the ima
 with OpenCV.
 """
 
+from ._anatomy import FilmAnatomy, segment_anatomy
 from ._detect import XrayResult, analyze_radiograph
+from ._part import stated_part
+from ._prep import WorkImage, prepare
 
-__all__ = ["XrayResult", "analyze_radiograph"]
+__all__ = ["FilmAnatomy", "WorkImage", "XrayResult", "analyze_radiograph", "prepare",
+           "segment_anatomy", "stated_part"]

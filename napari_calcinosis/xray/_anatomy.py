@@ -267,9 +267,16 @@ def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_m
                 hull = ndi.binary_fill_holes(ndi.binary_closing(
                     lung, structure=disk(max(1, int(8 / coarse_mm)))))
             out[hull & body & (out == 0)] = value
-    if not _paired(out) or min(_thickness_mm(out == v, coarse_mm) for v in (1, 2)) < 40.0:
+    if not _paired(out) or min(_thickness_mm(out == v, coarse_mm) for v in (1, 2)) < 40.0 \
+            or min(_height_mm(out == v, coarse_mm) for v in (1, 2)) < params.lung_min_height_mm:
         return np.zeros(body.shape, dtype=np.int8)
     return out
+
+
+def _height_mm(mask: np.ndarray, pixel_mm: float) -> float:
+    """Top-to-bottom extent of a mask (0 for an empty mask)."""
+    extent = _row_extent(mask)
+    return 0.0 if extent is None else (extent[1] - extent[0] + 1) * pixel_mm
 
 
 def _thickness_mm(mask: np.ndarray, pixel_mm: float) -> float:

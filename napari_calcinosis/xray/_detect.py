@@ -28,14 +28,17 @@ from typing import Any
 import numpy as np
 
 from napari_calcinosis.summary import summarize
-from napari_calcinosis.types import Lesion, Progress, Radiograph, Summary, XrayParams
+from napari_calcinosis.types import (
+    AnalysisError, Lesion, Progress, Radiograph, Summary, XrayParams,
+)
 
 from ._anatomy import FilmAnatomy, segment_anatomy
 from ._candidates import Candidate, detector_filters, find_candidates
 from ._filters import binary_dilation
 from ._lesions import build_lesion, orientation_signs, outline_on_stored
 from ._lookalikes import ThoraxFrame, judge
-from ._prep import WorkImage, prepare
+from ._part import stated_part
+from ._prep import WorkImage, _name, prepare
 
 __all__ = ["XrayResult", "analyze_radiograph"]
 
@@ -105,6 +108,10 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
     """
     params = params or XrayParams()
     report = progress or (lambda fraction, message: None)
+    part, evidence = stated_part(rad.info)
+    if part == "other":
+        raise AnalysisError(f"radiograph {_name(rad)}: {evidence} is not the chest; the "
+                            "radiograph detector was built for chest films")
     report(0.0, "preparing the radiograph")
     work = prepare(rad, params)
     report(0.15, "finding the body outline, lungs and bones")
@@ -115,6 +122,11 @@ def analyze_radiograph(rad: Radiograph, *, params: XrayParams | None = None,
         anatomy = segment_anatomy(work, params=params, view=rad.view,
                                   body_part=rad.info.body_part)
         filters = filtering.result()
+    if rad.view != "lateral" and not anatomy.is_chest and part != "chest":
+        raise AnalysisError(
+            f"radiograph {_name(rad)} does not look like a chest film (no two lung fields "
+            "were found) and its header does not say it is one: the radiograph detector was "
+            "built for chest films, so calcifications were not searched for")
     left, down, convention = orientation_signs(rad)
     frame = ThoraxFrame(anatomy=anatomy, work=work, left_sign=left, down_sign=down)
     report(0.35, "searching for dense dots")

@@ -7,7 +7,8 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
 ``outline_corner``
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
-    denser than bone and very high contrast: buttons, ECG leads, jewellery, lead markers;
+    denser than bone and very high contrast, or edges sharper than any bone's on the film:
+    buttons, ECG leads and electrodes, jewellery, lead markers, clips and wires;
 ``texture``
     does not stand out against the texture around it (lung vessels, trabeculae, noise);
     a dot seen en face (not tangential at the outline) must clear a higher bar
@@ -39,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from napari_calcinosis.types import XrayParams
 
@@ -122,7 +124,37 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
         if anatomy.body.any() else float(work.image.max())
     for cand in candidates:
         cand.reason = cand.reason or _single_reason(cand, frame, params, device_level)
+    edges = _MetalEdges(frame)
+    for cand in candidates:
+        if not cand.reason and cand.contrast >= params.device_edge_min_contrast \
+                and edges.ratio(cand) >= params.device_edge_ratio:
+            cand.reason = "device"
     _mark_nipples(candidates, frame, params, cnr)
+
+
+class _MetalEdges:
+    """Edge strength at a spot against the film's bone edges (computed on first use)."""
+
+    def __init__(self, frame: ThoraxFrame) -> None:
+        self.frame = frame
+        self.gradient: np.ndarray | None = None
+        self.reference = 0.0
+
+    def ratio(self, cand: Candidate) -> float:
+        """Steepest edge within the spot's radius + 2 pixels over the bones' 99th percentile."""
+        work, anatomy = self.frame.work, self.frame.anatomy
+        if self.gradient is None:
+            self.gradient = ndi.gaussian_gradient_magnitude(work.image, 0.7)
+            bone = anatomy.bone & anatomy.body
+            where = bone if bone.sum() >= 1000 else anatomy.body
+            self.reference = float(np.quantile(self.gradient[where], 0.99)) if where.any() \
+                else float(np.quantile(self.gradient, 0.999))
+        if self.reference <= 0:
+            return 0.0
+        r, c = int(round(cand.row)), int(round(cand.col))
+        k = max(2, int(cand.radius_mm / work.pixel_mm) + 2)
+        window = self.gradient[max(0, r - k): r + k + 1, max(0, c - k): c + k + 1]
+        return float(window.max()) / self.reference if window.size else 0.0
 
 
 def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,

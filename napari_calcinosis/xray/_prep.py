@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.types import AnalysisError, Radiograph, XrayParams
 
@@ -76,15 +77,26 @@ class WorkImage:
 def stored_spacing(rad: Radiograph, params: XrayParams) -> tuple[tuple[float, float], bool, str]:
     """Stored pixel size in mm, whether it is known, and a warning when it is assumed."""
     spacing = rad.pixel_spacing_mm
+    rows, cols = rad.image.shape
+    implausible = ""
+    if spacing is not None and all(np.isfinite(s) and s > 0 for s in spacing):
+        field_mm = max(rows * spacing[0], cols * spacing[1])
+        low, high = params.plausible_field_mm
+        if not low <= field_mm <= high:
+            # a film downsampled after acquisition (research and teaching exports) often
+            # keeps the detector's spacing: the body would measure a fraction of its size
+            implausible = (f"{rad.spacing_source or 'PixelSpacing'} {spacing[0]:g} mm gives a "
+                           f"{field_mm:.0f} mm field, outside the {low:.0f}-{high:.0f} mm of a "
+                           f"chest film (an image resized after acquisition?); ")
+            spacing = None
     if spacing is not None and all(np.isfinite(s) and s > 0 for s in spacing):
         note = ""
         if rad.spacing_source == "ImagerPixelSpacing":
             note = ("sizes use ImagerPixelSpacing (at the detector): they are magnified by "
                     "roughly 5-15 % relative to the patient")
         return (float(spacing[0]), float(spacing[1])), True, note
-    rows, cols = rad.image.shape
     nominal = params.assumed_field_mm / max(rows, cols)
-    note = (f"the radiograph has no valid pixel spacing: sizes are in pixels; the detector "
+    note = (f"{implausible}the radiograph has no valid pixel spacing: sizes are in pixels; the detector "
             f"assumed about {nominal:.2f} mm per pixel (a {params.assumed_field_mm:.0f} mm "
             f"field) to choose its scales")
     return (nominal, nominal), False, note
@@ -188,12 +200,31 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     # only the few border strips large enough need their median (not every flat speck)
     level = float(np.median(work[::2, ::2]))
     for number in np.flatnonzero(keep[1:]) + 1:
-        keep[number] = float(median(work[labels == number])) >= level
+        component = labels == number
+        keep[number] = float(median(work[component])) >= level and _strip_like(component)
     keep[0] = False
     dead = keep[labels]
     if dead.any():
         dead = binary_dilation(dead, iterations=max(1, int(round(2.0 / pixel_mm))))
     return dead
+
+
+def _strip_like(component: np.ndarray) -> bool:
+    """A collimator shadow, label or padding is convex (a band or a box along the border);
+    tissue clipped to white in an 8-bit export is flat too, but follows the anatomy
+    (mediastinum, abdomen and flanks joined into one ragged region)."""
+    step = max(1, max(component.shape) // 256)  # the hull's shape needs no finer grid
+    small = component[::step, ::step]
+    rows, cols = np.nonzero(small)
+    if rows.size < 8:
+        return True
+    box = small[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    hull = convex_hull_image(box)
+    return bool(box.sum() >= _MIN_STRIP_SOLIDITY * hull.sum())
+
+
+#: Fraction of its convex hull a dead strip fills at least (a band or box fills nearly all).
+_MIN_STRIP_SOLIDITY = 0.8
 
 
 def _name(rad: Radiograph) -> str:
