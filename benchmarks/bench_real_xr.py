@@ -86,13 +86,15 @@ def main(argv=None) -> int:
     parser.add_argument("--half", choices=("tune", "report", "all"), default="report")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--images", type=Path)
+    parser.add_argument("--only", default="", help="comma-separated film names")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from napari_calcinosis.phantom import FilmScore, make_film_hybrid, score_film
     from napari_calcinosis.xray import analyze_radiograph
 
     films = [f for f in json.loads(args.films.read_text())["films"]
-             if args.half == "all" or f["half"] == args.half]
+             if (args.half == "all" or f["half"] == args.half)
+             and (not args.only or f["name"] in args.only.split(","))]
     total, real_calls = FilmScore(films=0), []
     if args.images:
         args.images.mkdir(parents=True, exist_ok=True)

@@ -178,8 +178,10 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
     """Flat strips touching the image border: collimator shadow, labels, padding.
 
     Such strips are flat along at least one direction (a collimator blade, a burnt-in band of
-    constant columns) and bright (attenuating); anatomy carries quantum noise, and a flat
-    dark strip is direct exposure clipped to black, which is background, not dead.
+    constant columns) and bright (attenuating), or one exact value (padding of an export);
+    they are convex (bands, boxes, corner wedges). Anatomy carries quantum noise, a flat
+    dark strip with some noise is direct exposure clipped to black, which is background, and
+    tissue clipped to white follows the anatomy's ragged shape.
     """
     d_rows = np.abs(np.diff(work, axis=0, append=work[-1:, :]))
     d_cols = np.abs(np.diff(work, axis=1, append=work[:, -1:]))
@@ -203,13 +205,41 @@ def dead_strips(work: np.ndarray, params: XrayParams, pixel_mm: float) -> np.nda
         component = labels == number
         keep[number] = float(median(work[component])) >= level and _strip_like(component)
     keep[0] = False
-    dead = keep[labels]
+    dead = keep[labels] | _padding(work)
     if dead.any():
         dead = binary_dilation(dead, iterations=max(1, int(round(2.0 / pixel_mm))))
     return dead
 
 
-def _strip_like(component: np.ndarray) -> bool:
+def _padding(work: np.ndarray) -> np.ndarray:
+    """Padding around a resized or rotated export: border regions of one exact value (the
+    image's lowest or highest) around a convex image field, or convex themselves. Direct
+    exposure clipped to black is not one exact value everywhere, and where it is, the field
+    it leaves follows the body's outline and is not convex."""
+    out = np.zeros(work.shape, dtype=bool)
+    for value in (work.min(), work.max()):
+        labels, count = label(work == value)
+        if count == 0:
+            continue
+        border = np.unique(np.concatenate(
+            [labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]]))
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        border = [n for n in border[border > 0] if sizes[n] >= 0.001 * work.size]
+        if not border:
+            continue
+        frame = np.isin(labels, border)
+        field, parts = label(~frame)
+        if parts and _strip_like(field == np.argmax(np.bincount(field.ravel())[1:]) + 1,
+                                 _MIN_FIELD_SOLIDITY):
+            out |= frame
+            continue
+        for number in border:
+            if _strip_like(labels == number):
+                out |= labels == number
+    return out
+
+
+def _strip_like(component: np.ndarray, solidity: float | None = None) -> bool:
     """A collimator shadow, label or padding is convex (a band or a box along the border);
     tissue clipped to white in an 8-bit export is flat too, but follows the anatomy
     (mediastinum, abdomen and flanks joined into one ragged region)."""
@@ -220,11 +250,13 @@ def _strip_like(component: np.ndarray) -> bool:
         return True
     box = small[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     hull = convex_hull_image(box)
-    return bool(box.sum() >= _MIN_STRIP_SOLIDITY * hull.sum())
+    return bool(box.sum() >= (solidity or _MIN_STRIP_SOLIDITY) * hull.sum())
 
 
 #: Fraction of its convex hull a dead strip fills at least (a band or box fills nearly all).
 _MIN_STRIP_SOLIDITY = 0.8
+#: ... and the image field inside a padding frame (a rectangle, perhaps rotated).
+_MIN_FIELD_SOLIDITY = 0.95
 
 
 def _name(rad: Radiograph) -> str:
