@@ -166,6 +166,7 @@ def test_expected_outputs_were_written(anonymised_run):
 
 
 def test_no_profile_value_in_any_output(anonymised_run):
+    assert "findings.json" in anonymised_run["console"]  # the console was captured
     leaks = []
     outputs = sorted(anonymised_run["out"].iterdir())
     seen = [(p.name, _texts_of(p)) for p in outputs] + [

@@ -306,3 +306,24 @@ def test_applied_annotation_labels_win(result):
     plan = plan_segmentations(findings, context)[0]
     assert np.array_equal(plan.segment_index > 0, labels > 0)
     assert plan.segment_index[0, 0, 0] > 0
+
+
+def test_vendor_procedure_codes_are_not_copied(result):
+    """A source's Procedure Code Sequence with a vendor's private scheme (a real Siemens CT
+    carries SECTRA's) would make the SEG and SR warn: only its standard codes are copied."""
+    findings, context = export_context(result)
+    plan = plan_segmentations(findings, context)[0]
+    headers = []
+    for header in plan.volume.headers:
+        header = header.copy()
+        vendor, loinc = pydicom.Dataset(), pydicom.Dataset()
+        vendor.CodeValue, vendor.CodingSchemeDesignator = "NPONKINF", "SECTRA"
+        vendor.CodeMeaning = "PET/CT Onko/Infekt"
+        loinc.CodeValue, loinc.CodingSchemeDesignator = "24627-2", "LN"
+        loinc.CodeMeaning = "CT Chest"
+        header.ProcedureCodeSequence = [vendor, loinc]
+        headers.append(header)
+    plan.volume = dataclasses.replace(plan.volume, headers=headers)
+    seg = build_segmentation(plan, software_version="test")
+    assert [item.CodingSchemeDesignator for item in seg.ProcedureCodeSequence] == ["LN"]
+    assert plan.volume.headers[0].ProcedureCodeSequence[0].CodingSchemeDesignator == "SECTRA"

@@ -178,7 +178,7 @@ def source_headers(volume: Volume, *, anonymize: bool = False,
         header = _with_uids(header, volume, n)
         if str(header.SOPInstanceUID) not in seen:
             seen[str(header.SOPInstanceUID)] = header
-    headers = [_with_type2_attributes(h) for h in seen.values()]
+    headers = [_standard_procedure_codes(_with_type2_attributes(h)) for h in seen.values()]
     if anonymize:
         uid_map = {} if uid_map is None else uid_map
         headers = [anonymize_header(h, uid_map, secrets=secrets or []) for h in headers]
@@ -221,6 +221,28 @@ def source_names_as_given():
 _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
                         "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
                         "AccessionNumber")
+
+
+#: Coding schemes of DICOM PS3.16 (those of pydicom's concept dictionary).
+_STANDARD_SCHEMES = frozenset(codes.schemes())
+
+
+def _standard_procedure_codes(header: Dataset) -> Dataset:
+    """A header whose Procedure Code Sequence (type 3, which highdicom copies into SR and SEG)
+    holds a vendor's private code (``SECTRA``, say) gets, in a copy, only its standard codes:
+    the study's own images keep them all, and validators warn about any private scheme in
+    what this plugin writes."""
+    items = list(header.get("ProcedureCodeSequence", None) or [])
+    kept = [item for item in items
+            if str(item.get("CodingSchemeDesignator", "")) in _STANDARD_SCHEMES]
+    if len(kept) == len(items):
+        return header
+    header = copy.deepcopy(header)
+    if kept:
+        header.ProcedureCodeSequence = kept
+    else:
+        del header.ProcedureCodeSequence
+    return header
 
 
 def _with_type2_attributes(header: Dataset) -> Dataset:
