@@ -11,7 +11,10 @@ and times, free-text descriptions (study, series, protocol, comments) and privat
 every instance UID is replaced; the patient's identifying values are removed from any
 remaining text (DICOM PS3.15 Basic Application Level Confidentiality Profile). Age and sex
 are kept, as the profile's Retain Patient Characteristics Option allows (they matter for the
-differential).
+differential). Study date, study time and study ID (action "Z" of the profile: empty or a
+dummy value) get the dummy values :data:`DUMMY_DATE`, :data:`DUMMY_TIME` and ``ANONYMOUS``,
+because archives and DICOMDIRs key studies on them; :func:`dummy_dates` gives the SR's and
+SEG's own dates (their creation) the same dummies, so no date of the run is left either.
 """
 
 from __future__ import annotations
@@ -25,18 +28,22 @@ from pydicom.uid import generate_uid
 
 from napari_calcinosis.types import Findings, SeriesInfo, Study
 
-__all__ = ["ANONYMOUS", "REMOVED", "anonymize_findings", "anonymize_header", "anonymize_text",
-           "ensure_anonymous_findings", "identifying_values",
+__all__ = ["ANONYMOUS", "DUMMY_DATE", "DUMMY_TIME", "REMOVED", "anonymize_findings",
+           "anonymize_header", "anonymize_text", "dummy_dates", "ensure_anonymous_findings",
+           "identifying_values",
            "mapped_uid", "study_identifying_values"]
 
 ANONYMOUS = "ANONYMOUS"
 REMOVED = "[removed]"
+#: Dummy study date and time of an anonymized export (PS3.15 action "Z" allows a dummy).
+DUMMY_DATE = "19000101"
+DUMMY_TIME = "000000"
 #: UIDs under the DICOM root are SOP classes, transfer syntaxes and coding schemes: kept.
 _DICOM_ROOT = "1.2.840.10008."
 #: Attributes that are emptied (type 2 in most modules, so they must stay present).
 _EMPTIED = (
     "PatientBirthDate", "PatientBirthTime", "AccessionNumber", "ReferringPhysicianName",
-    "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
+    "SeriesDate", "AcquisitionDate", "ContentDate",
     "AcquisitionDateTime", "InstanceCreationDate",
 )
 #: Attributes that are deleted outright.
@@ -155,6 +162,7 @@ def anonymize_header(ds: Dataset, uid_map: dict[str, str], *,
     for keyword in _EMPTIED:
         if keyword in out:
             setattr(out, keyword, "")
+    out.StudyDate, out.StudyTime, out.StudyID = DUMMY_DATE, DUMMY_TIME, ANONYMOUS
     out.PatientIdentityRemoved = "YES"
     out.DeidentificationMethod = "napari-calcinosis: identity, dates and UIDs replaced"
     if getattr(out, "file_meta", None) is not None and "MediaStorageSOPInstanceUID" in \
@@ -162,6 +170,25 @@ def anonymize_header(ds: Dataset, uid_map: dict[str, str], *,
         out.file_meta.MediaStorageSOPInstanceUID = mapped_uid(
             out.file_meta.MediaStorageSOPInstanceUID, uid_map)
     return out
+
+
+def dummy_dates(ds: Dataset) -> Dataset:
+    """Every date, time and date-time of ``ds`` (nested ones too) set to the dummies, in place.
+
+    For the SR and SEG of an anonymized export: their series and content dates are the day of
+    the run, which would tell when the patient was scanned within days.
+    """
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                dummy_dates(item)
+        elif element.VR == "DA" and element.value:
+            element.value = DUMMY_DATE
+        elif element.VR == "TM" and element.value:
+            element.value = DUMMY_TIME
+        elif element.VR == "DT" and element.value:
+            element.value = DUMMY_DATE + DUMMY_TIME
+    return ds
 
 
 def _clean(ds: Dataset, uid_map: dict[str, str], secrets: list[str]) -> None:

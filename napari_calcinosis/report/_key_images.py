@@ -139,7 +139,7 @@ def ct_key_images(volume: Any, segment_index: np.ndarray, layers: list[str], *,
     volume : Volume
         The CT (``hu``, ``spacing_zyx_mm``, ``direction_lps``).
     segment_index : numpy.ndarray
-        (z, y, x) segment number per voxel (0 none), as in ``dicom_seg.SegmentPlan``.
+        (z, y, x) layer number per voxel (0 none), as ``SegmentPlan.layer_index``.
     layers : list of str
         Layer of segment ``n`` at ``layers[n - 1]``.
     prefix : str
@@ -218,8 +218,8 @@ def key_images(findings: Findings, context: Any) -> list[KeyImage]:
     plans = plan_segmentations(findings, context)
     for number, plan in enumerate(plans, start=1):
         prefix = "key_ct" if number == 1 else f"key_ct{number}"
-        images.extend(ct_key_images(plan.volume, plan.segment_index, plan.layers,
-                                    prefix=prefix))
+        by_layer, layers = plan.layer_index()
+        images.extend(ct_key_images(plan.volume, by_layer, layers, prefix=prefix))
     uid_map = getattr(context, "uid_map", {})
     views: dict[str, int] = {}
     for item in result.series:

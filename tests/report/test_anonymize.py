@@ -139,7 +139,8 @@ def test_anonymize_header_on_a_real_file(testdata):
     for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
                     "FrameOfReferenceUID"):
         assert getattr(out, keyword) == uid_map[getattr(ds, keyword)] != getattr(ds, keyword)
-    assert "InstitutionName" not in out and out.StudyDate == ""
+    assert "InstitutionName" not in out and out.SeriesDate == "" and out.StudyTime == "000000"
+    assert (out.StudyDate, out.StudyID) == ("19000101", ANONYMOUS)  # dummies (PS3.15 "Z")
     assert not any(element.tag.is_private for element in out)
     again = anonymize_header(ds, uid_map)
     assert again.SOPInstanceUID == out.SOPInstanceUID  # one map, one new UID per old UID

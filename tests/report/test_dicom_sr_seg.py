@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from report_study import export_context, make_result
 
 from napari_calcinosis.report import write_findings_json
@@ -20,14 +21,16 @@ from napari_calcinosis.report.dicom import _codes as dc
 from napari_calcinosis.report.dicom import (
     build_segmentation,
     plan_segmentations,
+    segment_label,
     write_seg,
     write_sr,
 )
 from napari_calcinosis.types import AnalysisError
-from napari_calcinosis.types.findings import LAYERS
 
 DCIODVFY = shutil.which("dciodvfy") or ("/usr/bin/dciodvfy"
                                         if Path("/usr/bin/dciodvfy").exists() else None)
+DSRDUMP = shutil.which("dsrdump")
+_DIAMETER = Code("81827009", "SCT", "Diameter")
 
 
 @pytest.fixture(scope="module")
@@ -42,103 +45,171 @@ def exported(result, tmp_path_factory):
     seg_paths = write_seg(findings, out, context)
     sr_paths = write_sr(findings, out, context)
     doc = json.loads(write_findings_json(findings, out).read_text())
-    return {"seg": seg_paths, "sr": sr_paths, "doc": doc, "findings": findings, "out": out}
+    return {"seg": seg_paths, "sr": sr_paths, "doc": doc, "findings": findings, "out": out,
+            "result": result}
 
 
 def _ct_item(result):
     return next(item for item in result.series if item.ct is not None)
 
 
-def _expected_layer_masks(result, doc) -> dict[str, np.ndarray]:
-    """Independent of the exporter: lesion labels + id offset -> findings.json layers."""
+def _expected_lesion_masks(result, doc) -> dict[int, np.ndarray]:
+    """Independent of the exporter: lesion labels + id offset -> findings.json lesion ids."""
     item = _ct_item(result)
-    layer_of = {les["id"]: les["layer"] for les in doc["lesions"]}
+    listed = {les["id"] for les in doc["lesions"]}
     ids = item.ct.lesion_labels.astype(np.int64) + item.id_offset
     ids[item.ct.lesion_labels == 0] = 0
-    masks: dict[str, np.ndarray] = {}
-    for lesion_id in np.unique(ids[ids > 0]):
-        if int(lesion_id) in layer_of:
-            layer = layer_of[int(lesion_id)]
-            masks.setdefault(layer, np.zeros(ids.shape, bool))
-            masks[layer] |= ids == lesion_id
-    return masks
+    return {int(i): ids == i for i in np.unique(ids[ids > 0]) if int(i) in listed}
 
 
-def dciodvfy_errors(path: Path) -> list[str]:
+def dciodvfy_findings(path: Path) -> tuple[list[str], str]:
+    """The "Error" and "Warning" lines dciodvfy prints for a file, and its whole output."""
     run = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, timeout=120)
-    return [line for line in (run.stdout + run.stderr).splitlines()
-            if line.startswith("Error")]
+    output = run.stdout + run.stderr
+    return [line for line in output.splitlines()
+            if line.startswith(("Error", "Warning"))], output
+
+
+#: dcmtk 3.6.7 says this of any UTF-8 file (its VR checker lacks UTF-8), not of ours.
+_DCMTK_UTF8_NOTE = "W: The VR checker does not support this Specific Character Set: ISO_IR 192"
 
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (Debian dicom3tools) not installed")
-def test_seg_and_sr_pass_dciodvfy(exported):
-    for path in [*exported["seg"], *exported["sr"]]:
-        assert dciodvfy_errors(path) == [], path.name
+@pytest.mark.parametrize("anonymize", [False, True], ids=["plain", "anonymized"])
+def test_seg_and_sr_are_dciodvfy_clean(result, tmp_path, anonymize):
+    """No error and no warning at all, with the patient's identity or without it."""
+    findings, context = export_context(result, anonymize=anonymize)
+    paths = [*write_seg(findings, tmp_path, context), *write_sr(findings, tmp_path, context)]
+    assert [p.name for p in paths] == ["seg.dcm", "sr.dcm"]
+    for path in paths:
+        complaints, output = dciodvfy_findings(path)
+        assert complaints == [], f"dciodvfy {path.name}:\n{output}"
 
 
-def test_seg_segments_codes_and_voxel_exact_mask(result, exported):
+@pytest.mark.skipif(DSRDUMP is None, reason="dsrdump (Debian dcmtk) not installed")
+def test_sr_opens_in_dcmtk(exported):
+    (path,) = exported["sr"]
+    run = subprocess.run([DSRDUMP, str(path)], capture_output=True, text=True, timeout=120)
+    complaints = [line for line in run.stderr.splitlines() if line != _DCMTK_UTF8_NOTE]
+    assert run.returncode == 0 and complaints == [], run.stderr
+    assert "Comprehensive 3D SR Document" in run.stdout
+    assert run.stdout.count('"Tracking Identifier")="Lesion ') == len(
+        _expected_lesion_masks(exported["result"], exported["doc"]))
+
+
+def test_seg_one_segment_per_lesion_voxel_exact(result, exported):
     (seg_path,) = exported["seg"]
     seg = hd.seg.segread(seg_path)
-    expected = _expected_layer_masks(result, exported["doc"])
-    layers = [lay for lay in LAYERS if lay in expected]
-    assert len(expected) >= 2  # the phantom has skin and subcutaneous deposits at least
-    assert seg.number_of_segments == len(layers)
+    expected = _expected_lesion_masks(result, exported["doc"])
+    layer_of = {les["id"]: les["layer"] for les in exported["doc"]["lesions"]}
+    assert len(expected) >= 5 and len(set(layer_of.values())) >= 2
+    assert seg.number_of_segments == len(expected)
     item = _ct_item(result)
     uids = item.image.sop_instance_uids
-    for number, layer in enumerate(layers, start=1):
+    for number, lesion_id in enumerate(sorted(expected), start=1):
         description = seg.get_segment_description(number)
+        layer = layer_of[lesion_id]
+        assert description.segment_label == segment_label(lesion_id, layer)
+        assert description.segment_label.startswith(f"Lesion {lesion_id} (")
         assert description.segmented_property_category.value == "49755003"
         assert description.segmented_property_type.value == "18115005"
         assert description.anatomic_regions[0].value == dc.LAYER_SITES[layer].value
         pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[number])
         assert pixels.shape == (len(uids), *item.image.shape[1:], 1)
         # frames map back to slices through the referenced SOP instance UIDs
-        assert np.array_equal(pixels[..., 0] > 0, expected[layer]), layer
+        assert np.array_equal(pixels[..., 0] > 0, expected[lesion_id]), lesion_id
+    # a frame only where a segment has voxels: the sum of each lesion's slices, no more
+    assert int(seg.NumberOfFrames) == sum(int(m.any(axis=(1, 2)).sum()) for m in
+                                          expected.values())
     referenced = seg.ReferencedSeriesSequence[0]
     assert referenced.SeriesInstanceUID == item.image.info.series_instance_uid
     assert {i.ReferencedSOPInstanceUID for i in referenced.ReferencedInstanceSequence} \
         <= set(uids)
 
 
-def test_sr_groups_measurements_and_references(result, exported):
+def _voxel_mm3(seg) -> float:
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    rows, cols = (float(v) for v in measures.PixelSpacing)
+    depth = float(measures.get("SpacingBetweenSlices") or measures.SliceThickness)
+    return rows * cols * depth
+
+
+def test_sr_group_volume_equals_its_segment_volume(result, exported):
+    """Read back with highdicom only: each lesion group's volume is its own segment's."""
     doc, (sr_path,), (seg_path,) = exported["doc"], exported["sr"], exported["seg"]
     sr = hd.sr.srread(sr_path)
     seg = hd.seg.segread(seg_path)
-    report = sr.content
-    assert isinstance(report, hd.sr.MeasurementReport)
-    groups = report.get_volumetric_roi_measurement_groups()
-    ct_uid = _ct_item(result).image.info.series_instance_uid
-    counted = {}
-    for les in doc["lesions"]:
-        if les["series_instance_uid"] == ct_uid:
-            counted.setdefault(f"{les['layer']} / {les['region']} / {les['side']}",
-                               []).append(les)
-    assert len(groups) == len(counted)
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    lesions = {f"Lesion {les['id']}": les for les in doc["lesions"]
+               if les["series_instance_uid"] == _ct_item(result).image.info.series_instance_uid}
+    assert sorted(g.tracking_identifier for g in groups) == sorted(lesions)
+    voxel_mm3 = _voxel_mm3(seg)
+    numbers = set()
     for group in groups:
-        label = group.tracking_identifier
-        lesions = counted[label]
-        volume = group.get_measurements(name=codes.SCT.Volume)[0]
-        assert volume.value == pytest.approx(sum(les["volume_mm3"] for les in lesions))
-        assert volume.unit.value == "mm3"
-        number = group.get_measurements(name=codes.DCM.NumberOfCalcifications)[0]
-        assert number.value == len(lesions)
-        assert group.finding_type.value == "18115005"
-        layer, region, side = label.split(" / ")
-        sites = group.finding_sites
-        assert sites[0].value.value == dc.REGION_SITES[region][0].value
-        if side in ("left", "right"):
-            assert sites[0].laterality.value == {"left": "7771000", "right": "24028007"}[side]
-        assert sites[1].value.value == dc.LAYER_SITES[layer].value
         segment = group.referenced_segment
         assert segment.referenced_sop_instance_uid == seg.SOPInstanceUID
         (number,) = segment.referenced_segment_numbers
-        described = seg.get_segment_description(number)
-        assert described.anatomic_regions[0].value == dc.LAYER_SITES[layer].value
+        numbers.add(number)
+        assert seg.get_segment_description(number).segment_label.startswith(
+            f"{group.tracking_identifier} (")
+        mask = seg.get_pixels_by_source_instance(
+            [i.ReferencedSOPInstanceUID for i in
+             seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence],
+            segment_numbers=[number])
+        volume = group.get_measurements(name=codes.SCT.Volume)[0]
+        assert volume.unit.value == "mm3"
+        assert volume.value == pytest.approx(int(mask.sum()) * voxel_mm3, abs=1e-3), \
+            group.tracking_identifier
+        assert volume.value == pytest.approx(lesions[group.tracking_identifier]["volume_mm3"])
+    assert numbers == set(range(1, seg.number_of_segments + 1))  # one group per segment
+
+
+def test_sr_lesion_groups_sites_and_measurements(exported):
+    doc, (sr_path,) = exported["doc"], exported["sr"]
+    groups = hd.sr.srread(sr_path).content.get_volumetric_roi_measurement_groups()
+    by_label = {f"Lesion {les['id']}": les for les in doc["lesions"]}
+    for group in groups:
+        les = by_label[group.tracking_identifier]
+        assert group.finding_type.value == "18115005"
+        sites = group.finding_sites
+        assert sites[0].value.value == dc.REGION_SITES[les["region"]][0].value
+        if les["side"] in ("left", "right"):
+            assert sites[0].laterality.value == {"left": "7771000",
+                                                 "right": "24028007"}[les["side"]]
+        assert sites[1].value.value == dc.LAYER_SITES[les["layer"]].value
+        diameter = group.get_measurements(name=_DIAMETER)[0]
+        assert diameter.value == pytest.approx(les["max_diameter_mm"])
+        peak = group.get_measurements(name=codes.DCM.AttenuationCoefficient)[0]
+        assert peak.value == pytest.approx(les["peak_hu"])
         assert set(_texts(group[0], "111001")) == {"napari-calcinosis"}
         assert set(_texts(group[0], "111003")) == {doc["software"]["version"]}
-        morphology = group.get_qualitative_evaluations(name=dc.MORPHOLOGY_NAME)
-        assert morphology and morphology[0].value.value in {
-            c.value for c in dc.MORPHOLOGY_CODES.values()}
+        (morphology,) = group.get_qualitative_evaluations(name=dc.MORPHOLOGY_NAME)
+        assert morphology.value.value == dc.MORPHOLOGY_CODES[les["morphology"]].value
+
+
+def test_sr_uses_standard_coding_schemes_only(exported):
+    """dciodvfy warns about any private designator, so the SR has none; the distribution is
+    text under standard concept names."""
+    sr = pydicom.dcmread(exported["sr"][0])
+    designators = set()
+
+    def walk(ds):
+        for element in ds:
+            if element.VR == "SQ":
+                for item in element.value:
+                    if "CodingSchemeDesignator" in item:
+                        designators.add(str(item.CodingSchemeDesignator))
+                    walk(item)
+
+    walk(sr)
+    assert designators <= {"DCM", "SCT", "LN", "UCUM", "RFC5646"}, designators
+    summary = exported["doc"]["summary"]
+    texts = _texts(sr)
+    assert any(t.startswith(summary["extent"]) for t in _texts(sr, "260858005"))
+    assert f"Left-right symmetry: {summary['symmetry']['call']}" in " ".join(texts)
+    form = {"none": "none", "circumscripta": "calcinosis circumscripta",
+            "universalis": "calcinosis universalis"}[summary["form"]]
+    assert f"Form: {form}" in texts
 
 
 def test_sr_copies_patient_and_study_and_states_the_differential(result, exported):
@@ -235,3 +306,24 @@ def test_applied_annotation_labels_win(result):
     plan = plan_segmentations(findings, context)[0]
     assert np.array_equal(plan.segment_index > 0, labels > 0)
     assert plan.segment_index[0, 0, 0] > 0
+
+
+def test_vendor_procedure_codes_are_not_copied(result):
+    """A source's Procedure Code Sequence with a vendor's private scheme (a real Siemens CT
+    carries SECTRA's) would make the SEG and SR warn: only its standard codes are copied."""
+    findings, context = export_context(result)
+    plan = plan_segmentations(findings, context)[0]
+    headers = []
+    for header in plan.volume.headers:
+        header = header.copy()
+        vendor, loinc = pydicom.Dataset(), pydicom.Dataset()
+        vendor.CodeValue, vendor.CodingSchemeDesignator = "NPONKINF", "SECTRA"
+        vendor.CodeMeaning = "PET/CT Onko/Infekt"
+        loinc.CodeValue, loinc.CodingSchemeDesignator = "24627-2", "LN"
+        loinc.CodeMeaning = "CT Chest"
+        header.ProcedureCodeSequence = [vendor, loinc]
+        headers.append(header)
+    plan.volume = dataclasses.replace(plan.volume, headers=headers)
+    seg = build_segmentation(plan, software_version="test")
+    assert [item.CodingSchemeDesignator for item in seg.ProcedureCodeSequence] == ["LN"]
+    assert plan.volume.headers[0].ProcedureCodeSequence[0].CodingSchemeDesignator == "SECTRA"

@@ -2,24 +2,19 @@
 
 Every SNOMED CT (``SCT``) and DICOM (``DCM``) code below was checked against pydicom's
 concept dictionary (``pydicom.sr._concepts_dict``, generated from DICOM PS3.16) and uses the
-meaning given there. Concepts PS3.16 has no code for (a sheet-like calcification, the symmetry
-call, extent and form of the distribution) use the private coding scheme ``99NAPCALC``, as
-PS3.16 section 8 allows for local codes.
+meaning given there. No private coding scheme is used: the validator the project tests with
+(dicom3tools' ``dciodvfy``) warns about every private designator, even one declared in the
+Coding Scheme Identification Sequence, so what PS3.16 has no code for (the extent, form and
+left-right symmetry of the distribution, in the project's own words) is written as text
+items under standard concept names (:data:`EXTENT_NAME`, :data:`FINDING`).
 """
 
 from __future__ import annotations
 
 from pydicom.sr.coding import Code
 
-__all__ = ["CALCIFIED_STRUCTURE", "CATEGORY", "LATERALITY", "LAYER_SITES", "LOCAL_SCHEME",
-           "MORPHOLOGY_CODES", "REGION_SITES", "SYMMETRY_CALLS", "local"]
-
-LOCAL_SCHEME = "99NAPCALC"
-
-
-def local(value: str, meaning: str) -> Code:
-    """A code of the private scheme ``99NAPCALC``."""
-    return Code(value, LOCAL_SCHEME, meaning)
+__all__ = ["CALCIFIED_STRUCTURE", "CATEGORY", "EXTENT_NAME", "FINDING", "LATERALITY",
+           "LAYER_SITES", "MORPHOLOGY_CODES", "MORPHOLOGY_NAME", "REGION_SITES"]
 
 
 #: Segmented property category and type, SR finding and finding category.
@@ -80,29 +75,12 @@ MORPHOLOGY_CODES: dict[str, Code] = {
     "punctate": Code("129755006", "SCT", "Punctate calcification"),
     "nodular": Code("255288007", "SCT", "Nodular"),
     "linear": Code("112150", "DCM", "Linear"),
-    "sheet": local("SHEET", "Sheet-like calcification"),
+    "sheet": Code("1522000", "SCT", "Plaque"),  # a sheet of calcium: plaque-like
     "reticular": Code("112113", "DCM", "Reticular pattern"),
     "mass": Code("4147007", "SCT", "Mass"),
     "unknown": Code("261665006", "SCT", "Unknown"),
 }
 
-SYMMETRY_NAME = local("SYMMETRY", "Left-right symmetry of the calcifications")
-SYMMETRY_CALLS: dict[str, Code] = {
-    "symmetric": local("SYMMETRIC", "Symmetric"),
-    "asymmetric": local("ASYMMETRIC", "Asymmetric"),
-    "insufficient": local("INSUFFICIENT", "Too few deposits to judge symmetry"),
-    "unilateral": local("UNILATERAL", "Only on one side"),
-}
+#: Concept names of the text items (distribution words, symmetry) of the summary group.
 EXTENT_NAME = Code("260858005", "SCT", "Extent (attribute)")
-EXTENT_CODES: dict[str, Code] = {
-    "none": Code("272519000", "SCT", "Absent"),
-    "localized": local("LOCALIZED", "Localized (one region)"),
-    "regional": local("REGIONAL", "Regional (two or three regions)"),
-    "generalized": local("GENERALIZED", "Generalized (four or more regions)"),
-}
-FORM_NAME = local("FORM", "Form of calcinosis cutis")
-FORM_CODES: dict[str, Code] = {
-    "none": local("NONE", "No soft-tissue calcification"),
-    "circumscripta": local("CIRCUMSCRIPTA", "Calcinosis circumscripta"),
-    "universalis": local("UNIVERSALIS", "Calcinosis universalis"),
-}
+FINDING = Code("121071", "DCM", "Finding")

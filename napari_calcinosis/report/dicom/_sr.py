@@ -1,22 +1,22 @@
 """``sr.dcm``: a DICOM Comprehensive 3D SR, TID 1500 Imaging Measurement Report (highdicom).
 
-One volumetric measurement group (TID 1411) per region x layer x side of the listed CT lesions:
+One volumetric measurement group (TID 1411) per listed CT lesion, tracked as ``Lesion <id>``:
 finding "pathologic calcification, calcified structure" (SCT 18115005), finding sites (the
-region with its laterality, and the tissue layer), the referenced segment of ``seg.dcm`` (its
-layer's segment, with the source CT series), algorithm name and version, measurements (total
-volume, number, largest diameter, peak attenuation) and qualitative evaluations (predominant
-morphology; symmetry of the region pair). One study-level group (TID 1501) holds extent, form,
-symmetry, the lesion count and total volume, the ranked differential as text (one
-"Impression" per entry) and the disclaimer. Patient and study attributes come from the source
-CT headers exactly (or from their de-identified copies with ``--anonymize``).
+region with its laterality, and the tissue layer), the referenced segment of ``seg.dcm`` (the
+lesion's own segment, with the source CT series), algorithm name and version, measurements
+(volume, largest diameter, peak attenuation) and the morphology. A group's volume is the
+volume of the segment it references (the sum of its voxels). One study-level group (TID 1501)
+holds the lesion count and total volume, the extent, form and left-right symmetry of the
+distribution (overall and by region pair) as text, the ranked differential (one "Impression"
+per entry) and the disclaimer. Patient and study attributes come from the source CT headers
+exactly (or from their de-identified copies with ``--anonymize``). Only standard coding
+schemes are used (see :mod:`._codes`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,54 +29,23 @@ from pydicom.uid import SegmentationStorage, generate_uid
 from napari_calcinosis.classify import DISCLAIMER
 from napari_calcinosis.files import atomic_write_with
 from napari_calcinosis.types import Findings, Lesion
-from napari_calcinosis.types.findings import LAYERS, MORPHOLOGIES, REGIONS, SIDES
+from napari_calcinosis.types.findings import REGIONS
 
-from .._anonymize import study_identifying_values
+from .._anonymize import dummy_dates, study_identifying_values
 from . import _codes as dc
 from ._seg import SegmentPlan, plan_segmentations, source_headers, source_names_as_given
 
-__all__ = ["SR_FILENAME", "SR_SERIES_NUMBER", "MeasurementGroupKey", "build_sr",
-           "group_lesions", "write_sr"]
+__all__ = ["SR_FILENAME", "SR_SERIES_NUMBER", "build_sr", "region_symmetry", "tracking_label",
+           "write_sr"]
 
 SR_FILENAME = "sr.dcm"
 SR_SERIES_NUMBER = 902
-_SYMMETRY_INDEX = dc.local("SI", "Left-right symmetry index of the region pair")
 _MAXIMUM = Code("56851009", "SCT", "Maximum")
 _DIAMETER = Code("81827009", "SCT", "Diameter")
 _MM3 = Code("mm3", "UCUM", "cubic millimeter")
 _MM = Code("mm", "UCUM", "millimeter")
 _HU = Code("[hnsf'U]", "UCUM", "Hounsfield unit")
 _NO_UNITS = Code("1", "UCUM", "no units")
-
-
-@dataclass(frozen=True)
-class MeasurementGroupKey:
-    """One measurement group: a region, a layer and a side."""
-
-    region: str
-    layer: str
-    side: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.layer} / {self.region} / {self.side}"
-
-
-def group_lesions(lesions: list[Lesion]) -> dict[MeasurementGroupKey, list[Lesion]]:
-    """Lesions grouped by region x layer x side, in the contract's vocabulary order."""
-    groups: dict[MeasurementGroupKey, list[Lesion]] = {}
-    for lesion in lesions:
-        groups.setdefault(MeasurementGroupKey(lesion.region, lesion.layer, lesion.side),
-                          []).append(lesion)
-
-    def order(key: MeasurementGroupKey) -> tuple[int, int, int]:
-        return (_index(REGIONS, key.region), _index(LAYERS, key.layer), _index(SIDES, key.side))
-
-    return {key: groups[key] for key in sorted(groups, key=order)}
-
-
-def _index(vocabulary: tuple[str, ...], word: str) -> int:
-    return vocabulary.index(word) if word in vocabulary else len(vocabulary)
 
 
 def _algorithm(findings: Findings) -> hd.sr.AlgorithmIdentification:
@@ -89,84 +58,78 @@ def _algorithm(findings: Findings) -> hd.sr.AlgorithmIdentification:
         parameters=settings or None)
 
 
-def _finding_sites(key: MeasurementGroupKey) -> list[hd.sr.FindingSite]:
-    location, modifier = dc.REGION_SITES.get(key.region, dc.REGION_SITES["unknown"])
-    region = hd.sr.FindingSite(location, laterality=dc.LATERALITY.get(key.side),
+def _finding_sites(lesion: Lesion) -> list[hd.sr.FindingSite]:
+    location, modifier = dc.REGION_SITES.get(lesion.region, dc.REGION_SITES["unknown"])
+    region = hd.sr.FindingSite(location, laterality=dc.LATERALITY.get(lesion.side),
                                topographical_modifier=modifier)
-    return [region, hd.sr.FindingSite(dc.LAYER_SITES.get(key.layer, dc.LAYER_SITES["unknown"]))]
+    layer = dc.LAYER_SITES.get(lesion.layer, dc.LAYER_SITES["unknown"])
+    return [region, hd.sr.FindingSite(layer)]
 
 
-def _measurements(lesions: list[Lesion], algorithm: Any) -> list[hd.sr.Measurement]:
-    out = [hd.sr.Measurement(name=codes.DCM.NumberOfCalcifications, value=len(lesions),
-                             unit=_NO_UNITS, algorithm_id=algorithm)]
-    volumes = [les.volume_mm3 for les in lesions if les.volume_mm3 is not None]
-    if volumes:
+def _measurements(lesion: Lesion, algorithm: Any) -> list[hd.sr.Measurement]:
+    out = []
+    if lesion.volume_mm3 is not None:
         out.append(hd.sr.Measurement(
-            name=codes.SCT.Volume, value=round(float(sum(volumes)), 3), unit=_MM3,
+            name=codes.SCT.Volume, value=round(float(lesion.volume_mm3), 3), unit=_MM3,
             method=codes.DCM.SumOfSegmentedVoxelMethodForVolume, algorithm_id=algorithm))
-    diameters = [les.max_diameter_mm for les in lesions if les.max_diameter_mm is not None]
-    if diameters:
-        out.append(hd.sr.Measurement(name=_DIAMETER, value=round(float(max(diameters)), 3),
+    if lesion.max_diameter_mm is not None:
+        out.append(hd.sr.Measurement(name=_DIAMETER, value=round(float(lesion.max_diameter_mm), 3),
                                      unit=_MM, derivation=_MAXIMUM, algorithm_id=algorithm))
-    peaks = [les.peak_hu for les in lesions if les.peak_hu is not None]
-    if peaks:
+    if lesion.peak_hu is not None:
         out.append(hd.sr.Measurement(name=codes.DCM.AttenuationCoefficient,
-                                     value=round(float(max(peaks)), 3), unit=_HU,
+                                     value=round(float(lesion.peak_hu), 3), unit=_HU,
                                      derivation=_MAXIMUM, algorithm_id=algorithm))
     return out
 
 
-def predominant_morphology(lesions: list[Lesion]) -> str:
-    """The most frequent morphology (ties: the earlier word of the contract's list)."""
-    counts = Counter(les.morphology for les in lesions)
-    best = max(counts.values())
-    return next(m for m in (*MORPHOLOGIES, *counts) if counts.get(m) == best)
+def region_symmetry(findings: Findings) -> list[tuple[str, float | None, str]]:
+    """(region, SI or None, call) of each judged region pair, in the contract's region order.
 
-
-def region_symmetry(findings: Findings, key: MeasurementGroupKey) -> tuple[float, str] | None:
-    """(SI, call) of a region pair from the summary, for a left or right group, else None."""
-    entry = findings.summary.symmetry.by_region.get(key.region)
-    if key.side not in ("left", "right") or not entry or entry.get("index") is None:
-        return None
+    The call is the entry's own (the reader's, when overridden), else the index against
+    ``symmetry_si_cut``.
+    """
     cut = float((findings.parameters or {}).get("symmetry_si_cut", 0.7))
-    index = float(entry["index"])
-    return index, "symmetric" if index >= cut else "asymmetric"
+    out = []
+    for region, entry in findings.summary.symmetry.by_region.items():
+        index = None if not entry or entry.get("index") is None else float(entry["index"])
+        call = (entry or {}).get("call") or (
+            None if index is None else "symmetric" if index >= cut else "asymmetric")
+        if call is not None:
+            out.append((region, index, str(call)))
+    return sorted(out, key=lambda item: _index(REGIONS, item[0]))
 
 
-def _group(findings: Findings, plan: SegmentPlan, key: MeasurementGroupKey,
-           lesions: list[Lesion], seed: str) -> Any:
+def _index(vocabulary: tuple[str, ...], word: str) -> int:
+    return vocabulary.index(word) if word in vocabulary else len(vocabulary)
+
+
+def tracking_label(lesion: Lesion) -> str:
+    """The tracking identifier of a lesion's group (the same words as its segment)."""
+    return f"Lesion {lesion.id}"
+
+
+def _lesion_group(findings: Findings, plan: SegmentPlan, lesion: Lesion, seed: str) -> Any:
     algorithm = _algorithm(findings)
-    measurements = _measurements(lesions, algorithm)
     evaluations = [hd.sr.QualitativeEvaluation(
-        dc.MORPHOLOGY_NAME, dc.MORPHOLOGY_CODES[predominant_morphology(lesions)])]
-    symmetry = region_symmetry(findings, key)
-    if symmetry is not None:
-        evaluations.append(hd.sr.QualitativeEvaluation(dc.SYMMETRY_NAME,
-                                                       dc.SYMMETRY_CALLS[symmetry[1]]))
-        measurements.append(hd.sr.Measurement(name=_SYMMETRY_INDEX, value=symmetry[0],
-                                              unit=_NO_UNITS, algorithm_id=algorithm))
+        dc.MORPHOLOGY_NAME, dc.MORPHOLOGY_CODES.get(lesion.morphology,
+                                                    dc.MORPHOLOGY_CODES["unknown"]))]
     segment = hd.sr.ReferencedSegment(
         sop_class_uid=SegmentationStorage, sop_instance_uid=plan.sop_instance_uid,
-        segment_number=plan.segment_number(key.layer),
+        segment_number=plan.segment_number(lesion.id),
         source_series=hd.sr.SourceSeriesForSegmentation(plan.ct_series_uid))
+    label = tracking_label(lesion)
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=generate_uid(entropy_srcs=[seed, key.label]), identifier=key.label),
+            uid=generate_uid(entropy_srcs=[seed, label]), identifier=label),
         referenced_segment=segment, finding_type=dc.CALCIFIED_STRUCTURE,
         finding_category=dc.CATEGORY, algorithm_id=algorithm,
-        finding_sites=_finding_sites(key), measurements=measurements,
+        finding_sites=_finding_sites(lesion), measurements=_measurements(lesion, algorithm),
         qualitative_evaluations=evaluations)
 
 
 def _summary_group(findings: Findings, seed: str) -> Any:
     summary = findings.summary
     algorithm = _algorithm(findings)
-    evaluations = [
-        hd.sr.QualitativeEvaluation(dc.EXTENT_NAME, dc.EXTENT_CODES[summary.extent]),
-        hd.sr.QualitativeEvaluation(dc.FORM_NAME, dc.FORM_CODES[summary.form]),
-        hd.sr.QualitativeEvaluation(dc.SYMMETRY_NAME,
-                                    dc.SYMMETRY_CALLS[summary.symmetry.call]),
-    ]
     measurements = [
         hd.sr.Measurement(name=codes.DCM.NumberOfCalcifications, value=summary.lesion_count,
                           unit=_NO_UNITS, algorithm_id=algorithm),
@@ -178,11 +141,37 @@ def _summary_group(findings: Findings, seed: str) -> Any:
             uid=generate_uid(entropy_srcs=[seed, "summary"]),
             identifier="soft-tissue calcifications: study summary"),
         finding_type=dc.CALCIFIED_STRUCTURE, algorithm_id=algorithm,
-        measurements=measurements, qualitative_evaluations=evaluations)
-    for text, name in _texts(findings):
+        measurements=measurements)
+    for text, name in [*_distribution_texts(findings), *_texts(findings)]:
         group[0].ContentSequence.append(hd.sr.TextContentItem(
             name=name, value=text, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     return group
+
+
+_EXTENT_WORDS = {"none": "none (no soft-tissue calcification)",
+                 "localized": "localized (one region)",
+                 "regional": "regional (two or three regions)",
+                 "generalized": "generalized (four or more regions, or non-adjacent regions "
+                                "on both sides)"}
+_FORM_WORDS = {"none": "none", "circumscripta": "calcinosis circumscripta",
+               "universalis": "calcinosis universalis"}
+
+
+def _distribution_texts(findings: Findings) -> list[tuple[str, Code]]:
+    """Extent, form and left-right symmetry in the contract's words (no standard codes)."""
+    summary = findings.summary
+    symmetry = summary.symmetry
+    overall = f"Left-right symmetry: {symmetry.call}"
+    if symmetry.index is not None:
+        overall += f" (symmetry index {float(symmetry.index):.2f})"
+    out = [(_EXTENT_WORDS.get(summary.extent, summary.extent), dc.EXTENT_NAME),
+           (f"Form: {_FORM_WORDS.get(summary.form, summary.form)}", dc.FINDING),
+           (overall, dc.FINDING)]
+    for region, index, call in region_symmetry(findings):
+        index_words = "" if index is None else f" (symmetry index {index:.2f})"
+        out.append((f"Left-right symmetry, {region.replace('_', ' ')}: {call}{index_words}",
+                    dc.FINDING))
+    return out
 
 
 def _texts(findings: Findings) -> list[tuple[str, Code]]:
@@ -215,12 +204,9 @@ def build_sr(findings: Findings, context: Any) -> hd.sr.Comprehensive3DSR | None
     digest = hashlib.sha256(json.dumps(findings.to_json_dict(), sort_keys=True,
                                        default=str).encode()).hexdigest()
     seed = "|".join(["napari-calcinosis SR", digest, *(p.sop_instance_uid for p in plans)])
-    groups = []
-    for plan in plans:
-        mine = [les for les in findings.lesions
-                if any(les.id in ids for ids in plan.lesion_ids.values())]
-        groups += [_group(findings, plan, key, lesions, seed)
-                   for key, lesions in group_lesions(mine).items()]
+    by_id = {les.id: les for les in findings.lesions}
+    groups = [_lesion_group(findings, plan, by_id[lesion_id], seed)
+              for plan in plans for lesion_id in plan.lesion_ids]
     groups.append(_summary_group(findings, seed))
     report = hd.sr.MeasurementReport(
         observation_context=_observation_context(findings, seed),
@@ -233,18 +219,11 @@ def build_sr(findings: Findings, context: Any) -> hd.sr.Comprehensive3DSR | None
             sop_instance_uid=generate_uid(entropy_srcs=[seed, "instance"]), instance_number=1,
             manufacturer="napari-calcinosis", is_complete=True,
             series_description="Calcinosis measurements (napari-calcinosis)")
-    sr.CodingSchemeIdentificationSequence = [_local_scheme()]
+    if context.anonymize:
+        dummy_dates(sr)
     # The explanations hold symbols outside Latin-1 (≥, →): write the text as UTF-8.
     sr.SpecificCharacterSet = "ISO_IR 192"
     return sr
-
-
-def _local_scheme() -> Dataset:
-    item = Dataset()
-    item.CodingSchemeDesignator = dc.LOCAL_SCHEME
-    item.CodingSchemeName = "napari-calcinosis local codes"
-    item.CodingSchemeResponsibleOrganization = "napari-calcinosis"
-    return item
 
 
 def _observation_context(findings: Findings, seed: str) -> hd.sr.ObservationContext:
