@@ -268,9 +268,16 @@ def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_m
                     lung, structure=disk(max(1, int(8 / coarse_mm)))))
             out[hull & body & (out == 0)] = value
     if not _paired(out) or min(_thickness_mm(out == v, coarse_mm) for v in (1, 2)) < 40.0 \
-            or min(_height_mm(out == v, coarse_mm) for v in (1, 2)) < params.lung_min_height_mm:
+            or min(_height_mm(out == v, coarse_mm) for v in (1, 2)) < params.lung_min_height_mm \
+            or np.mean([_aspect(out == v) for v in (1, 2)]) < params.lung_min_aspect:
         return np.zeros(body.shape, dtype=np.int8)
     return out
+
+
+def _aspect(mask: np.ndarray) -> float:
+    """Height over width of a mask's bounding box."""
+    rows, cols = np.nonzero(mask)
+    return (np.ptp(rows) + 1) / (np.ptp(cols) + 1)
 
 
 def _height_mm(mask: np.ndarray, pixel_mm: float) -> float:
