@@ -168,6 +168,13 @@ def _local_noise_map(image: np.ndarray, window: int = 31) -> np.ndarray:
 def _candidate_sites(work, anatomy, params) -> dict[str, list[tuple[int, int, str]]]:
     """Working-grid points on the outline (by zone) and en face in the soft tissue."""
     body, lungs, background = anatomy.body, anatomy.lungs, anatomy.background
+    # only true direct exposure makes a skin outline: darker than the darkest lung (a lung
+    # cut by the image edge can pass for background)
+    labels, count = ndi.label(background)
+    if count and lungs.any():
+        floor = float(np.percentile(work.image[lungs], 2))
+        level = np.asarray(ndi.median(work.image, labels, range(1, count + 1)))
+        background = np.concatenate([[False], level < floor])[labels]
     margin = int(np.ceil(work.px(params.border_margin_mm + 8.0)))
     inside = np.zeros_like(body)
     inside[margin:-margin, margin:-margin] = True

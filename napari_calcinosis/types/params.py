@@ -290,6 +290,9 @@ class XrayParams(Parameters):
     linear_elongation: float = 2.5
 
     # --- look-alikes -------------------------------------------------------------------------
+    #: A dot seen en face over a lung field is set aside (``over_lung``): on one frontal view
+    #: a granuloma or an end-on vessel looks the same, and real films are full of them.
+    reject_over_lung: bool = True
     #: Spots brighter than this quantile of the body are denser than bone: devices, jewellery.
     device_quantile: float = 0.9995
     #: ... and whose contrast exceeds this fraction of the body's intensity range.

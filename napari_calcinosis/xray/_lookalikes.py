@@ -27,6 +27,10 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
     wider than ``max_diameter_mm`` (over a lung: a nodule or mass);
 ``too_small``
     below ``min_diameter_mm``;
+``over_lung``
+    seen en face over a lung field: a calcified granuloma, an end-on vessel or a nodule
+    cannot be told from a skin deposit on one frontal view (that needs the lateral view or
+    CT); the deposits of calcinosis are read where they are tangential;
 ``nipple``
     a mirrored pair of 4-7 mm spots over the lower lung fields;
 ``costal_cartilage``
@@ -130,6 +134,10 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
                 and edges.ratio(cand) >= params.device_edge_ratio:
             cand.reason = "device"
     _mark_nipples(candidates, frame, params, cnr)
+    if params.reject_over_lung:
+        for cand in candidates:
+            if not cand.reason and where_projected(cand, frame, params)[0] == "lung":
+                cand.reason = "over_lung"
 
 
 class _MetalEdges:

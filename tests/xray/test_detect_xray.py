@@ -109,16 +109,34 @@ def match(result: XrayResult, truth, tolerance_px: float) -> tuple[list, list]:
     return pairs, [les for les in result.lesions if les.id not in used]
 
 
+#: Dots over the lungs are set aside by default (``over_lung``); the measurement tests keep
+#: them to check sizes and attributes wherever a dot lies.
+MEASURE_ALL = XrayParams(reject_over_lung=False)
+
+
 @pytest.fixture(scope="module")
 def chest_04():
     image, truth = synth_chest(0.4)
-    return truth, analyze_radiograph(make_radiograph(image, 0.4))
+    return truth, analyze_radiograph(make_radiograph(image, 0.4), params=MEASURE_ALL)
 
 
 @pytest.fixture(scope="module")
 def chest_02():
     image, truth = synth_chest(0.2)
-    return truth, analyze_radiograph(make_radiograph(image, 0.2))
+    return truth, analyze_radiograph(make_radiograph(image, 0.2), params=MEASURE_ALL)
+
+
+def test_dots_over_the_lungs_are_set_aside_and_the_others_kept():
+    image, truth = synth_chest(0.4)
+    result = analyze_radiograph(make_radiograph(image, 0.4))
+    pairs, extras = match(result, truth, 1.5 / 0.4)
+    for dot, lesion in zip(DOTS, pairs):
+        assert (lesion is None) == (dot[4] == "lung"), dot
+    assert len(extras) <= 1
+    over_lung = [x for x in result.rejected if x["reason"] == "over_lung"]
+    for dot, (row, col, _) in zip(DOTS, truth):
+        if dot[4] == "lung":
+            assert any(np.hypot(x["row"] - row, x["col"] - col) < 4 for x in over_lung), dot
 
 
 def test_params_frozen_and_serialisable():
@@ -198,7 +216,7 @@ def test_summary_comes_from_distribution(chest_04):
 
 def test_without_spacing_sizes_are_pixels_and_a_warning_says_so():
     image, truth = synth_chest(0.4)
-    result = analyze_radiograph(make_radiograph(image, None))
+    result = analyze_radiograph(make_radiograph(image, None), params=MEASURE_ALL)
     pairs, extras = match(result, truth, 4.0)
     assert sum(p is not None for p in pairs) >= 6 and len(extras) <= 1
     assert any("no valid pixel spacing" in w for w in result.warnings)
@@ -314,7 +332,11 @@ def test_rules_name_each_lookalike(frame_04):
     assert nodule.reason == "lung_nodule" and big.reason == "too_large"
     assert spine.reason == "over_spine"
     assert cartilage.reason == "costal_cartilage" and knob.reason == "vessel"
-    assert [c.reason for c in pair] == ["nipple", "nipple"] and single.reason == ""
+    # a lone nipple-sized dot over a lung: one view cannot tell it from a granuloma
+    assert [c.reason for c in pair] == ["nipple", "nipple"] and single.reason == "over_lung"
+    single = _candidate(frame_04, 120.0, -110.0, diameter_mm=6.0, length_mm=6.0, width_mm=5.5)
+    judge([single], frame_04, MEASURE_ALL)
+    assert single.reason == ""
 
 
 def test_hessian_ratio_tells_blobs_from_ridges():
