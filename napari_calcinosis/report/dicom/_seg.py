@@ -39,7 +39,7 @@ from ._codes import CALCIFIED_STRUCTURE, CATEGORY, LAYER_SITES
 __all__ = ["SEG_FILENAME", "SEG_SERIES_NUMBER", "SegmentPlan", "build_segmentation",
            "plan_segmentations", "segment_file_name", "series_lesion_labels", "source_headers",
            "source_names_as_given",
-           "write_seg"]
+           "with_type2_attributes", "write_seg"]
 
 SEG_FILENAME = "seg.dcm"
 SEG_SERIES_NUMBER = 901
@@ -166,7 +166,7 @@ def source_headers(volume: Volume, *, anonymize: bool = False,
         header = _with_uids(header, volume, n)
         if str(header.SOPInstanceUID) not in seen:
             seen[str(header.SOPInstanceUID)] = header
-    headers = [_with_type2_attributes(h) for h in seen.values()]
+    headers = [with_type2_attributes(h) for h in seen.values()]
     if anonymize:
         uid_map = {} if uid_map is None else uid_map
         headers = [anonymize_header(h, uid_map, secrets=secrets or []) for h in headers]
@@ -211,7 +211,7 @@ _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
                         "AccessionNumber")
 
 
-def _with_type2_attributes(header: Dataset) -> Dataset:
+def with_type2_attributes(header: Dataset) -> Dataset:
     """A header that lacks some of them (real files do) gets them empty, in a copy; a
     one-component patient name (``Pancreas-CT-CB_001``, the retired form) gets the
     trailing ``^`` that makes it the family name, as PS3.5 asks."""
