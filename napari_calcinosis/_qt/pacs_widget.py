@@ -1,5 +1,4 @@
-"""PACS panel: find studies on a configured PACS and open one; the Report panel's "Send to
-PACS".
+"""PACS panel: find studies on a configured PACS and open one.
 
 The panel lists the servers of the servers file (:func:`napari_calcinosis.pacs.load_servers`),
 queries the chosen one (patient ID, name, accession number, a date range, a modality) and
@@ -7,26 +6,18 @@ shows the studies found (patient, date, modality, description, number of images)
 retrieves the chosen study into the PACS cache in a worker thread, with progress, then opens
 the cached folder with this plugin's reader, exactly as File > Open does for a folder.
 
-:func:`start_send` is what the Report panel's "Send to PACS" button runs: the session's
-reviewed findings are written as DICOM SR, SEG and key images (Secondary Capture) into a
-temporary folder and stored, all together, in the study on the PACS it came from (else the
-server chosen in this panel, else the only one configured). Every failure is one sentence
-in the panel's status line and in a notification; credentials are never shown.
+The Report panel's "Send to PACS" is in :mod:`.pacs_send`.
 """
 
 import datetime
 import queue
 import re
-import tempfile
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, ProgressBar, PushButton
-from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt
+from napari.utils.notifications import show_error
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -36,11 +27,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_calcinosis.pacs import PacsClient, StudyHit, load_servers, servers_file
-from napari_calcinosis.report import WRITERS, ExportContext
 from napari_calcinosis.types import CalcinosisError, UsageError
 from napari_calcinosis.types.progress import percent
 
-from .session import StudySession, get_session
+from .pacs_send import caught_worker, chosen_server, remember_choice, remember_origin, sentence
+from .session import get_session
 
 if TYPE_CHECKING:
     import napari
@@ -49,12 +40,6 @@ PLUGIN = "napari-calcinosis"
 #: Columns of the result list.
 COLUMNS = ("Patient", "Date", "Modality", "Description", "Images")
 MODALITIES = ("", "CT", "CR", "DX")
-#: What "Send to PACS" stores: the DICOM objects a PACS viewer shows.
-SEND_FORMATS = ("sr", "seg", "sc")
-# The PACS each study was opened from, and the server chosen in each viewer's panel.
-_ORIGIN: dict[str, str] = {}
-_CHOSEN: "weakref.WeakKeyDictionary[StudySession, str]" = weakref.WeakKeyDictionary()
-_RUNNING: set = set()  # send workers, kept alive until they finish
 _MIN_WIDTH_PX = 420  # the five columns of the result list stay readable
 
 
@@ -103,30 +88,32 @@ def _with_progress(function: Any, *args: Any):
         return future.result()
 
 
-def _caught(steps: Any):
-    """Generator for ``thread_worker``: passes on ``steps``' reports and returns
-    ``(result, None)``, or ``(None, exception)`` when it failed: the panel turns the
-    exception into its sentence, and napari never shows it with a traceback."""
-    try:
-        result = yield from steps
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-        return None, exc
-    return result, None
-
-
 def _call(function: Any, **kwargs: Any):
-    """``function(**kwargs)`` as a generator without reports (for :func:`_caught`)."""
+    """``function(**kwargs)`` as a generator without reports (for
+    :func:`.pacs_send.caught_worker`)."""
     return function(**kwargs)
     yield  # pragma: no cover - makes this a generator
 
 
-def _worker(steps: Any, on_done: Any, on_fail: Any) -> Any:
-    """A worker of :func:`_caught` ``steps`` that calls ``on_done(result)`` or
-    ``on_fail(exception)`` on the main thread."""
-    worker = thread_worker(_caught, start_thread=False, ignore_errors=True)(steps)
-    worker.returned.connect(lambda outcome: on_fail(outcome[1]) if outcome[1] is not None
-                            else on_done(outcome[0]))
-    return worker
+def _result_table() -> QTableWidget:
+    """The result list: one row per study, whole rows selected, read-only.
+
+    magicgui's Table has no row selection to speak of: a plain QTableWidget here.
+    """
+    table = QTableWidget(0, len(COLUMNS))
+    table.setHorizontalHeaderLabels(COLUMNS)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    for column, name in enumerate(COLUMNS):  # the free text shares what is left
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch
+                                    if name in ("Patient", "Description") else
+                                    QHeaderView.ResizeMode.ResizeToContents)
+    table.setMinimumHeight(160)
+    return table
 
 
 def _text(value: str = "") -> Label:
@@ -159,20 +146,7 @@ class PacsWidget(Container):
         self.open_button = PushButton(text="Open", enabled=False)
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
         self.status = _text()
-        # magicgui's Table has no row selection to speak of: a plain QTableWidget here.
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
-        for column, name in enumerate(COLUMNS):  # the free text shares what is left
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch
-                                        if name in ("Patient", "Description") else
-                                        QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(160)
+        self.table = _result_table()
         form = Container(labels=True)
         # added after construction, so that magicgui lines the fields up
         form.extend([self.server, self.patient_id, self.patient_name, self.accession,
@@ -186,6 +160,10 @@ class PacsWidget(Container):
         self.native.setMinimumWidth(_MIN_WIDTH_PX)
         self.hits: list[StudyHit] = []
         self._worker: Any = None
+        self._connect()
+        self.load_servers()
+
+    def _connect(self) -> None:
         self.search_button.changed.connect(lambda: self.search())
         self.open_button.changed.connect(lambda: self.open_study())
         self.server.changed.connect(self._on_server_chosen)
@@ -194,7 +172,6 @@ class PacsWidget(Container):
         for field in (self.patient_id, self.patient_name, self.accession, self.date_from,
                       self.date_to):
             field.native.returnPressed.connect(self.search)
-        self.load_servers()
 
     # -- servers ---------------------------------------------------------------------------
     def load_servers(self) -> None:
@@ -207,8 +184,8 @@ class PacsWidget(Container):
         names = list(self._servers)
         self.server.reset_choices()
         if names:
-            self.server.value = _CHOSEN.get(self._session) if \
-                _CHOSEN.get(self._session) in names else names[0]
+            chosen = chosen_server(self._session)
+            self.server.value = chosen if chosen in names else names[0]
             self._on_server_chosen()
         elif not self.status.value:
             self.status.value = (f"No PACS is configured: describe one in {servers_file()} "
@@ -217,7 +194,7 @@ class PacsWidget(Container):
 
     def _on_server_chosen(self) -> None:
         if self.server.value:
-            _CHOSEN[self._session] = self.server.value
+            remember_choice(self._session, self.server.value)
 
     @property
     def is_running(self) -> bool:
@@ -251,7 +228,9 @@ class PacsWidget(Container):
         except CalcinosisError as exc:
             self._fail(exc)
             return
-        worker = _worker(_call(client.find_studies, **query), self._on_found, self._fail)
+        self.hits = []
+        self.table.setRowCount(0)
+        worker = caught_worker(_call(client.find_studies, **query), self._on_found, self._fail)
         self._start(worker, f"Searching PACS {client.server.name} ...")
 
     def _on_found(self, hits: list[StudyHit]) -> None:
@@ -282,8 +261,9 @@ class PacsWidget(Container):
         except CalcinosisError as exc:
             self._fail(exc)
             return
-        worker = _worker(_with_progress(client.retrieve_study, hit.study_uid),
-                         lambda folder: self._on_retrieved(client, hit, folder), self._fail)
+        worker = caught_worker(_with_progress(client.retrieve_study, hit.study_uid),
+                                lambda folder: self._on_retrieved(client, hit, folder),
+                                self._fail)
         worker.yielded.connect(self._on_progress)
         self._start(worker, f"Retrieving the study of {hit_cells(hit)[0] or hit.study_uid} "
                             f"from PACS {client.server.name} ...")
@@ -295,7 +275,7 @@ class PacsWidget(Container):
         self.status.value = message
 
     def _on_retrieved(self, client: PacsClient, hit: StudyHit, folder: Path) -> None:
-        _ORIGIN[hit.study_uid] = client.server.name
+        remember_origin(hit.study_uid, client.server.name)
         try:
             self._viewer.open(str(folder), plugin=PLUGIN)
         except Exception as exc:  # noqa: BLE001 - napari's own errors: one sentence
@@ -316,9 +296,9 @@ class PacsWidget(Container):
         worker.start()
 
     def _fail(self, exc: BaseException) -> None:
-        sentence = _sentence(exc)
-        self.status.value = sentence
-        show_error(sentence)
+        text = sentence(exc)
+        self.status.value = text
+        show_error(text)
 
     def _on_finished(self) -> None:
         self._worker = None
@@ -326,92 +306,3 @@ class PacsWidget(Container):
         self._show_state()
 
 
-def _sentence(exc: BaseException) -> str:
-    if isinstance(exc, (CalcinosisError, OSError)):
-        return " ".join(str(exc).split())
-    return f"Unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-# -- "Send to PACS" in the Report panel ------------------------------------------------------
-def server_to_send_to(session: StudySession) -> str:
-    """The PACS the session's study came from; else the one chosen in the PACS panel; else
-    the only one configured.
-
-    Raises
-    ------
-    CalcinosisError
-        When none of these names a server.
-    """
-    uid = session.study_uid
-    if uid in _ORIGIN:
-        return _ORIGIN[uid]
-    servers = load_servers()
-    chosen = _CHOSEN.get(session)
-    if chosen in servers:
-        return chosen
-    if len(servers) == 1:
-        return next(iter(servers))
-    if not servers:
-        raise CalcinosisError(f"No PACS is configured: describe one in {servers_file()}.")
-    raise CalcinosisError("Choose the PACS to send to in the PACS panel first.")
-
-
-def send_steps(result: Any, server_name: str):
-    """Generator for ``thread_worker``: write the SR, SEG and key images of ``result`` into
-    a temporary folder and store them on the PACS; returns the names stored."""
-    client = PacsClient.named(server_name)
-    with tempfile.TemporaryDirectory(prefix="calcinosis-send-") as folder:
-        context = ExportContext(result=result)
-        written: list[Path] = []
-        for number, name in enumerate(SEND_FORMATS):
-            yield 0.6 * number / len(SEND_FORMATS), f"Writing {WRITERS[name].files} ..."
-            written += WRITERS[name].write(result.findings, Path(folder), context)
-        dicom = [p for p in written if p.suffix == ".dcm"]
-        if not dicom:
-            raise CalcinosisError("Nothing to send: no CT lesion or radiograph result gives "
-                                  "a DICOM object.")
-        yield 0.6, f"Storing {len(dicom)} DICOM objects on PACS {server_name} ..."
-        client.store(dicom)
-        return [p.name for p in dicom]
-
-
-def start_send(widget: Any, result: Any, *, anonymize: bool) -> None:
-    """Run "Send to PACS" for the Report panel ``widget`` (its ``send_button``,
-    ``progress`` and ``status``) with the session's reviewed ``result``."""
-    def fail(exc: BaseException) -> None:
-        sentence = _sentence(exc)
-        widget.status.value = f"Not sent: {sentence}"
-        show_error(f"Send to PACS: {sentence}")
-
-    if anonymize:
-        fail(CalcinosisError("untick Anonymize: results sent to a PACS go into the "
-                             "patient's own study."))
-        return
-    try:
-        server = server_to_send_to(widget.session)
-    except CalcinosisError as exc:
-        fail(exc)
-        return
-    study = result.findings.study.get("study_instance_uid", "")
-
-    def progress(step: tuple[float, str]) -> None:
-        widget.progress.value, widget.status.value = percent(step[0]), step[1]
-
-    def done(names: list[str]) -> None:
-        widget.status.value = (f"Stored {len(names)} DICOM objects on PACS {server} in "
-                               f"study {study}: {', '.join(names)}.")
-        show_info(f"Sent to PACS {server}.")
-
-    def finished() -> None:
-        _RUNNING.discard(worker)
-        widget.send_button.enabled = True
-        widget.progress.visible = False
-
-    worker = _worker(send_steps(result, server), done, fail)
-    worker.yielded.connect(progress)
-    worker.finished.connect(finished)
-    _RUNNING.add(worker)
-    widget.send_button.enabled = False
-    widget.progress.value, widget.progress.visible = 0, True
-    widget.status.value = f"Sending to PACS {server} ..."
-    worker.start()

@@ -34,7 +34,7 @@ from napari_calcinosis.report import (
 from napari_calcinosis.types import AnalysisError, CalcinosisError
 from napari_calcinosis.types.progress import percent
 
-from .pacs_widget import start_send
+from .pacs_send import start_send
 from .session import StudySession, follow, get_session
 
 if TYPE_CHECKING:
@@ -367,7 +367,7 @@ class ReportWidget(Container):
 
     def send_to_pacs(self) -> None:
         """Store the reviewed findings' SR, SEG and key images in the study on its PACS
-        (:func:`.pacs_widget.start_send`)."""
+        (:func:`.pacs_send.start_send`)."""
         try:
             result = export_result(self.session)
         except CalcinosisError as exc:

@@ -21,7 +21,7 @@ from orthanc import OrthancServer, orthanc_available
 from review_helpers import dock, open_and_detect
 
 from napari_calcinosis._napari.layer_data import VOLUME_KEY
-from napari_calcinosis._qt import pacs_widget, preferences
+from napari_calcinosis._qt import pacs_send, pacs_widget, preferences
 from napari_calcinosis.pacs import PacsClient, PacsServer
 
 pytestmark = [pytest.mark.qt, pytest.mark.skipif(
@@ -61,9 +61,10 @@ def servers(orthanc, tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_CALCINOSIS_PACS_HOSPITAL_PASSWORD", orthanc.password)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setitem(preferences._state, "enabled", False)  # detection run by hand
-    monkeypatch.setattr(pacs_widget, "_ORIGIN", {})
+    monkeypatch.setattr(pacs_send, "_ORIGIN", {})
     errors: list[str] = []
     monkeypatch.setattr(pacs_widget, "show_error", errors.append)
+    monkeypatch.setattr(pacs_send, "show_error", errors.append)
     return path, errors
 
 
