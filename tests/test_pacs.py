@@ -278,3 +278,17 @@ def test_uid_list_lines_are_checked(servers_file, tmp_path, capsys):
                      str(tmp_path / "o"), "--quiet"]) == 2
     assert f"Line 2 of {listing} is not a StudyInstanceUID" in \
         _one_sentence(capsys.readouterr().err)
+
+
+def test_key_images_go_over_dimse_too(orthanc, tmp_path):
+    """C-STORE of the Secondary Capture key images (archives without DICOMweb)."""
+    from napari_calcinosis.run import run_analysis
+
+    study = _copy_slab(tmp_path / "study", "dimse")
+    written = run_analysis(tmp_path / "study", tmp_path / "out", formats=["sc"],
+                           use_annotations=False)
+    dimse = PacsClient(_server(orthanc), protocol="dimse", cache_dir=tmp_path / "c1")
+    assert dimse.store(written) == 2  # the study itself is not on the PACS: only these
+    back = dimse.retrieve_study(study)
+    got = {str(pydicom.dcmread(p).SOPInstanceUID) for p in back.glob("*.dcm")}
+    assert got == {str(pydicom.dcmread(p).SOPInstanceUID) for p in written}
