@@ -140,8 +140,10 @@ def start_send(widget: Any, result: Any, *, anonymize: bool) -> None:
         widget.progress.value, widget.status.value = percent(step[0]), step[1]
 
     def done(names: list[str]) -> None:
-        widget.status.value = (f"Stored {len(names)} DICOM objects on PACS {server} in "
-                               f"study {study}: {', '.join(names)}.")
+        # no UID in the sentence: it would not wrap in the panel (the tooltip has it)
+        widget.status.value = (f"Stored {len(names)} DICOM objects in the study on PACS "
+                               f"{server}: {', '.join(names)}.")
+        widget.status.native.setToolTip(f"StudyInstanceUID {study}")
         show_info(f"Sent to PACS {server}.")
 
     def finished() -> None:

@@ -5,7 +5,8 @@ present, the reader's calls applied, the differential recomputed with the clinic
 assembled from the viewer's CT and radiograph detection runs by the same step as
 ``napari-calcinosis analyze`` and written through the same format registry, so the files
 equal what it writes for the same study and saved record. The writers run in a worker
-thread; one failing format does not stop the others.
+thread; one failing format does not stop the others. "Send to PACS" stores the SR, SEG and
+key images in the study on its PACS (:mod:`.pacs_send`).
 """
 
 import datetime

@@ -152,10 +152,13 @@ def test_send_to_pacs_from_the_report_panel(make_napari_viewer, qtbot, orthanc, 
     # the real server: SR, SEG and key images in the same study
     path.write_text(good)
     status = send()
-    assert status.startswith(f"Stored 4 DICOM objects on PACS hospital in study {uid}"), status
+    assert status.startswith("Stored 4 DICOM objects in the study on PACS hospital: "), status
+    assert report.status.native.toolTip() == f"StudyInstanceUID {uid}"
     if SCREENSHOTS is not None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         viewer.window._qt_window.grab().save(str(SCREENSHOTS / "report_sent.png"))
+        report.native.resize(460, 700)
+        report.native.grab().save(str(SCREENSHOTS / "report_panel_sent.png"))
     by_class: dict[str, list] = {}
     for file in client.retrieve_study(uid).glob("*.dcm"):
         ds = pydicom.dcmread(file)
