@@ -192,3 +192,13 @@ def test_no_servers_file_says_where_to_describe_one(make_napari_viewer, tmp_path
     assert not widget.search_button.enabled and not widget.open_button.enabled
     assert widget.status.value.startswith(
         f"No PACS is configured: describe one in {tmp_path / 'none.json'}")
+
+
+def test_unreadable_servers_file_is_one_sentence(make_napari_viewer, tmp_path, monkeypatch):
+    broken = tmp_path / "servers.json"
+    broken.write_text("{not json")
+    monkeypatch.setenv("NAPARI_CALCINOSIS_PACS_SERVERS", str(broken))
+    widget = dock(make_napari_viewer(), "PACS")
+    assert not widget.search_button.enabled and widget.server.choices == ()
+    assert _one_sentence(widget.status.value).startswith(
+        f"The PACS servers file {broken} cannot be read")
