@@ -25,7 +25,7 @@ from typing import TextIO
 from napari_calcinosis import __version__
 from napari_calcinosis.clinical import load_clinical
 from napari_calcinosis.phantom import SAMPLE_CLINICAL, sample_study_path
-from napari_calcinosis.report import CONTRACT_FORMATS, WRITERS, default_formats
+from napari_calcinosis.report import CONTRACT_FORMATS, WRITERS, default_formats, formats_to_send
 from napari_calcinosis.run import run_analysis
 from napari_calcinosis.types import (
     CalcinosisError,
@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--ignore-annotations", action="store_true",
                          help="analyse without the reader's saved marks of this study")
     analyze.add_argument("--send", action="store_true",
-                         help="with pacs://: store the SR and SEG back on that PACS")
+                         help="with pacs://: store the SR, SEG and key images back on that "
+                              "PACS")
     _add_common(analyze)
     view = sub.add_parser("view", help="open napari with the study and the panels docked")
     view.add_argument("study", metavar="STUDY", type=Path)
@@ -102,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     batch = sub.add_parser("batch", help="analyse every study of an archive on Dask and "
                                          "write cohort tables")
-    batch.add_argument("archives", metavar="ARCHIVE", type=Path, nargs="+",
-                       help="folders (searched recursively), DICOMDIRs, .zip files")
+    batch.add_argument("archives", metavar="ARCHIVE", nargs="+",
+                       help="folders (searched recursively), DICOMDIRs, .zip files, "
+                            "pacs://SERVER/STUDYUID, or pacs://SERVER with --uids")
     batch.add_argument("--out", metavar="DIR", type=Path, required=True,
                        help="output folder: DIR/<study>/ per study, studies.csv, "
                             "studies.parquet, lesions.parquet")
@@ -125,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--formats", metavar="LIST", default=",".join(default_formats()))
     batch.add_argument("--anonymize", action="store_true",
                        help="new UIDs, hashed study folders, no identifying values")
+    batch.add_argument("--uids", metavar="FILE", type=Path, default=None,
+                       help="StudyInstanceUIDs, one a line, of the studies to take from "
+                            "each pacs://SERVER given")
+    batch.add_argument("--send", action="store_true",
+                       help="store each PACS study's SR, SEG and key images back on its PACS")
     _add_common(batch)
     pacs = sub.add_parser("pacs", help="query a PACS of the servers file")
     pacs_sub = pacs.add_subparsers(dest="pacs_command", metavar="ACTION", required=True,
@@ -191,6 +198,8 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     from napari_calcinosis.pacs import parse_pacs_url
 
     formats = parse_formats(args.formats)
+    if args.send:
+        formats = formats_to_send(formats)
     printer = ProgressPrinter(quiet=args.quiet)
     remote = parse_pacs_url(args.study)
     if args.send and remote is None:
@@ -214,8 +223,8 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     if args.send:
         dicom = [p for p in written if p.suffix == ".dcm"]
         if not dicom:
-            raise UsageError("--send: nothing to send (no sr or seg among --formats, or no "
-                             "CT was analysed).")
+            raise UsageError("--send: nothing to send (no sr, seg or png among --formats, "
+                             "or no CT or radiograph was analysed).")
         sent = client.store(dicom)
         printer.warn(f"stored {sent} file(s) ({', '.join(p.name for p in dicom)}) on PACS "
                      f"{remote[0]} in study {remote[1]}")
@@ -223,13 +232,9 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _pacs_client(name: str, *, dimse: bool):
-    from napari_calcinosis.pacs import PacsClient, load_servers, servers_file
+    from napari_calcinosis.pacs import PacsClient
 
-    servers = load_servers()
-    if name not in servers:
-        raise UsageError(f"No PACS named {name!r} in {servers_file()} (known: "
-                         f"{', '.join(servers) or 'none'}).")
-    return PacsClient(servers[name], protocol="dimse" if dimse else "auto")
+    return PacsClient.named(name, protocol="dimse" if dimse else "auto")
 
 
 def _cmd_pacs(args: argparse.Namespace, out: TextIO) -> int:
@@ -285,13 +290,17 @@ def _cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("Give --clinical-dir or --clinical-csv, not both.")
     if args.clinical_dir is not None and not args.clinical_dir.is_dir():
         raise UsageError(f"--clinical-dir {args.clinical_dir} is not a folder.")
-    options = BatchOptions(out=args.out, formats=parse_formats(args.formats),
+    archives, remote = _batch_targets(args)
+    formats = parse_formats(args.formats)
+    options = BatchOptions(out=args.out, formats=formats_to_send(formats) if args.send
+                           else formats,
                            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                            anonymize=args.anonymize, clinical_dir=args.clinical_dir,
                            clinical_csv=args.clinical_csv,
-                           threshold_hu=args.threshold_hu, memory_limit=args.memory_limit)
+                           threshold_hu=args.threshold_hu, memory_limit=args.memory_limit,
+                           send=args.send)
     log = (lambda message: None) if args.quiet else None
-    summary = run_batch(args.archives, options, log=log)
+    summary = run_batch(archives, options, log=log, pacs_studies=remote)
     for path in summary.tables:
         print(path, file=out)
     if summary.failed:
@@ -299,6 +308,42 @@ def _cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
                               f"errors are in {args.out / 'studies.csv'} and "
                               "<study>/error.txt.")
     return EXIT_OK
+
+
+def _batch_targets(args: argparse.Namespace) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The local archives and the (server, StudyInstanceUID) pairs of a ``batch`` command."""
+    from napari_calcinosis.batch import read_uid_list
+    from napari_calcinosis.pacs import parse_pacs_target
+
+    archives: list[Path] = []
+    remote: list[tuple[str, str]] = []
+    bare: list[str] = []
+    for item in args.archives:
+        target = parse_pacs_target(item)
+        if target is None and item.lower().startswith("pacs:"):
+            raise UsageError(f"{item} is neither pacs://SERVER/STUDYUID nor pacs://SERVER.")
+        if target is None:
+            archives.append(Path(item))
+        elif target[1]:
+            remote.append(target)
+        else:
+            bare.append(target[0])
+    if args.uids is not None and not bare:
+        raise UsageError("--uids needs a pacs://SERVER argument: the server the studies "
+                         "are on.")
+    if bare and args.uids is None:
+        raise UsageError(f"pacs://{bare[0]} needs --uids FILE (or name each study as "
+                         f"pacs://{bare[0]}/STUDYUID).")
+    if bare:
+        uids = read_uid_list(args.uids)
+        remote += [(server, uid) for server in bare for uid in uids]
+    if args.send and not remote:
+        raise UsageError("--send needs studies on a PACS (pacs://SERVER/STUDYUID, or "
+                         "pacs://SERVER with --uids FILE).")
+    if args.send and args.anonymize:
+        raise UsageError("--send with --anonymize would store the results under new, "
+                         "anonymous studies: not sent.")
+    return archives, remote
 
 
 _COMMANDS = {"analyze": _cmd_analyze, "view": _cmd_view, "demo": _cmd_demo,

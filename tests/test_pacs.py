@@ -95,13 +95,9 @@ def test_analyze_from_the_pacs_and_send_the_results_back(orthanc, stored, server
                        "--send"])
     err = capsys.readouterr().err
     assert status == 0, err
-    assert "stored 2 file(s) (sr.dcm, seg.dcm)" in err
-    client = PacsClient(_server(orthanc), cache_dir=tmp_path / "readback")
-    folder = client.retrieve_study(stored)
-    by_class = {}
-    for path in folder.glob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        by_class.setdefault(str(ds.SOPClassUID), []).append(path)
+    assert ("stored 4 file(s) (sr.dcm, seg.dcm, key_ct_coronal_mip.dcm, "
+            "key_ct_axial_slab.dcm)") in err
+    by_class = _read_back(orthanc, stored, tmp_path / "readback")
     sr = hd.sr.srread(by_class[pydicom.uid.Comprehensive3DSRStorage][0])
     seg = hd.seg.segread(by_class[pydicom.uid.SegmentationStorage][0])
     assert sr.StudyInstanceUID == seg.StudyInstanceUID == stored
@@ -110,6 +106,36 @@ def test_analyze_from_the_pacs_and_send_the_results_back(orthanc, stored, server
     assert {s.SeriesInstanceUID for s in seg.ReferencedSeriesSequence} == ct_series
     # what the PACS now holds is what was written
     assert pydicom.dcmread(out / "sr.dcm").SOPInstanceUID == sr.SOPInstanceUID
+    _assert_key_images(by_class, out, stored, ct_series)
+
+
+def _read_back(orthanc, study_uid: str, cache: Path) -> dict[str, list[Path]]:
+    """Every instance Orthanc holds in the study, by SOP class."""
+    folder = PacsClient(_server(orthanc), cache_dir=cache).retrieve_study(study_uid)
+    by_class: dict[str, list[Path]] = {}
+    for path in folder.glob("*.dcm"):
+        by_class.setdefault(str(pydicom.dcmread(path).SOPClassUID), []).append(path)
+    return by_class
+
+
+def _assert_key_images(by_class, out: Path, study_uid: str, ct_series: set[str]) -> None:
+    """The key images are on the PACS as Secondary Capture images of the study, pixel for
+    pixel the PNGs, referencing the CT instances they were made from."""
+    import imageio.v3 as iio
+
+    stored = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p)
+              for p in by_class[pydicom.uid.SecondaryCaptureImageStorage]}
+    assert len(stored) == 2
+    for name in ("key_ct_coronal_mip", "key_ct_axial_slab"):
+        written = pydicom.dcmread(out / f"{name}.dcm")
+        sc = stored[str(written.SOPInstanceUID)]
+        assert sc.StudyInstanceUID == study_uid
+        assert sc.PatientID == written.PatientID and sc.Modality == "OT"
+        assert (sc.pixel_array == iio.imread(out / f"{name}.png")).all()
+        refs = {str(item.ReferencedSOPInstanceUID) for item in sc.SourceImageSequence}
+        ct = {str(pydicom.dcmread(p).SOPInstanceUID): str(pydicom.dcmread(p).SeriesInstanceUID)
+              for p in by_class[pydicom.uid.CTImageStorage]}
+        assert refs and refs <= set(ct) and {ct[r] for r in refs} == ct_series
 
 
 def _one_sentence(err: str) -> str:
@@ -172,3 +198,97 @@ def test_wrong_port_bad_credentials_refused_association_and_timeout(orthanc, sto
 def test_send_needs_a_pacs_study(tmp_path, capsys):
     assert cli.main(["analyze", str(SLAB), "--out", str(tmp_path), "--send"]) == 2
     assert "--send needs a pacs://" in capsys.readouterr().err
+
+
+def _copy_slab(folder: Path, seed: str) -> str:
+    """The slab as a new study (new UIDs, its own patient, another date); its UID."""
+    from pydicom.uid import generate_uid
+
+    study = generate_uid(entropy_srcs=[seed, "study"])
+    series = generate_uid(entropy_srcs=[seed, "series"])
+    folder.mkdir(parents=True)
+    for k, path in enumerate(sorted(SLAB.glob("*.dcm"))):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[seed, str(k)])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientID, ds.StudyDate = f"BATCH-{seed}", "20010203"
+        ds.save_as(folder / path.name)
+    return study
+
+
+def test_batch_of_pacs_studies_sends_each_ones_results_back(orthanc, servers_file, tmp_path,
+                                                            capsys):
+    import pandas as pd
+
+    client = PacsClient(_server(orthanc), cache_dir=tmp_path / "upload")
+    uids = []
+    for seed in ("one", "two"):
+        uid = _copy_slab(tmp_path / seed, seed)
+        assert client.store(sorted((tmp_path / seed).glob("*.dcm"))) == 8
+        uids.append(uid)
+    listing = tmp_path / "uids.txt"
+    listing.write_text(f"# the cohort\n{uids[0]}\n\n{uids[1]}  # second\n")
+    out = tmp_path / "out"
+    status = cli.main(["batch", "pacs://test", "--uids", str(listing), "--out", str(out),
+                       "--formats", "json,sr,seg,png", "--send", "--workers", "2",
+                       "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    rows = pd.read_csv(out / "studies.csv")
+    assert sorted(rows["study_instance_uid"]) == sorted(uids)
+    assert list(rows["status"]) == ["ok", "ok"]
+    for uid in uids:
+        record = json.loads((out / uid / "batch.json").read_text())
+        assert record["sent"] == ["sr.dcm", "seg.dcm", "key_ct_coronal_mip.dcm",
+                                  "key_ct_axial_slab.dcm"]
+        by_class = _read_back(orthanc, uid, tmp_path / "readback" / uid)
+        sr = pydicom.dcmread(by_class[pydicom.uid.Comprehensive3DSRStorage][0])
+        seg = pydicom.dcmread(by_class[pydicom.uid.SegmentationStorage][0])
+        assert sr.StudyInstanceUID == seg.StudyInstanceUID == uid
+        assert sr.SOPInstanceUID == pydicom.dcmread(out / uid / "sr.dcm").SOPInstanceUID
+        ct_series = {str(pydicom.dcmread(p).SeriesInstanceUID)
+                     for p in by_class[pydicom.uid.CTImageStorage]}
+        _assert_key_images(by_class, out / uid, uid, ct_series)
+
+
+def test_batch_names_a_study_the_pacs_does_not_hold(orthanc, servers_file, tmp_path, capsys):
+    missing = "1.2.3.4.5.6.7.8.9"
+    out = tmp_path / "out"
+    assert cli.main(["batch", f"pacs://test/{missing}", "--out", str(out), "--quiet"]) == 1
+    assert "1 of 1 studies failed" in _one_sentence(capsys.readouterr().err)
+    assert (out / missing / "error.txt").read_text().strip() == \
+        f"PACS test has no study {missing}."
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["pacs://test"], "needs --uids FILE"),
+    (["pacs:/test/1.2"], "neither pacs://SERVER/STUDYUID"),
+    (["pacs://nowhere/1.2.3"], "No PACS named 'nowhere'"),
+    (["pacs://test/1.2.3", "--send", "--anonymize"], "--send with --anonymize"),
+])
+def test_batch_pacs_usage_errors(servers_file, tmp_path, capsys, argv, words):
+    assert cli.main(["batch", *argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert words in _one_sentence(capsys.readouterr().err)
+
+
+def test_uid_list_lines_are_checked(servers_file, tmp_path, capsys):
+    listing = tmp_path / "uids.txt"
+    listing.write_text("1.2.3\nnot-a-uid\n")
+    assert cli.main(["batch", "pacs://test", "--uids", str(listing), "--out",
+                     str(tmp_path / "o"), "--quiet"]) == 2
+    assert f"Line 2 of {listing} is not a StudyInstanceUID" in \
+        _one_sentence(capsys.readouterr().err)
+
+
+def test_key_images_go_over_dimse_too(orthanc, tmp_path):
+    """C-STORE of the Secondary Capture key images (archives without DICOMweb)."""
+    from napari_calcinosis.run import run_analysis
+
+    study = _copy_slab(tmp_path / "study", "dimse")
+    written = run_analysis(tmp_path / "study", tmp_path / "out", formats=["sc"],
+                           use_annotations=False)
+    dimse = PacsClient(_server(orthanc), protocol="dimse", cache_dir=tmp_path / "c1")
+    assert dimse.store(written) == 2  # the study itself is not on the PACS: only these
+    back = dimse.retrieve_study(study)
+    got = {str(pydicom.dcmread(p).SOPInstanceUID) for p in back.glob("*.dcm")}
+    assert got == {str(pydicom.dcmread(p).SOPInstanceUID) for p in written}

@@ -5,7 +5,8 @@ present, the reader's calls applied, the differential recomputed with the clinic
 assembled from the viewer's CT and radiograph detection runs by the same step as
 ``napari-calcinosis analyze`` and written through the same format registry, so the files
 equal what it writes for the same study and saved record. The writers run in a worker
-thread; one failing format does not stop the others.
+thread; one failing format does not stop the others. "Send to PACS" stores the SR, SEG and
+key images in the study on its PACS (:mod:`.pacs_send`).
 """
 
 import datetime
@@ -34,6 +35,7 @@ from napari_calcinosis.report import (
 from napari_calcinosis.types import AnalysisError, CalcinosisError
 from napari_calcinosis.types.progress import percent
 
+from .pacs_send import start_send
 from .session import StudySession, follow, get_session
 
 if TYPE_CHECKING:
@@ -227,9 +229,12 @@ class ReportWidget(Container):
         self.progress = ProgressBar(min=0, max=100, value=0, visible=False)
         self.status = _text()
         self.open_button = PushButton(text="Open HTML report", enabled=False)
+        self.send_button = PushButton(text="Send to PACS")
+        self.send_button.native.setToolTip("Store the SR, SEG and key images in the study "
+                                           "on its PACS (see the PACS panel).")
         body = _box([self.scope, _box([self.folder], labels=True), _text("Formats"),
                      self._format_columns(), self.anonymize, self.export_button,
-                     self.progress, self.status, self.open_button])
+                     self.progress, self.status, self.open_button, self.send_button])
         body.native.layout().addStretch(1)
         # napari squeezes crowded docks below their content: scroll rather than clip.
         self.native.layout().addWidget(_scroll_area(body))
@@ -242,6 +247,7 @@ class ReportWidget(Container):
         self.folder.changed.connect(self._on_folder_edited)
         self.export_button.changed.connect(lambda: self.export())
         self.open_button.changed.connect(lambda: self.open_html())
+        self.send_button.changed.connect(lambda: self.send_to_pacs())
         follow(self, self.session.changed, self._on_session_changed)
         self._show_state()
 
@@ -359,6 +365,17 @@ class ReportWidget(Container):
         self._worker = None
         self.progress.visible = False
         self._show_state()
+
+    def send_to_pacs(self) -> None:
+        """Store the reviewed findings' SR, SEG and key images in the study on its PACS
+        (:func:`.pacs_send.start_send`)."""
+        try:
+            result = export_result(self.session)
+        except CalcinosisError as exc:
+            self.status.value = f"Not sent: {exc}"
+            show_error(str(exc))
+            return
+        start_send(self, result, anonymize=bool(self.anonymize.value))
 
     def open_html(self) -> None:
         """Open the last exported ``report.html`` in the desktop's browser."""

@@ -27,12 +27,14 @@ _TAGS = ["StudyInstanceUID", "PatientID"]
 
 @dataclass
 class StudySource:
-    """One study and where its files are."""
+    """One study and where its files are; a study on a PACS names its server in
+    ``pacs_server`` and has no paths until a worker retrieves it."""
 
     study_uid: str
     paths: list[Path] = field(default_factory=list)
     patient_id: str = ""
     n_files: int = 0
+    pacs_server: str = ""
 
     def key(self, anonymize: bool = False) -> str:
         """The study's output folder name: its UID, or a hash of it when anonymised (and

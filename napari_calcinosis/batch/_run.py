@@ -8,7 +8,9 @@ exactly what ``analyze`` runs (:func:`napari_calcinosis.run.run_analysis`) into
 ran with, its row and its lesions); a study that fails writes ``error.txt`` instead. A task
 whose worker dies is retried once (Dask's ``retries``; the nanny replaces the worker),
 then recorded as failed. ``resume`` skips studies whose ``batch.json`` has the same
-signature and whose outputs are all there. The driver holds only the rows.
+signature and whose outputs are all there. The driver holds only the rows. A study on a
+PACS (:mod:`._pacs`) is retrieved by its worker first and, with ``send``, its DICOM
+outputs are stored back in the same study (a refusal makes the study's row failed).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from napari_calcinosis.types import CalcinosisError, NoImageSeriesError, UsageEr
 
 from ._clinical import load_clinical_csv
 from ._discover import StudySource, discover_studies
+from ._pacs import pacs_sources, retrieve_source, send_outputs
 from ._tables import LESION_COLUMNS, STUDY_COLUMNS, lesion_rows, study_row
 
 __all__ = ["BatchOptions", "BatchSummary", "analyze_source", "run_batch"]
@@ -54,15 +57,19 @@ class BatchOptions:
     threshold_hu: float | None = None
     memory_limit: str = "4GiB"
     retries: int = 1
+    send: bool = False
 
     def signature(self) -> dict[str, Any]:
         """What a study's outputs depend on: equal signatures mean equal outputs."""
-        return {"software": __version__, "formats": sorted(self.formats),
-                "anonymize": self.anonymize, "threshold_hu": self.threshold_hu,
-                "clinical_dir": None if self.clinical_dir is None else
-                str(Path(self.clinical_dir).resolve()),
-                "clinical_csv": None if self.clinical_csv is None else
-                _digest(Path(self.clinical_csv))}
+        signature = {"software": __version__, "formats": sorted(self.formats),
+                     "anonymize": self.anonymize, "threshold_hu": self.threshold_hu,
+                     "clinical_dir": None if self.clinical_dir is None else
+                     str(Path(self.clinical_dir).resolve()),
+                     "clinical_csv": None if self.clinical_csv is None else
+                     _digest(Path(self.clinical_csv))}
+        if self.send:  # a study done without --send must be done (and sent) again
+            signature["send"] = True
+        return signature
 
 
 @dataclass
@@ -103,13 +110,16 @@ def analyze_source(source: StudySource, options: BatchOptions,
     folder = Path(options.out) / key
     start = time.monotonic()
     try:
-        run_analysis(source.paths, folder, formats=options.formats,
-                     clinical_path=None if clinical_data is not None else
-                     _clinical_for(source, options.clinical_dir),
-                     clinical_data=clinical_data,
-                     threshold_hu=options.threshold_hu, anonymize=options.anonymize,
-                     study_uid=source.study_uid or None)
+        paths = retrieve_source(source) if source.pacs_server else source.paths
+        written = run_analysis(paths, folder, formats=options.formats,
+                               clinical_path=None if clinical_data is not None else
+                               _clinical_for(source, options.clinical_dir),
+                               clinical_data=clinical_data,
+                               threshold_hu=options.threshold_hu,
+                               anonymize=options.anonymize,
+                               study_uid=source.study_uid or None)
         doc = json.loads((folder / "findings.json").read_text(encoding="utf-8"))
+        sent = send_outputs(source, written) if options.send and source.pacs_server else []
     except CalcinosisError as exc:
         return failed(source, options, str(exc), time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - one study never stops the batch
@@ -123,6 +133,8 @@ def analyze_source(source: StudySource, options: BatchOptions,
     record = {"signature": options.signature(), "row": row,
               "lesions": lesion_rows(key, doc),
               "files": sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))}
+    if sent:
+        record["sent"] = sent
     (folder / ERROR_FILE).unlink(missing_ok=True)
     atomic_write_text(folder / BATCH_FILE, json.dumps(record, indent=1, default=str))
     return record
@@ -188,8 +200,10 @@ def _has_bokeh() -> bool:
 
 
 def run_batch(archives: list[Path], options: BatchOptions, *,
-              log: Callable[[str], None] | None = None) -> BatchSummary:
-    """Discover, analyse on Dask and tabulate (module docstring).
+              log: Callable[[str], None] | None = None,
+              pacs_studies: Sequence[tuple[str, str]] = ()) -> BatchSummary:
+    """Discover, analyse on Dask and tabulate (module docstring); ``pacs_studies`` adds
+    (server, StudyInstanceUID) pairs retrieved from a PACS by the workers.
 
     Raises
     ------
@@ -203,25 +217,35 @@ def run_batch(archives: list[Path], options: BatchOptions, *,
     if unknown:
         raise UsageError(f"Unknown format {unknown[0]!r} in --formats.")
     start = time.monotonic()
-    sources, warnings = discover_studies(archives)
+    sources, warnings = discover_studies(archives) if archives else ([], [])
     for warning in warnings:
         log(f"warning: {warning}")
-    if not sources:
+    remote, missing = pacs_sources(pacs_studies) if pacs_studies else ([], [])
+    local = {s.key() for s in sources}
+    sources += [s for s in remote if s.key() not in local]  # a local copy wins
+    if not sources and not missing:
         raise NoImageSeriesError("No DICOM study found in "
                                  f"{', '.join(str(a) for a in archives)}.")
     Path(options.out).mkdir(parents=True, exist_ok=True)
     clinical = {} if options.clinical_csv is None else load_clinical_csv(options.clinical_csv)
     records: dict[int, dict[str, Any]] = {}
+    for source, error in missing:
+        records[len(sources)] = failed(source, options, error)
+        sources.append(source)
     todo = []
     for index, source in enumerate(sources):
+        if index in records:
+            continue
         previous = _completed(source, options) if options.resume else None
         if previous is not None:
             records[index] = previous
         else:
             todo.append(index)
-    summary = BatchSummary(studies=len(sources), skipped=len(records))
+    summary = BatchSummary(studies=len(sources), skipped=len(records) - len(missing),
+                           failed=len(missing))
     log(f"{len(sources)} studies found; {len(todo)} to analyse"
-        + (f", {len(records)} already done (--resume)" if records else ""))
+        + (f", {summary.skipped} already done (--resume)" if summary.skipped else "")
+        + (f", {len(missing)} not on the PACS" if missing else ""))
     if todo:
         _analyse_all(sources, todo, options, records, summary, log, clinical)
     summary.seconds = time.monotonic() - start

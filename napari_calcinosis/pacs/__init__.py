@@ -10,7 +10,15 @@ sentence naming the server and what went wrong.
 """
 
 from ._client import PacsClient, StudyHit
-from ._config import PacsError, PacsServer, load_servers, parse_pacs_url, servers_file
+from ._config import (
+    STUDY_UID,
+    PacsError,
+    PacsServer,
+    load_servers,
+    parse_pacs_target,
+    parse_pacs_url,
+    servers_file,
+)
 
-__all__ = ["PacsClient", "PacsError", "PacsServer", "StudyHit", "load_servers",
-           "parse_pacs_url", "servers_file"]
+__all__ = ["STUDY_UID", "PacsClient", "PacsError", "PacsServer", "StudyHit", "load_servers",
+           "parse_pacs_target", "parse_pacs_url", "servers_file"]

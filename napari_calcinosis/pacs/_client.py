@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
-from ._config import PacsError, PacsServer
+from napari_calcinosis.types import UsageError
+
+from ._config import PacsError, PacsServer, load_servers, servers_file
 
 __all__ = ["DEFAULT_CACHE_BYTES", "PacsClient", "StudyHit"]
 
@@ -73,14 +75,31 @@ class PacsClient:
         self.cache_limit_bytes = cache_limit_bytes
         self._web = None
 
+    @classmethod
+    def named(cls, name: str, *, protocol: str = "auto",
+              cache_dir: Path | None = None) -> PacsClient:
+        """A client of the server called ``name`` in the servers file.
+
+        Raises
+        ------
+        UsageError
+            When the servers file has no server of that name.
+        """
+        servers = load_servers()
+        if name not in servers:
+            raise UsageError(f"No PACS named {name!r} in {servers_file()} (known: "
+                             f"{', '.join(servers) or 'none'}).")
+        return cls(servers[name], protocol=protocol, cache_dir=cache_dir)
+
     # -- queries ---------------------------------------------------------------------------
     def find_studies(self, *, patient_id: str = "", patient_name: str = "",
                      accession: str = "", date_from: str = "", date_to: str = "",
-                     modality: str = "") -> list[StudyHit]:
+                     modality: str = "", study_uid: str = "") -> list[StudyHit]:
         """Studies matching every criterion given (dates as YYYYMMDD, a range when both)."""
         filters = {k: v for k, v in (("PatientID", patient_id), ("PatientName", patient_name),
                                      ("AccessionNumber", accession),
-                                     ("ModalitiesInStudy", modality)) if v}
+                                     ("ModalitiesInStudy", modality),
+                                     ("StudyInstanceUID", study_uid)) if v}
         if date_from or date_to:
             filters["StudyDate"] = f"{date_from}-{date_to}" if date_from != date_to \
                 else date_from
@@ -97,15 +116,18 @@ class PacsClient:
         return [StudyHit.from_dataset(ds) for ds in self._dimse_find(query)]
 
     # -- retrieval -------------------------------------------------------------------------
-    def retrieve_study(self, study_uid: str) -> Path:
-        """The study's instances as files in the cache (``<cache>/<uid>/``), retrieved now."""
+    def retrieve_study(self, study_uid: str, *,
+                       progress: Callable[[float, str], None] | None = None) -> Path:
+        """The study's instances as files in the cache (``<cache>/<uid>/``), retrieved now;
+        ``progress(fraction, message)`` follows the images as they arrive."""
+        report = progress or (lambda fraction, message: None)
         folder = self.cache_dir / study_uid
         partial = self.cache_dir / f".{study_uid}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         try:
-            count = self._web_retrieve(study_uid, partial) if self.protocol == "dicomweb" \
-                else self._dimse_get(study_uid, partial)
+            count = self._web_retrieve(study_uid, partial, report) \
+                if self.protocol == "dicomweb" else self._dimse_get(study_uid, partial, report)
             if count == 0:
                 raise PacsError(f"PACS {self.server.name} has no instance of study "
                                 f"{study_uid}.")
@@ -176,12 +198,14 @@ class PacsClient:
             raise PacsError(f"PACS {name} at {url} answered the {what} with HTTP "
                             f"{code}.") from exc
 
-    def _web_retrieve(self, study_uid: str, folder: Path) -> int:
+    def _web_retrieve(self, study_uid: str, folder: Path, report) -> int:
         instances = self._call(lambda web: web.search_for_instances(
             study_instance_uid=study_uid,
             fields=["SeriesInstanceUID", "SOPInstanceUID"]), "search")
         count = 0
         for item in instances:
+            report(count / max(len(instances), 1),
+                   f"Retrieving image {count + 1} of {len(instances)}")
             ds = Dataset.from_json(item)
             series, sop = str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
             instance = self._call(lambda web, series=series, sop=sop: web.retrieve_instance(
@@ -238,7 +262,7 @@ class PacsClient:
             assoc.release()
         return hits
 
-    def _dimse_get(self, study_uid: str, folder: Path) -> int:
+    def _dimse_get(self, study_uid: str, folder: Path, report) -> int:
         from pynetdicom import build_role, evt
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
 
@@ -265,6 +289,11 @@ class PacsClient:
         try:
             for status, _ in assoc.send_c_get(query, Get):
                 final = getattr(status, "Status", None)
+                left = getattr(status, "NumberOfRemainingSuboperations", None)
+                if left is not None:
+                    total = len(received) + int(left)
+                    report(len(received) / max(total, 1),
+                           f"Retrieved {len(received)} of {total} images")
         finally:
             assoc.release()
         if final not in (0x0000, 0xB000) and not received:

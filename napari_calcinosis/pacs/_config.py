@@ -10,7 +10,8 @@ from pathlib import Path
 
 from napari_calcinosis.types import CalcinosisError, UsageError
 
-__all__ = ["PacsError", "PacsServer", "load_servers", "parse_pacs_url", "servers_file"]
+__all__ = ["STUDY_UID", "PacsError", "PacsServer", "load_servers", "parse_pacs_target",
+           "parse_pacs_url", "servers_file"]
 
 
 class PacsError(CalcinosisError):
@@ -96,10 +97,19 @@ def _credentials(name: str) -> tuple[str, str]:
     return user, password
 
 
-_PACS_URL = re.compile(r"^pacs://(?P<server>[^/]+)/(?P<uid>[0-9.]+)/?$")
+_PACS_URL = re.compile(r"^pacs://(?P<server>[^/]+)(?:/(?P<uid>[0-9.]+))?/?$")
+#: What a StudyInstanceUID looks like (PS3.5: digits and dots, at most 64 characters).
+STUDY_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 def parse_pacs_url(text: str) -> tuple[str, str] | None:
     """``pacs://SERVER/STUDYUID`` -> (server, study UID); None for anything else."""
+    target = parse_pacs_target(text)
+    return target if target is not None and target[1] else None
+
+
+def parse_pacs_target(text: str) -> tuple[str, str] | None:
+    """``pacs://SERVER/STUDYUID`` -> (server, study UID), ``pacs://SERVER`` -> (server, "");
+    None for anything that is not a ``pacs://`` address."""
     match = _PACS_URL.match(str(text))
-    return (match["server"], match["uid"]) if match else None
+    return (match["server"], match["uid"] or "") if match else None

@@ -6,7 +6,8 @@ Every writer works from the findings object (never from widgets) plus an
 (:mod:`._formats`). The report's content is built once (:mod:`._content`, its sections in
 :mod:`._sections`, its model in :mod:`._blocks`) and rendered as HTML (:mod:`._html`) and
 PDF (:mod:`._pdf`); ``findings.json`` (:mod:`._json`) and ``lesions.csv`` (:mod:`._csv`) are
-the contract's documents; key images (:mod:`._key_images`); the DICOM objects live in
+the contract's documents; key images (:mod:`._key_images`, and as DICOM Secondary
+Capture in :mod:`.dicom`); the DICOM objects live in
 :mod:`.dicom`. Anonymization (:mod:`._anonymize`) is shared by every writer of one export.
 """
 
@@ -14,7 +15,15 @@ from ._anonymize import anonymize_findings, anonymize_header, ensure_anonymous_f
 from ._blocks import Block, Figure, ReportContent, Section, Table
 from ._content import SECTION_TITLES, build_report_content
 from ._csv import BASE_COLUMNS, LESIONS_FILENAME, write_lesions_csv
-from ._formats import CONTRACT_FORMATS, WRITERS, ExportContext, FormatWriter, default_formats
+from ._formats import (
+    CONTRACT_FORMATS,
+    OPT_IN_FORMATS,
+    WRITERS,
+    ExportContext,
+    FormatWriter,
+    default_formats,
+    formats_to_send,
+)
 from ._json import (
     FINDINGS_FILENAME,
     FindingsSchemaError,
@@ -26,6 +35,7 @@ from ._json import (
 )
 
 __all__ = ["BASE_COLUMNS", "CONTRACT_FORMATS", "FINDINGS_FILENAME", "LESIONS_FILENAME",
+           "OPT_IN_FORMATS", "formats_to_send",
            "SECTION_TITLES", "WRITERS", "Block", "ExportContext", "Figure", "FindingsSchemaError",
            "FormatWriter", "ReportContent", "Section", "Table", "anonymize_findings",
            "anonymize_header", "build_report_content", "default_formats",

@@ -21,10 +21,13 @@ from napari_calcinosis.types import Progress
 from ._csv import write_lesions_csv
 from ._json import write_findings_json
 
-__all__ = ["CONTRACT_FORMATS", "WRITERS", "ExportContext", "FormatWriter", "default_formats"]
+__all__ = ["CONTRACT_FORMATS", "OPT_IN_FORMATS", "WRITERS", "ExportContext", "FormatWriter",
+           "default_formats", "formats_to_send"]
 
 #: Every format the contract names, in the order they are written.
-CONTRACT_FORMATS = ("json", "csv", "html", "pdf", "sr", "seg", "png")
+CONTRACT_FORMATS = ("json", "csv", "html", "pdf", "sr", "seg", "png", "sc")
+#: Formats written only when named (``--send`` names ``sc`` when ``png`` is asked for).
+OPT_IN_FORMATS = ("sc",)
 
 
 @dataclass
@@ -87,9 +90,20 @@ WRITERS: dict[str, FormatWriter] = {
                         "DICOM SEG of the calcifications (CT only)"),
     "png": FormatWriter("png", _lazy("_key_images", "write_png"), "key images (PNG)",
                         "key images with the lesion overlay"),
+    "sc": FormatWriter("sc", _lazy("dicom._sc", "write_sc"), "key images (DICOM)",
+                       "the key images as DICOM Secondary Capture images of the study"),
 }
 
 
 def default_formats() -> list[str]:
-    """The formats written when none are named: all of the contract's."""
-    return [name for name in CONTRACT_FORMATS if name in WRITERS]
+    """The formats written when none are named: all of the contract's but the opt-in ones."""
+    return [name for name in CONTRACT_FORMATS if name in WRITERS
+            and name not in OPT_IN_FORMATS]
+
+
+def formats_to_send(formats: list[str]) -> list[str]:
+    """What an export sent to a PACS writes: ``formats``, plus the key images as DICOM
+    (``sc``) when the key images (``png``) are among them."""
+    if "png" in formats and "sc" not in formats:
+        return [name for name in CONTRACT_FORMATS if name in formats or name == "sc"]
+    return list(formats)

@@ -40,12 +40,21 @@ _ALPHA = 0.65
 
 @dataclass
 class KeyImage:
-    """One key image: ``rgb`` is ``uint8`` (rows, columns, 3)."""
+    """One key image: ``rgb`` is ``uint8`` (rows, columns, 3).
+
+    ``source`` is the Volume or Radiograph it shows; ``source_slices`` the storage slices
+    of the volume it was made from, when fewer than all (the DICOM copy references them);
+    ``patient_orientation`` the directions of increasing column and row (DICOM letters),
+    when known.
+    """
 
     name: str
     title: str
     caption: str
     rgb: np.ndarray
+    source: Any = None
+    source_slices: tuple[int, ...] | None = None
+    patient_orientation: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -156,7 +165,8 @@ def ct_key_images(volume: Any, segment_index: np.ndarray, layers: list[str], *,
                        "Coronal maximum-intensity projection of the whole CT, seen from the "
                        "front (patient's right on the left), calcium window "
                        f"{low:g} to {high:g} HU; rings mark the deposits in their tissue "
-                       "layer's colour.", coronal)]
+                       "layer's colour.", coronal, source=volume,
+                       patient_orientation=("L", "F"))]
     soft = [n for n, layer in enumerate(layers, start=1) if layer in SOFT_TISSUE_LAYERS]
     per_slice = np.isin(seg, soft).sum(axis=(1, 2)) if soft else (seg > 0).sum(axis=(1, 2))
     half = max(0, int(round(SLAB_MM / 2 / spacing[0])))
@@ -170,8 +180,19 @@ def ct_key_images(volume: Any, segment_index: np.ndarray, layers: list[str], *,
         f"{prefix}_axial_slab", "CT axial slab MIP",
         f"Axial {thickness:g} mm slab MIP through the slices with the most soft-tissue lesion "
         "voxels, seen from the feet (patient's right on the left, anterior up), calcium "
-        "window; rings mark the deposits in their tissue layer's colour.", axial))
+        "window; rings mark the deposits in their tissue layer's colour.", axial, source=volume,
+        source_slices=_storage_slices(order[0], flip[0], lo, hi, hu.shape[0]),
+        patient_orientation=("L", "P")))
     return images
+
+
+def _storage_slices(axis: int, flipped: bool, lo: int, hi: int,
+                    count: int) -> tuple[int, ...] | None:
+    """The stored slices a slab ``lo:hi`` of the canonical S axis came from, when the
+    volume is stored in axial slices (else every slice contributed)."""
+    if axis != 0:
+        return None
+    return tuple(sorted(count - 1 - k if flipped else k for k in range(lo, hi)))
 
 
 def _ring_segments(rgb: np.ndarray, segments: np.ndarray, layers: list[str], *,
@@ -206,7 +227,8 @@ def radiograph_key_image(radiograph: Any, lesions: list[Lesion], *,
     return KeyImage(name, f"Radiograph ({view})",
                     f"{view.capitalize()} radiograph in its display window; rings mark the "
                     f"{len(lesions)} detected calcification(s), coloured by tissue layer.",
-                    rgb.astype(np.uint8))
+                    rgb.astype(np.uint8), source=radiograph,
+                    patient_orientation=tuple(radiograph.patient_orientation or ()))
 
 
 def key_images(findings: Findings, context: Any) -> list[KeyImage]:

@@ -15,7 +15,7 @@ from napari_calcinosis import cli
 from napari_calcinosis._qt import preferences, report_widget
 from napari_calcinosis.annotations import DATA_DIR_ENV
 from napari_calcinosis.clinical import parse_clinical
-from napari_calcinosis.report import WRITERS, FormatWriter, validate_findings
+from napari_calcinosis.report import WRITERS, FormatWriter, default_formats, validate_findings
 from napari_calcinosis.types import CalcinosisError
 
 pytestmark = pytest.mark.qt
@@ -58,7 +58,9 @@ def test_export_equals_what_analyze_writes(make_napari_viewer, qtbot, study, tmp
     uid = viewer.layers[0].metadata["study_instance_uid"]
     assert widget.folder.value == report_widget.DEFAULT_ROOT / report_widget.study_folder_name(uid)
     assert not widget.export_button.enabled and "Waiting for detection" in widget.scope.value
-    assert [n for n, b in widget.format_boxes.items() if b.value] == list(WRITERS)
+    # the command line's defaults are ticked; the opt-in key images as DICOM are not
+    assert [n for n, b in widget.format_boxes.items() if b.value] == default_formats()
+    assert list(widget.format_boxes) == list(WRITERS) and not widget.format_boxes["sc"].value
     widget.export()  # nothing analysed yet: an error, no worker
     assert "detection" in quiet.pop() and not widget.is_running
 

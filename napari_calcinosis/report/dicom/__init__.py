@@ -1,6 +1,7 @@
 """The DICOM exports: a Comprehensive 3D SR (TID 1500, :mod:`._sr`) that references a DICOM
 SEG of the calcifications (:mod:`._seg`), with their coded concepts in one place
-(:mod:`._codes`). PACS viewers show both under the study they came from."""
+(:mod:`._codes`), and the key images as Secondary Capture images (:mod:`._sc`). PACS
+viewers show them under the study they came from."""
 
 from ._seg import (
     SEG_FILENAME,

@@ -43,7 +43,7 @@ from ._codes import CALCIFIED_STRUCTURE, CATEGORY, LAYER_SITES
 
 __all__ = ["SEG_FILENAME", "SEG_SERIES_NUMBER", "SegmentPlan", "build_segmentation",
            "plan_segmentations", "segment_file_name", "segment_label", "series_lesion_labels",
-           "source_headers", "source_names_as_given", "write_seg"]
+           "source_headers", "source_names_as_given", "with_type2_attributes", "write_seg"]
 
 SEG_FILENAME = "seg.dcm"
 SEG_SERIES_NUMBER = 901
@@ -179,7 +179,7 @@ def source_headers(volume: Volume, *, anonymize: bool = False,
         header = _with_uids(header, volume, n)
         if str(header.SOPInstanceUID) not in seen:
             seen[str(header.SOPInstanceUID)] = header
-    headers = [_standard_procedure_codes(_with_type2_attributes(h)) for h in seen.values()]
+    headers = [_standard_procedure_codes(with_type2_attributes(h)) for h in seen.values()]
     if anonymize:
         uid_map = {} if uid_map is None else uid_map
         headers = [anonymize_header(h, uid_map, secrets=secrets or []) for h in headers]
@@ -246,7 +246,7 @@ def _standard_procedure_codes(header: Dataset) -> Dataset:
     return header
 
 
-def _with_type2_attributes(header: Dataset) -> Dataset:
+def with_type2_attributes(header: Dataset) -> Dataset:
     """A header that lacks some of them (real files do) gets them empty, in a copy; a
     one-component patient name (``Pancreas-CT-CB_001``, the retired form) gets the
     trailing ``^`` that makes it the family name, as PS3.5 asks."""
