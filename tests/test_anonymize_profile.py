@@ -132,7 +132,8 @@ def anonymised_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "anonymised"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = cli.main(["analyze", str(study), "--out", str(out), "--anonymize"])
+        status = cli.main(["analyze", str(study), "--out", str(out), "--anonymize",
+                           "--formats", "json,csv,html,pdf,sr,seg,png,sc"])
     assert status == 0, stderr.getvalue()
     return {"out": out, "uids": uids, "study": study,
             "console": stdout.getvalue() + stderr.getvalue()}
@@ -163,6 +164,7 @@ def test_expected_outputs_were_written(anonymised_run):
     assert {"findings.json", "lesions.csv", "report.html", "report.pdf", "sr.dcm",
             "seg.dcm"} <= names
     assert any(n.endswith(".png") for n in names)
+    assert any(n.startswith("key_") and n.endswith(".dcm") for n in names)  # the opt-in sc
 
 
 def test_no_profile_value_in_any_output(anonymised_run):
@@ -185,7 +187,10 @@ def test_no_profile_value_in_any_output(anonymised_run):
 def test_dicom_outputs_follow_the_profile(anonymised_run):
     """In SR and SEG each profile attribute is absent, empty or a dummy; the de-identification
     is declared."""
-    for name in ("sr.dcm", "seg.dcm"):
+    dicom = ["sr.dcm", "seg.dcm"] + sorted(
+        p.name for p in anonymised_run["out"].glob("key_*.dcm"))
+    assert len(dicom) > 2
+    for name in dicom:
         ds = pydicom.dcmread(anonymised_run["out"] / name)
         for keyword, value in PROFILE_VALUES.items():
             if keyword in ds:

@@ -17,7 +17,14 @@ real chest films.
 """
 
 from ._body import LANDMARKS, TISSUE_HU, Z_OFFSET_MM, Tissue
-from ._film_hybrid import FilmDeposit, FilmHybrid, FilmScore, make_film_hybrid, score_film
+from ._film_hybrid import (
+    FilmDeposit,
+    FilmHybrid,
+    FilmScore,
+    film_edge_sigma_mm,
+    make_film_hybrid,
+    score_film,
+)
 from ._hybrid import ELIGIBLE_PEAK_HU, HybridDeposit, HybridStudy, edge_sigma_mm, make_hybrid
 from ._hybrid_score import SOFT_LAYERS, HybridScore, score_hybrid
 from ._lesions import REGION_BOXES
@@ -43,7 +50,8 @@ from ._xray import (
 )
 
 __all__ = [
-    "ELIGIBLE_PEAK_HU", "FilmDeposit", "FilmHybrid", "FilmScore", "SOFT_LAYERS", "HybridDeposit", "HybridScore", "HybridStudy",
+    "ELIGIBLE_PEAK_HU", "FilmDeposit", "FilmHybrid", "FilmScore", "SOFT_LAYERS",
+    "film_edge_sigma_mm", "HybridDeposit", "HybridScore", "HybridStudy",
     "edge_sigma_mm", "make_film_hybrid", "make_hybrid", "score_film", "score_hybrid",
     "LANDMARKS", "REGION_BOXES", "SAMPLE_CLINICAL", "SAMPLE_STUDIES", "SCENARIOS", "TISSUE_HU",
     "Z_OFFSET_MM", "PhantomCT", "PhantomSpec", "PhantomXray", "ProjectionParams", "Tissue",

@@ -114,3 +114,15 @@ def test_film_hybrid_on_a_real_film_has_the_requested_deposits():
     score = score_film(hybrid, calls)
     assert score.found == 8 and score.false_calls == 1
     assert score_film(hybrid, []).found == 0
+
+
+@pytest.mark.parametrize("sigma_mm", [0.5, 1.0])
+def test_film_edge_sigma_is_recovered_from_a_blurred_step(sigma_mm):
+    from scipy import ndimage as ndi
+
+    from napari_calcinosis.phantom import film_edge_sigma_mm
+    image = np.zeros((400, 400), np.float32)
+    image[:, 200:] = 100.0
+    image = ndi.gaussian_filter(image, sigma_mm / 0.2)
+    image += np.random.default_rng(0).normal(0, 1, image.shape).astype(np.float32)
+    assert film_edge_sigma_mm(image, 0.2) == pytest.approx(sigma_mm, rel=0.15)

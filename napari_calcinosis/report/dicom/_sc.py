@@ -126,6 +126,10 @@ def write_sc(findings: Findings, out_dir: str | Path, context: Any) -> list[Path
                               secrets=secrets)
         sc = build_key_image_sc(image, headers, series_uid=series_uid,
                                 instance_number=number, software_version=version)
+        if context.anonymize:  # declared as the SR and SEG declare it (PS3.15)
+            for keyword in ("PatientIdentityRemoved", "DeidentificationMethod"):
+                if keyword in headers[0]:
+                    setattr(sc, keyword, headers[0].get(keyword))
         path = Path(out_dir) / f"{image.name}.dcm"
         written.append(atomic_write_with(path, lambda tmp, ds=sc: ds.save_as(
             tmp, enforce_file_format=True)))
