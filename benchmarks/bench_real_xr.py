@@ -87,10 +87,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--images", type=Path)
     parser.add_argument("--only", default="", help="comma-separated film names")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an XrayParams field to change (for tuning on the tune half)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from napari_calcinosis.phantom import FilmScore, make_film_hybrid, score_film
-    from napari_calcinosis.xray import analyze_radiograph
+    from napari_calcinosis.types import XrayParams
+    from napari_calcinosis.xray import analyze_radiograph as _analyze
+    changes = {k: type(getattr(XrayParams(), k))(float(v) if v[0].isdigit() else v)
+               for k, v in (p.split("=", 1) for p in args.param)}
+    params = XrayParams(**changes)
+
+    def analyze_radiograph(rad):
+        return _analyze(rad, params=params)
 
     films = [f for f in json.loads(args.films.read_text())["films"]
              if (args.half == "all" or f["half"] == args.half)
@@ -129,6 +138,14 @@ def main(argv=None) -> int:
                   f"x{miss.cnr} noise at ({miss.row:.0f}, {miss.col:.0f})")
     print(f"{'TOTAL':<28} {args.half:<6} {sum(real_calls):>10} {total.sensitivity:>9.3f} "
           f"{total.false_calls / max(total.films, 1):>15.2f}")
+    for low, high in ((5, 10), (10, 15)):
+        found, count = total.sensitivity_where(
+            lambda d, low=low, high=high: d.diameter_mm >= 2.0 and low <= d.cnr < high)
+        tang, tcount = total.sensitivity_where(
+            lambda d, low=low, high=high: d.diameter_mm >= 2.0 and low <= d.cnr < high
+            and d.zone != "en_face")
+        print(f"deposits >= 2 mm at {low}-{high} x noise: {found}/{count} found "
+              f"(tangential {tang}/{tcount})")
     print(f"real films: {sum(real_calls)} calls on {len(films)} films "
           f"(max {max(real_calls, default=0)} on one; target <= {TARGET_FALSE_PER_FILM:g}); "
           f"hybrids: sensitivity {total.sensitivity:.3f} over {total.eligible} eligible "

@@ -4,8 +4,9 @@ A deposit is the projected profile of a calcium sphere (thickness ``2 sqrt(R^2 -
 or of a short band (a capsule: a cylinder with rounded ends, lying in the film's plane),
 blurred to the film's own sharpness and added to the film's values (larger = more
 attenuating, as :class:`~napari_calcinosis.types.Radiograph` holds them). Its peak is set
-against the noise measured around the site, so "stands out" means the same thing on an
-8-bit export and on a 16-bit CR: ``peak = cnr x local noise``.
+against the fluctuation measured around the site at the deposit's own scale
+(:func:`local_noise`), so "stands out" means the same thing on an 8-bit export and on a
+16-bit CR: ``peak = cnr x local noise``.
 
 Sites follow what a reader looks at for calcinosis on a chest film: *tangential* deposits
 just inside the body outline (the skin and subcutaneous fat seen edge-on) at the
@@ -49,7 +50,6 @@ class FilmHybrid:
     radiograph: Radiograph
     deposits: list[FilmDeposit]
     pixel_mm: float
-    noise_sigma: float
     sharpness_mm: float = 0.0
 
 
@@ -65,11 +65,19 @@ class FilmScore:
     false_calls: int = 0
     films: int = 1
     misses: list[FilmDeposit] = field(default_factory=list)
+    #: every deposit with whether it was found
+    outcomes: list[tuple[FilmDeposit, bool]] = field(default_factory=list)
 
     def __add__(self, other: FilmScore) -> FilmScore:
         return FilmScore(*(getattr(self, k) + getattr(other, k) for k in (
             "deposits", "eligible", "found", "found_eligible", "calls", "false_calls",
-            "films")), misses=self.misses + other.misses)
+            "films")), misses=self.misses + other.misses,
+            outcomes=self.outcomes + other.outcomes)
+
+    def sensitivity_where(self, keep) -> tuple[int, int]:
+        """(found, total) over the deposits for which ``keep(deposit)`` is true."""
+        chosen = [found for dep, found in self.outcomes if keep(dep)]
+        return sum(chosen), len(chosen)
 
     @property
     def sensitivity(self) -> float:
@@ -103,7 +111,6 @@ def make_film_hybrid(rad: Radiograph, *, seed: int = 0, count: int = 8,
     if sharpness_mm is None:
         sharpness_mm = film_edge_sigma_mm(image, pixel_mm, ~work.dead, work.factor)
     sigma_px = max(0.5, sharpness_mm / pixel_mm)
-    noise = _local_noise_map(image)
     sites = _candidate_sites(work, anatomy, params)
     wanted = ["tangential"] * (count - en_face) + ["en_face"] * en_face
     deposits: list[FilmDeposit] = []
@@ -125,15 +132,14 @@ def make_film_hybrid(rad: Radiograph, *, seed: int = 0, count: int = 8,
                 break
         else:
             continue
-        local = float(noise[int(np.clip(row, 0, image.shape[0] - 1)),
-                            int(np.clip(col, 0, image.shape[1] - 1))])
+        local = local_noise(image, row, col, diameter / 2 / pixel_mm, pixel_mm)
         _add_deposit(image, row, col, diameter / pixel_mm, length / pixel_mm, angle,
                      cnr * local, sigma_px)
         deposits.append(FilmDeposit(len(deposits) + 1, round(row, 2), round(col, 2),
                                     round(diameter, 2), round(length, 2), round(cnr, 2), zone))
     image = np.minimum(image, top)  # a film cannot record beyond its own range
     return FilmHybrid(radiograph=replace(rad, image=image), deposits=deposits,
-                      pixel_mm=pixel_mm, noise_sigma=float(np.median(noise)),
+                      pixel_mm=pixel_mm,
                       sharpness_mm=float(sharpness_mm))
 
 
@@ -152,6 +158,7 @@ def score_film(hybrid: FilmHybrid, lesions: list[Lesion], *, tolerance_mm: float
             d = float(np.hypot(les.centroid_index[0] - dep.row, les.centroid_index[1] - dep.col))
             if i not in used and d <= reach and d < best_d:
                 best, best_d = i, d
+        score.outcomes.append((dep, best is not None))
         if best is None:
             if eligible:
                 score.misses.append(dep)
@@ -209,12 +216,26 @@ def film_edge_sigma_mm(image: np.ndarray, pixel_mm: float, live: np.ndarray | No
     return float(max(0.1, np.percentile(rises, 25) / 2.563))
 
 
-def _local_noise_map(image: np.ndarray, window: int = 31) -> np.ndarray:
-    """Per-pixel noise: a robust spread of the high-pass image over a ``window`` box."""
-    high = image - ndi.gaussian_filter(image, 1.0)
-    # mean absolute deviation over the box, scaled to a Gaussian sigma
-    spread = ndi.uniform_filter(np.abs(high), window) * np.sqrt(np.pi / 2)
-    return np.maximum(spread, 1e-6 * max(float(np.ptp(image)), 1.0))
+def local_noise(image: np.ndarray, row: float, col: float, radius_px: float,
+                pixel_mm: float) -> float:
+    """The fluctuation a deposit of this radius must stand out from, at ``(row, col)``.
+
+    In a 24 mm window: the film minus its 3 mm Gaussian trend (anatomy larger than any
+    deposit), averaged over a Gaussian of half the deposit's radius (as the eye averages
+    pixel noise over a spot), and its robust spread (1.4826 x MAD). On a 16-bit CR the
+    pixel noise dominates it, on an 8-bit export the anatomy's own texture does.
+    """
+    half = int(np.ceil(12.0 / pixel_mm))
+    r, c = int(round(row)), int(round(col))
+    r0, c0 = max(0, r - half), max(0, c - half)
+    window = image[r0: r + half + 1, c0: c + half + 1].astype(np.float32)
+    detail = window - ndi.gaussian_filter(window, 3.0 / pixel_mm)
+    detail = ndi.gaussian_filter(detail, max(0.5, radius_px / 2))
+    inner = detail[window.shape[0] // 6: -window.shape[0] // 6 or None,
+                   window.shape[1] // 6: -window.shape[1] // 6 or None]
+    values = inner if inner.size else detail
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return max(spread, 1e-6 * max(float(np.ptp(window)), 1.0))
 
 
 def _candidate_sites(work, anatomy, params) -> dict[str, list[tuple[int, int, str]]]:
