@@ -454,7 +454,9 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
     clinical.write_text('{"age": 70}', encoding="utf-8")
     status, _, err = run(["view", radiograph, "--clinical", clinical], capsys)
     assert status == 0, err
-    assert log[0] == ("open", str(radiograph), "napari-calcinosis")
+    # the panels are docked first (detection on open then finds its panel), then the study
+    assert [e[0] for e in log[:3]] == ["dock", "dock", "open"]
+    assert log[2] == ("open", str(radiograph), "napari-calcinosis")
     assert [e[2] for e in log if e[0] == "dock"] == ["Detection", "Report"]
     given = [e[1] for e in log if e[0] == "clinical"]
     assert len(given) == 2 and given[0] == ClinicalInput(age_years=70)

@@ -150,12 +150,19 @@ def test_distribution_overrides_and_clinical_form(viewer_session, tmp_path):
     region = rows[0].region
     table.region_combos[region].value = "asymmetric"
     assert session.review.record.region_symmetry_overrides[region].value == "asymmetric"
-    assert table.region_combos[region].native.itemText(0) == f"auto ({rows[0].auto_call})"
+    # the automatic call stays beside the reader's, in the column before the combo box
+    assert table.region_combos[region].native.itemText(0) == "auto"
+    assert table._region_cells[region][3].value.startswith(rows[0].auto_call)
     table.overall_combos["extent"].value = "localized"
     assert session.review.effective.summary.form == "circumscripta"
-    assert "universalis → circumscripta" in table._overall_cells["form"][1].value
+    assert "universalis →\ncircumscripta" in table._overall_cells["form"][1].value
+    # the form's box shows what is in effect, never "auto (universalis)" meanwhile
+    form_box = table.overall_combos["form"].native
+    assert form_box.currentText() == "auto → circumscripta"
+    assert "universalis" not in form_box.currentText()
     table.overall_combos["extent"].value = "auto"
     assert session.review.effective.summary.form == "universalis"
+    assert form_box.currentText() == "auto"
 
     row = form.labs["calcium"]
     row.unit.value = "mmol/L"
