@@ -20,6 +20,7 @@ from napari_calcinosis._napari.layer_data import (
     layer_geometry,
     to_display,
 )
+from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.types import Lesion, Radiograph, Summary, Volume
 from napari_calcinosis.types.findings import LAYER_COLORS
 
@@ -101,7 +102,7 @@ def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.Da
             "area_mm2": _num(lesion.area_mm2), "contrast": _num(lesion.extra.get("contrast"), 4),
             "tangential": bool(lesion.extra.get("tangential", False)),
             "ct_confirmation": str(lesion.extra.get("ct_confirmation", "")),
-            "source": lesion.source,
+            "source": lesion_origin(lesion),
         } for lesion in lesions]
         return pd.DataFrame(rows, columns=list(XRAY_FEATURE_COLUMNS))
     rows = [{
@@ -109,7 +110,7 @@ def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.Da
         "morphology": lesion.morphology,
         "volume_mm3": _num(lesion.volume_mm3), "peak_hu": _num(lesion.peak_hu),
         "depth_mm": _num(lesion.extra.get("depth_mm")),
-        "source": lesion.source,
+        "source": lesion_origin(lesion),
     } for lesion in lesions]
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
 

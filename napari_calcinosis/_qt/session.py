@@ -136,6 +136,8 @@ class StudySession:
             result = action(self.review)
         except CalcinosisError as exc:
             show_error(str(exc))
+            if redraw:  # a refused stroke or point leaves the overlay as the record says
+                self.redraw()
             return None
         if redraw:
             self.redraw()

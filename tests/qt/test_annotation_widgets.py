@@ -26,6 +26,7 @@ from review_helpers import (
 )
 
 from napari_calcinosis._qt import preferences
+from napari_calcinosis._qt import session as session_module
 from napari_calcinosis._qt.result_layers import LAYER_COLORS, camera
 from napari_calcinosis.annotations import DATA_DIR_ENV
 
@@ -63,6 +64,10 @@ def test_select_mark_reject_restore(viewer_session):
         np.testing.assert_allclose(labels.colormap.map(np.array([lesion_id]))[0], muscle)
     assert "muscle 3" in panel.summary.value
     assert set(points.selected_data) == {int(_rows(points, i)[0]) for i in soft[:3]}
+    # an edited automatic lesion stays automatic to the eye: its origin is not "manual"
+    assert points.features["source"][_rows(points, soft[0])[0]] == "auto, edited"
+    points.selected_data = {int(_rows(points, soft[0])[0])}
+    assert panel.selection.value.endswith("auto, edited")
 
     points.selected_data = {int(_rows(points, soft[3])[0])}
     panel.reject_button.clicked.emit()
@@ -95,7 +100,7 @@ def test_select_mark_reject_restore(viewer_session):
     assert session.selected_ids() == [soft[6]] and f"#{soft[6]}" in panel.selection.value
 
 
-def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
+def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot, monkeypatch):
     viewer, session = viewer_session
     panel = dock(viewer, "Lesion review")
     points, labels = result_layer(viewer, "lesion_points"), result_layer(viewer, "lesion_labels")
@@ -124,6 +129,23 @@ def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
     assert painted is not None and painted.extra["n_voxels"] == np.sum(labels.data == new_label)
     labels.paint(empty_body_voxel(session), 0)  # erased again: the lesion is gone
     qtbot.waitUntil(lambda: len(session.review.record.manual_lesions) == 1, timeout=5000)
+
+    # a stroke in the air beside the patient is refused with a sentence, and undone
+    errors: list[str] = []
+    monkeypatch.setattr(session_module, "show_error", errors.append)
+    air = np.array([labels.data.shape[0] // 2, 1, 1])
+    assert run.volume.hu[tuple(air)] < -900
+    labels.paint(air, labels.selected_label)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert "outside the body" in errors[0] and errors[0].endswith("it was not added.")
+    assert len(session.review.record.manual_lesions) == 1 and labels.data[tuple(air)] == 0
+    # and a click inside the spine's bone
+    bone = np.argwhere(run.volume.hu[air[0]] > 600)
+    spine = np.array([air[0], *bone[len(bone) // 2]])
+    points.add(points.world_to_data(labels.data_to_world(spine)))
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=5000)
+    assert "inside bone" in errors[1] and len(session.review.record.manual_lesions) == 1
+    assert len(points.data) == count
 
     viewer.layers.selection.active = points
     points.mode = "pan_zoom"
