@@ -260,7 +260,9 @@ class DetectionWidget(Container):
             self._viewer.layers.selection.update(kept)
             if kept:
                 self._viewer.layers.selection.active = kept[-1]
-        self._show_chosen()
+        if self.image.value is None:  # a panel docked by detection on open: fill its choices
+            self._refresh_choices()
+        self.show_result(self.image.value)
 
     def _go_to_first(self, points: Layer) -> None:
         """Show the slice of the first lesion (lowest id) of a new run, centred."""

@@ -137,6 +137,8 @@ class StudySession:
         except CalcinosisError as exc:
             show_error(str(exc))
             if redraw:  # a refused stroke or point leaves the overlay as the record says
+                for pair in self._pairs.values():
+                    pair.drawn = None  # the labels hold the stroke: draw them again
                 self.redraw()
             return None
         if redraw:
