@@ -63,6 +63,10 @@ def _shown_hu(volume: Volume) -> np.ndarray:
     return np.where(volume.padding_mask, np.asarray(_AIR_HU, volume.hu.dtype), volume.hu)
 
 
+#: Units of a layer's world axes (z, y, x) when its geometry is in mm.
+MM_UNITS = ("mm", "mm", "mm")
+
+
 def display_axes(volume: Volume) -> tuple[int, int, int]:
     """Data axis shown along each world axis (z, y, x): the identity for axial series.
 
@@ -84,14 +88,16 @@ def layer_geometry(volume: Volume) -> dict[str, Any]:
     """napari kwargs placing the display array in patient coordinates (z, y, x), in mm.
 
     ``scale``/``translate`` when the grid is axis aligned (napari shows plain scale), otherwise
-    the full ``affine``. Layers of results on this volume (labels, ...) take the same kwargs.
+    the full ``affine``; ``units`` in mm (napari's scale bar and status show mm). Layers of
+    results on this volume (labels, ...) take the same kwargs.
     """
     affine = volume.napari_affine()
     affine[:3, :3] = affine[:3, :3][:, list(display_axes(volume))]
     lin = affine[:3, :3]
     if np.allclose(lin, np.diag(np.diag(lin)), atol=1e-4) and np.all(np.diag(lin) > 0):
-        return {"scale": tuple(np.diag(lin)), "translate": tuple(affine[:3, 3])}
-    return {"affine": affine}
+        return {"scale": tuple(np.diag(lin)), "translate": tuple(affine[:3, 3]),
+                "units": MM_UNITS}
+    return {"affine": affine, "units": MM_UNITS}
 
 
 def volume_metadata(volume: Volume, *, window: str | None = DEFAULT_WINDOW) -> dict[str, Any]:
@@ -194,6 +200,8 @@ def radiograph_layer_data(radiograph: Radiograph) -> LayerDataTuple:
         "scale": tuple(float(s) for s in scale),
         "metadata": radiograph_metadata(radiograph),
     }
+    if radiograph.pixel_spacing_mm:  # without a spacing the axes stay in pixels
+        kwargs["units"] = MM_UNITS[1:]
     return (radiograph.image, kwargs, "image")
 
 

@@ -24,8 +24,6 @@ from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.types import Lesion, Radiograph, Summary, Volume
 from napari_calcinosis.types.findings import LAYER_COLORS
 
-from .window_widget import is_ct_layer
-
 if TYPE_CHECKING:
     import napari
 
@@ -65,6 +63,16 @@ def overlay_color(layer: str, *, radiograph: bool = False) -> str:
     if radiograph and layer == "unknown":
         return RADIOGRAPH_UNKNOWN_COLOR
     return LAYER_COLORS.get(layer, "#ffffff")
+
+
+def is_ct_layer(layer: object) -> bool:
+    """True for an Image layer this plugin made from a CT series (values in HU)."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return False
+    meta = layer.metadata
+    return meta.get("modality") == "CT" and meta.get("calcinosis", {}).get("kind") == "volume"
 
 
 def is_radiograph_layer(layer: object) -> bool:
@@ -125,9 +133,11 @@ def _meta(image: Volume | Radiograph, role: str) -> dict[str, Any]:
 
 
 def image_geometry(layer: Any) -> dict[str, tuple[float, ...]]:
-    """``scale`` and ``translate`` of an image layer, for overlays that must lie on it."""
+    """``scale``, ``translate`` and ``units`` of an image layer, for overlays that must lie
+    on it."""
     return {"scale": tuple(float(s) for s in layer.scale),
-            "translate": tuple(float(t) for t in layer.translate)}
+            "translate": tuple(float(t) for t in layer.translate),
+            "units": tuple(str(u) for u in layer.units)}
 
 
 def label_colormap(lesions: list[Lesion], offset: int = 0, *, radiograph: bool = False) -> Any:

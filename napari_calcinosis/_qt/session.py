@@ -36,6 +36,7 @@ from napari_calcinosis.types import CalcinosisError
 from .ct_projection import draw_ct_projections
 from .result_layers import SOURCE_KEY, center_on, series_of, study_of
 from .session_overlay import LayerPair, draw_labels, draw_points, from_display
+from .viewing import LESION_FIELD_MM, zoom_to
 
 if TYPE_CHECKING:
     import napari
@@ -218,7 +219,8 @@ class StudySession:
         return ids
 
     def select(self, lesion_ids: Iterable[int], *, center: bool = True) -> None:
-        """Select lesions' points (and centre the view on the first one)."""
+        """Select lesions' points (and centre the view on the first one, at a field of view
+        of :data:`~napari_calcinosis._qt.viewing.LESION_FIELD_MM`)."""
         wanted = {int(i) for i in lesion_ids}
         for pair in self.layer_pairs():
             rows = pair.select(wanted)
@@ -226,6 +228,7 @@ class StudySession:
             if rows and center and viewer is not None:
                 viewer.layers.selection.active = pair.points
                 center_on(viewer, pair.row_world(rows[0]))
+                zoom_to(viewer, LESION_FIELD_MM)  # a 3 mm deposit is more than a few pixels
                 center = False
 
     def lesion_at(self, world: np.ndarray) -> int | None:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .result_layers import camera, is_radiograph_layer
-from .window_widget import is_ct_layer
+from .result_layers import camera, is_ct_layer, is_radiograph_layer
 
 if TYPE_CHECKING:
     import napari
@@ -121,12 +120,20 @@ def zoom_to(viewer: "napari.viewer.Viewer", field_mm: float = LESION_FIELD_MM) -
     """Zoom so that ``field_mm`` fills the shorter side of the canvas (2-D view)."""
     if viewer.dims.ndisplay != 2:
         return
-    size = getattr(viewer, "_canvas_size", None)
-    shorter = float(min(size)) if size is not None and min(size) > 0 else 600.0
+    canvas = getattr(viewer, "canvas", None)  # napari >= 0.9
+    size = getattr(canvas, "size", None) or (600, 600)
+    shorter = float(min(size)) if min(size) > 0 else 600.0
     camera(viewer).zoom = shorter / float(field_mm)
+
+
+def scale_bar(viewer: "napari.viewer.Viewer") -> Any:
+    """napari's scale bar overlay (``viewer.canvas.overlays`` since 0.9)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.overlays["scale_bar"] if canvas is not None else viewer.scale_bar
 
 
 def show_scale_bar(viewer: "napari.viewer.Viewer") -> None:
     """napari's scale bar, in the layers' units (mm for this plugin's images)."""
-    viewer.scale_bar.visible = True
-    viewer.scale_bar.ticks = True
+    bar = scale_bar(viewer)
+    bar.visible = True
+    bar.ticks = True
