@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.classify import HISTORY_LABELS, LAB_LABELS
 from napari_calcinosis.clinical import (
     CONNECTIVE_TISSUE_DISEASES,
@@ -234,7 +235,7 @@ class ClinicalWidget(Container):
         try:
             clinical = load_clinical(path)
         except CalcinosisError as exc:
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
             return False
         self.show_clinical(clinical)
         self.session.set_clinical(clinical)

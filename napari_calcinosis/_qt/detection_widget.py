@@ -21,6 +21,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, VOLUME_KEY
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.ct import TISSUE_NAMES
 from napari_calcinosis.fusion import prepare_links
 from napari_calcinosis.pipeline import SeriesResult, detector_for
@@ -217,7 +218,7 @@ class DetectionWidget(Container):
 
     def _on_error(self, exc: BaseException) -> None:
         if isinstance(exc, CalcinosisError):
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
         else:
             show_error(f"Calcification detection failed: {type(exc).__name__}: {exc}")
         self.status.value = "Detection failed."

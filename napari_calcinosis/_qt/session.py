@@ -28,6 +28,7 @@ from psygnal import Signal
 from qtpy.QtCore import QTimer
 
 from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.ct import mask_from_click
 from napari_calcinosis.pipeline import series_entry
 from napari_calcinosis.review import StudyReview
@@ -136,7 +137,7 @@ class StudySession:
         try:
             result = action(self.review)
         except CalcinosisError as exc:
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
             if redraw:  # a refused stroke or point leaves the overlay as the record says
                 for pair in self._pairs.values():
                     pair.drawn = None  # the labels hold the stroke: draw them again
