@@ -482,9 +482,13 @@ def test_view_in_a_real_viewer(testdata, monkeypatch):
     try:
         assert len(viewer.layers) >= 1
         assert tuple(viewer.layers[0].scale) == pytest.approx((5.0, 0.661468, 0.661468))
+        # one dock, the reading room, holding every other panel of the plugin
         docked = list(viewer.window.dock_widgets)
-        assert len(docked) == len(qt_viewer._plugin_widget_names()) >= 1
-        assert all("napari-calcinosis" in name for name in docked)
+        assert docked == [f"{qt_viewer.READING_ROOM} (napari-calcinosis)"]
+        room = viewer.window.dock_widgets[docked[0]]
+        assert set(room.panels) == set(qt_viewer._plugin_widget_names()) - {
+            qt_viewer.READING_ROOM}
+        assert room.panels["Clinical input"].age.value == "70"  # --clinical reached the form
     finally:
         viewer.close()
 

@@ -131,7 +131,9 @@ class DetectionWidget(Container):
         viewer.layers.events.removed.connect(self._refresh_choices)
         # The panel describes the series of the selected layer, as reviewed now: it follows
         # the selection and every change of the review (edits, a restored record).
-        viewer.layers.selection.events.active.connect(self._follow_active)
+        active = viewer.layers.selection.events.active
+        active.connect(self._follow_active)
+        self.native.destroyed.connect(lambda *_: active.disconnect(self._follow_active))
         follow(self, self._session.changed, self._show_chosen)
         self._show_ct_fields()
 

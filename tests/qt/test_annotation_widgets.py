@@ -85,6 +85,14 @@ def test_select_mark_reject_restore(viewer_session):
     QApplication.processEvents()
     assert [les.id for les in session.review.rejected] == [soft[5]]
     assert not np.any(labels.data == soft[5])
+    # the detection panel describes the findings as reviewed, not as first detected
+    detection = dock(viewer, "Calcinosis detection")
+    (run,) = session.review.runs.values()
+    assert f"After the reader's review: {len(run.result.lesions) - 1}." in \
+        detection.status.value
+    count = session.review.effective.summary.lesion_count
+    assert count == run.result.summary.lesion_count - 1
+    assert f"Soft-tissue lesions: {count} " in detection.summary.value
 
     # a click (press and release, no drag) on a lesion's voxels selects it
     assert panel._click_select in viewer.mouse_drag_callbacks
