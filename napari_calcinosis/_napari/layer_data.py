@@ -212,7 +212,8 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
     the first radiograph starts visible otherwise (views of one patient would overlap). With a
     CT, each radiograph is shifted (``translate``) so that its centre lies on the CT's in-plane
     centre: the world extent, and so napari's home view, stays on the CT. Overlays on a
-    radiograph must take that layer's ``scale`` and ``translate``.
+    radiograph must take that layer's ``scale`` and ``translate``. Every layer's axes are in
+    mm (``units``) unless a radiograph has no pixel spacing: then none names a unit.
     """
     layers = [volume_layer_data(v, window=window) for v in study.volumes]
     for index, radiograph in enumerate(study.radiographs):
@@ -225,6 +226,11 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
     for _, kwargs, _ in layers:
         # What the study (not one series) warned about, for the findings of an export.
         kwargs["metadata"]["calcinosis"][STUDY_WARNINGS] = list(study.warnings)
+    if not all("units" in kwargs for _, kwargs, _ in layers):
+        # A radiograph without pixel spacing is in pixels: napari wants one kind of unit for
+        # the whole world (else it warns on every layer), so none is named.
+        for _, kwargs, _ in layers:
+            kwargs.pop("units", None)
     return layers
 
 

@@ -80,6 +80,11 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
     return result
 
 
+def _units(image: Layer) -> tuple[str, ...]:
+    """The units of an image layer's axes, for the result layers drawn on it."""
+    return tuple(str(unit) for unit in image.units)
+
+
 def _prepare_ct_link(image: Any, result: Any, others: list) -> int:
     """Register the study's CT to its frontal radiographs (worker thread), with ``result``
     as the new run of ``image`` in place of any earlier one."""
@@ -244,6 +249,7 @@ class DetectionWidget(Container):
         for data, kwargs, kind in self._result_layers(image, result):
             # Shown with their image only: a radiograph's share no frame with a CT's.
             kwargs["visible"] = image.visible
+            kwargs["units"] = _units(image)  # the image's (mm, or none named)
             new = Layer.create(data, kwargs, kind)
             if radiograph and kind == "labels":
                 outline_labels(new)
@@ -324,7 +330,7 @@ class DetectionWidget(Container):
         data, kwargs, kind = tissue_labels_data(image.metadata[VOLUME_KEY],
                                                 result.tissue_labels, names,
                                                 name=f"{image.name} tissue")
-        kwargs["visible"] = image.visible
+        kwargs["visible"], kwargs["units"] = image.visible, _units(image)
         index = self._viewer.layers.index(image) + 1  # just above the CT, under the lesions
         self._viewer.layers.insert(index, Layer.create(data, kwargs, kind))
 
