@@ -79,14 +79,14 @@ class LabRow(Container):
         super().__init__(layout="horizontal", labels=False)
         self.name = name
         self.title = _sized(Label(value=LAB_LABELS[name]), 78)
-        self.value = _sized(LineEdit(), 50, "value")
+        self.value = _sized(LineEdit(), 46, "value")
         self.unit = _sized(ComboBox(choices=display_units(name)), 88)
         self.unit.native.setToolTip("Unit: changing it converts the typed numbers")
         self.lower = _sized(LineEdit(), 38, "low")
         self.upper = _sized(LineEdit(), 38, "high")
         for field in (self.lower, self.upper):
             field.native.setToolTip("The lab's own reference range (empty: the usual one)")
-        self.flag = _sized(Label(value="unknown"), 80)
+        self.flag = _sized(Label(value="unknown"), 90)
         self.flag.native.setWordWrap(True)  # "normal" over its range: two short lines
         self.extend([self.title, self.value, self.unit, self.lower, self.upper, self.flag])
         self.margins = (0, 0, 0, 0)
