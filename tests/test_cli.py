@@ -455,7 +455,9 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
     clinical.write_text('{"age": 70}', encoding="utf-8")
     status, _, err = run(["view", radiograph, "--clinical", clinical], capsys)
     assert status == 0, err
-    assert log[0] == ("open", str(radiograph), "napari-calcinosis")
+    # the panels are docked first (detection on open then finds its panel), then the study
+    assert [e[0] for e in log[:3]] == ["dock", "dock", "open"]
+    assert log[2] == ("open", str(radiograph), "napari-calcinosis")
     assert [e[2] for e in log if e[0] == "dock"] == ["Detection", "Report"]
     given = [e[1] for e in log if e[0] == "clinical"]
     assert len(given) == 2 and given[0] == ClinicalInput(age_years=70)
@@ -481,9 +483,13 @@ def test_view_in_a_real_viewer(testdata, monkeypatch):
     try:
         assert len(viewer.layers) >= 1
         assert tuple(viewer.layers[0].scale) == pytest.approx((5.0, 0.661468, 0.661468))
+        # one dock, the reading room, holding every other panel of the plugin
         docked = list(viewer.window.dock_widgets)
-        assert len(docked) == len(qt_viewer._plugin_widget_names()) >= 1
-        assert all("napari-calcinosis" in name for name in docked)
+        assert docked == [f"{qt_viewer.READING_ROOM} (napari-calcinosis)"]
+        room = viewer.window.dock_widgets[docked[0]]
+        assert set(room.panels) == set(qt_viewer._plugin_widget_names()) - {
+            qt_viewer.READING_ROOM}
+        assert room.panels["Clinical input"].age.value == "70"  # --clinical reached the form
     finally:
         viewer.close()
 

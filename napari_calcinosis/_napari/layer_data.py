@@ -63,6 +63,10 @@ def _shown_hu(volume: Volume) -> np.ndarray:
     return np.where(volume.padding_mask, np.asarray(_AIR_HU, volume.hu.dtype), volume.hu)
 
 
+#: Units of a layer's world axes (z, y, x) when its geometry is in mm.
+MM_UNITS = ("mm", "mm", "mm")
+
+
 def display_axes(volume: Volume) -> tuple[int, int, int]:
     """Data axis shown along each world axis (z, y, x): the identity for axial series.
 
@@ -84,14 +88,16 @@ def layer_geometry(volume: Volume) -> dict[str, Any]:
     """napari kwargs placing the display array in patient coordinates (z, y, x), in mm.
 
     ``scale``/``translate`` when the grid is axis aligned (napari shows plain scale), otherwise
-    the full ``affine``. Layers of results on this volume (labels, ...) take the same kwargs.
+    the full ``affine``; ``units`` in mm (napari's scale bar and status show mm). Layers of
+    results on this volume (labels, ...) take the same kwargs.
     """
     affine = volume.napari_affine()
     affine[:3, :3] = affine[:3, :3][:, list(display_axes(volume))]
     lin = affine[:3, :3]
     if np.allclose(lin, np.diag(np.diag(lin)), atol=1e-4) and np.all(np.diag(lin) > 0):
-        return {"scale": tuple(np.diag(lin)), "translate": tuple(affine[:3, 3])}
-    return {"affine": affine}
+        return {"scale": tuple(np.diag(lin)), "translate": tuple(affine[:3, 3]),
+                "units": MM_UNITS}
+    return {"affine": affine, "units": MM_UNITS}
 
 
 def volume_metadata(volume: Volume, *, window: str | None = DEFAULT_WINDOW) -> dict[str, Any]:
@@ -194,6 +200,8 @@ def radiograph_layer_data(radiograph: Radiograph) -> LayerDataTuple:
         "scale": tuple(float(s) for s in scale),
         "metadata": radiograph_metadata(radiograph),
     }
+    if radiograph.pixel_spacing_mm:  # without a spacing the axes stay in pixels
+        kwargs["units"] = MM_UNITS[1:]
     return (radiograph.image, kwargs, "image")
 
 
@@ -204,7 +212,8 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
     the first radiograph starts visible otherwise (views of one patient would overlap). With a
     CT, each radiograph is shifted (``translate``) so that its centre lies on the CT's in-plane
     centre: the world extent, and so napari's home view, stays on the CT. Overlays on a
-    radiograph must take that layer's ``scale`` and ``translate``.
+    radiograph must take that layer's ``scale`` and ``translate``. Every layer's axes are in
+    mm (``units``) unless a radiograph has no pixel spacing: then none names a unit.
     """
     layers = [volume_layer_data(v, window=window) for v in study.volumes]
     for index, radiograph in enumerate(study.radiographs):
@@ -217,6 +226,11 @@ def study_layer_data(study: Study, *, window: str = DEFAULT_WINDOW) -> list[Laye
     for _, kwargs, _ in layers:
         # What the study (not one series) warned about, for the findings of an export.
         kwargs["metadata"]["calcinosis"][STUDY_WARNINGS] = list(study.warnings)
+    if not all("units" in kwargs for _, kwargs, _ in layers):
+        # A radiograph without pixel spacing is in pixels: napari wants one kind of unit for
+        # the whole world (else it warns on every layer), so none is named.
+        for _, kwargs, _ in layers:
+            kwargs.pop("units", None)
     return layers
 
 

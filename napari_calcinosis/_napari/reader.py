@@ -23,6 +23,7 @@ from napari_calcinosis.types import CalcinosisError, Study
 from napari_calcinosis.types.progress import percent
 
 from .layer_data import LayerDataTuple, study_layer_data, study_messages
+from .messages import toast_text
 
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 ReaderFunction = Callable[[PathOrPaths], list[Any]]
@@ -95,7 +96,7 @@ def read_dicom(path: PathOrPaths) -> list[Any]:
         study = _load_all(paths)
         layers: list[LayerDataTuple] = study_layer_data(study)
     except CalcinosisError as exc:
-        show_error(str(exc))
+        show_error(toast_text(str(exc)))
         return NO_LAYERS
     except Exception as exc:  # a bug or an unforeseen file: report it, never crash napari
         _log.debug("reading %s failed", paths, exc_info=True)
@@ -105,10 +106,10 @@ def read_dicom(path: PathOrPaths) -> list[Any]:
     # A sample's own truth.json is not among them: the loader knows this project's side files.
     messages = study_messages(study)
     if not layers:
-        messages.insert(0, f"No image series that napari-calcinosis can show in "
-                           f"{_describe(paths)}.")
+        messages.insert(0, f"{_describe(paths)}: no image series that napari-calcinosis "
+                           "can show.")
     if messages:
-        show_warning("\n".join(messages))
+        show_warning(toast_text("\n".join(messages)))
     _after_read(study)
     return layers or NO_LAYERS
 

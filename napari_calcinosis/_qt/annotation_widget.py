@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Select, TextEdit
 
+from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.types.findings import LAYERS, MORPHOLOGIES
 
 from .result_layers import summary_text
@@ -117,7 +118,8 @@ class LesionReviewWidget(Container):
                 more = f" and {len(lesions) - 12} more" if len(lesions) > 12 else ""
                 first = lesions[0]
                 detail = (f" — {first.layer}, {first.morphology}, {first.region} "
-                          f"{first.side}, {first.source}") if len(lesions) == 1 else ""
+                          f"{first.side}, {lesion_origin(first)}") if len(lesions) == 1 \
+                    else ""
                 self.selection.value = f"Selected {len(lesions)}: {shown}{more}{detail}"
         finally:
             self._updating = False
@@ -200,8 +202,9 @@ class LesionReviewWidget(Container):
 
 
 def _describe(lesion: Any) -> str:
+    origin = lesion_origin(lesion)
     return (f"#{lesion.id} {lesion.layer} {lesion.region} {lesion.side}"
-            f"{' (manual)' if 'annotation_uid' in lesion.extra else ''}")
+            f"{'' if origin == 'auto' else f' ({origin})'}")
 
 
 def _edits(review: Any) -> str:

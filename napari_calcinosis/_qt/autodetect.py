@@ -16,6 +16,7 @@ from napari_calcinosis.pipeline import detector_for
 from napari_calcinosis.types import Study
 
 from .detection_widget import DetectionWidget
+from .panels import find_panel
 from .preferences import autodetect_enabled
 from .result_layers import is_detectable_layer, series_of
 
@@ -46,7 +47,8 @@ def _start_pending(viewer: "napari.viewer.Viewer", series_uids: list[str]) -> No
     if not layers or not autodetect_enabled():
         return
     try:
-        _, widget = viewer.window.add_plugin_dock_widget("napari-calcinosis", DETECTION_WIDGET)
+        # the reading room's detection panel when it is docked (never a second one)
+        widget = find_panel(viewer, DETECTION_WIDGET)
     except RuntimeError:  # the viewer was closed in the meantime
         return
     if isinstance(widget, DetectionWidget):

@@ -11,6 +11,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari_calcinosis.classify import DISCLAIMER, PART_TITLES, input_label
 from napari_calcinosis.clinical import HISTORY_KEYS, LAB_NAMES
 
+from .panels import find_panel
 from .session import follow, get_session
 
 if TYPE_CHECKING:
@@ -22,8 +23,9 @@ CLICKABLE = (*LAB_NAMES, *HISTORY_KEYS, "age", "sex")
 SHOW, HIDE = "Reasons ▸", "Reasons ▾"
 
 
-MISSING_PER_ROW = 3
-TEXT_WIDTH = 400
+TEXT_WIDTH = 360
+#: Width a row of missing-input buttons may take (they wrap to the next row beyond it).
+MISSING_ROW_PX = TEXT_WIDTH - 60
 
 
 def _set_text(label: Label, text: str) -> None:
@@ -91,15 +93,19 @@ class ConclusionView(Container):
             return
         self.missing.visible = True
         self.missing.append(Label(value="Missing (click to fill in):"))
-        for start in range(0, len(keys), MISSING_PER_ROW):
-            row = Container(layout="horizontal", labels=False)
-            row.margins = (0, 0, 0, 0)
-            for key in keys[start:start + MISSING_PER_ROW]:
-                button = PushButton(text=input_label(key))
-                button.tooltip = f"Go to {input_label(key)} in the clinical form"
-                button.changed.connect(lambda _=None, k=key: self._panel.jump_to(k))
-                row.append(button)
-            self.missing.append(row)
+        row, used = None, 0
+        for key in keys:
+            button = PushButton(text=input_label(key))
+            button.tooltip = f"Go to {input_label(key)} in the clinical form"
+            button.changed.connect(lambda _=None, k=key: self._panel.jump_to(k))
+            # measured with the panel's font: the buttons are not shown yet
+            width = self.native.fontMetrics().horizontalAdvance(button.text) + 24
+            if row is None or used + width > MISSING_ROW_PX:
+                row, used = Container(layout="horizontal", labels=False), 0
+                row.margins = (0, 0, 0, 0)
+                self.missing.append(row)
+            row.append(button)
+            used += width + 6
 
     def missing_buttons(self) -> dict[str, PushButton]:
         """The clickable missing inputs shown, by their label."""
@@ -146,7 +152,7 @@ class ClassificationPanel(Container):
         self.extend([self.heading, self.status, self.disclaimer])
         self._scroll = _scroll_area(self.list)
         self.native.layout().insertWidget(2, self._scroll, 1)
-        self.min_width = TEXT_WIDTH + 60
+        self.min_width = TEXT_WIDTH + 40
         follow(self, self.session.changed, self.refresh)
         self.refresh()
 
@@ -175,11 +181,9 @@ class ClassificationPanel(Container):
     def jump_to(self, key: str) -> bool:
         """Open (or raise) the clinical form and put the cursor in the field of ``key``."""
         try:
-            dock, widget = self._viewer.window.add_plugin_dock_widget(PLUGIN, CLINICAL_WIDGET)
+            widget = find_panel(self._viewer, CLINICAL_WIDGET)  # the reading room's tab
         except (KeyError, ValueError, RuntimeError):
             return False
-        dock.show()
-        dock.raise_()
         return bool(widget.focus_field(key))
 
 
@@ -194,7 +198,7 @@ def _scroll_area(content: Container) -> Any:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(content.native)
-    scroll.setMinimumWidth(TEXT_WIDTH + 40)
+    scroll.setMinimumWidth(TEXT_WIDTH + 20)
     return scroll
 
 

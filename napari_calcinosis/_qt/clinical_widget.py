@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.classify import HISTORY_LABELS, LAB_LABELS
 from napari_calcinosis.clinical import (
     CONNECTIVE_TISSUE_DISEASES,
@@ -78,13 +79,18 @@ class LabRow(Container):
         super().__init__(layout="horizontal", labels=False)
         self.name = name
         self.title = _sized(Label(value=LAB_LABELS[name]), 78)
-        self.value = _sized(LineEdit(), 58, "value")
-        self.unit = _sized(ComboBox(choices=display_units(name)), 132)
-        self.lower = _sized(LineEdit(), 44, "low")
-        self.upper = _sized(LineEdit(), 44, "high")
-        self.flag = _sized(Label(value="unknown"), 150)
+        self.value = _sized(LineEdit(), 46, "value")
+        self.unit = _sized(ComboBox(choices=display_units(name)), 88)
+        self.unit.native.setToolTip("Unit: changing it converts the typed numbers")
+        self.lower = _sized(LineEdit(), 38, "low")
+        self.upper = _sized(LineEdit(), 38, "high")
+        for field in (self.lower, self.upper):
+            field.native.setToolTip("The lab's own reference range (empty: the usual one)")
+        self.flag = _sized(Label(value="unknown"), 90)
+        self.flag.native.setWordWrap(True)  # "normal" over its range: two short lines
         self.extend([self.title, self.value, self.unit, self.lower, self.upper, self.flag])
         self.margins = (0, 0, 0, 0)
+        self.native.layout().setSpacing(4)
         self.native.layout().addStretch(1)
         self._unit = self.unit.value
         self._showing = False
@@ -130,21 +136,21 @@ class ClinicalWidget(Container):
         self.history.update({key: ComboBox(choices=list(TRI_STATE)) for key in HISTORY_FLAGS})
         self.message = Label(value="")
         self.message.native.setWordWrap(True)
+        self.message.native.setMinimumWidth(240)
         self.load_button = PushButton(text="Load clinical file…")
         self.save_button = PushButton(text="Save clinical file…")
         self.clear_button = PushButton(text="Clear")
         self.extend([
             _row([_sized(Label(value="Age (years)"), 92), self.age,
                   _sized(Label(value="Sex"), 44), self.sex]),
-            _heading("Labs (empty = unknown; low/high: the lab's own range)"),
+            _heading("Labs (empty = unknown)"),
             *self.labs.values(),
             _heading("History (unknown until answered)"),
             *[_row([_sized(Label(value=_first_upper(HISTORY_LABELS[key])), 190),
-                    _sized(combo, 170)]) for key, combo in self.history.items()],
+                    _sized(combo, 160)]) for key, combo in self.history.items()],
             self.message,
             Container(widgets=[self.load_button, self.save_button, self.clear_button],
                       layout="horizontal")])
-        self.min_width = 560
         for widget in self._inputs():
             widget.changed.connect(self._edited)
         self.load_button.changed.connect(self._choose_load)
@@ -208,6 +214,13 @@ class ClinicalWidget(Container):
             self._updating = False
         self._flag(clinical, {}, "")
 
+    def set_clinical(self, clinical: Any) -> None:
+        """Show ``clinical`` (a ``ClinicalInput``, e.g. from ``view --clinical FILE``) in
+        the form and store it as the study's clinical input: the differential follows."""
+        self.show_clinical(clinical)
+        if self.session.review is not None:
+            self.session.set_clinical(clinical)
+
     def _study_maybe_changed(self) -> None:
         review = self.session.review
         study = None if review is None else review.study_instance_uid
@@ -222,7 +235,7 @@ class ClinicalWidget(Container):
         try:
             clinical = load_clinical(path)
         except CalcinosisError as exc:
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
             return False
         self.show_clinical(clinical)
         self.session.set_clinical(clinical)

@@ -21,6 +21,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, VOLUME_KEY
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.ct import TISSUE_NAMES
 from napari_calcinosis.fusion import prepare_links
 from napari_calcinosis.pipeline import SeriesResult, detector_for
@@ -43,7 +44,7 @@ from .result_layers import (
     summary_text,
     tissue_labels_data,
 )
-from .session import get_session
+from .session import follow, get_session
 
 if TYPE_CHECKING:
     import napari
@@ -77,6 +78,11 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
         yield (1.0, "Registering the CT to the radiograph ...")
         _prepare_ct_link(image, result, others)
     return result
+
+
+def _units(image: Layer) -> tuple[str, ...]:
+    """The units of an image layer's axes, for the result layers drawn on it."""
+    return tuple(str(unit) for unit in image.units)
 
 
 def _prepare_ct_link(image: Any, result: Any, others: list) -> int:
@@ -128,6 +134,12 @@ class DetectionWidget(Container):
         self.image.changed.connect(self._on_image_chosen)
         viewer.layers.events.inserted.connect(self._refresh_choices)
         viewer.layers.events.removed.connect(self._refresh_choices)
+        # The panel describes the series of the selected layer, as reviewed now: it follows
+        # the selection and every change of the review (edits, a restored record).
+        active = viewer.layers.selection.events.active
+        active.connect(self._follow_active)
+        self.native.destroyed.connect(lambda *_: active.disconnect(self._follow_active))
+        follow(self, self._session.changed, self._show_chosen)
         self._show_ct_fields()
 
     # -- choosing what to run on -------------------------------------------------------------
@@ -137,6 +149,21 @@ class DetectionWidget(Container):
 
     def _refresh_choices(self, event: Any = None) -> None:
         self.image.reset_choices()
+
+    def _follow_active(self, *_: Any) -> None:
+        """Choose the image of the selected layer's series (an image or a result layer)."""
+        active = self._viewer.layers.selection.active
+        uid = None if active is None else series_of(active)
+        if uid is None:
+            return
+        image = next((layer for _, layer in self._image_choices() if series_of(layer) == uid),
+                     None)
+        if image is not None and image is not self.image.value:
+            self.image.value = image
+
+    def _show_chosen(self, *_: Any) -> None:
+        if not self.is_running:  # the status shows the run's progress meanwhile
+            self.show_result(self.image.value)
 
     def _on_image_chosen(self, *_: Any) -> None:
         self._show_ct_fields()
@@ -198,7 +225,7 @@ class DetectionWidget(Container):
 
     def _on_error(self, exc: BaseException) -> None:
         if isinstance(exc, CalcinosisError):
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
         else:
             show_error(f"Calcification detection failed: {type(exc).__name__}: {exc}")
         self.status.value = "Detection failed."
@@ -215,21 +242,44 @@ class DetectionWidget(Container):
             return  # closed while detecting
         self._remove_results(image)
         radiograph = is_radiograph_layer(image)
+        selected = list(self._viewer.layers.selection)
         # the session takes the run in; every panel reads it from there
         self._session.take_result(image, result)
+        points = None
         for data, kwargs, kind in self._result_layers(image, result):
             # Shown with their image only: a radiograph's share no frame with a CT's.
             kwargs["visible"] = image.visible
+            kwargs["units"] = _units(image)  # the image's (mm, or none named)
             new = Layer.create(data, kwargs, kind)
             if radiograph and kind == "labels":
                 outline_labels(new)
             self._viewer.layers.append(new)
             if kind == "points":
                 self._connect_points(new)
+                points = new
         image.events.visible.connect(self._follow_visibility)
         if self.show_tissue.value and not radiograph:
             self._add_tissue(image)
-        self.show_result(image)
+        if image.visible and points is not None:
+            self._viewer.layers.selection.active = points
+            self._go_to_first(points)
+        else:  # a hidden series' layers must not take the selection (napari gives it them)
+            kept = [layer for layer in selected if layer in self._viewer.layers]
+            self._viewer.layers.selection.clear()
+            self._viewer.layers.selection.update(kept)
+            if kept:
+                self._viewer.layers.selection.active = kept[-1]
+        if self.image.value is None:  # a panel docked by detection on open: fill its choices
+            self._refresh_choices()
+        self.show_result(self.image.value)
+
+    def _go_to_first(self, points: Layer) -> None:
+        """Show the slice of the first lesion (lowest id) of a new run, centred."""
+        if len(points.data) == 0:
+            return
+        ids = points.features["id"].to_numpy()
+        row = int(np.argmin(ids))
+        center_on(self._viewer, np.asarray(points.data_to_world(points.data[row])))
 
     def show_result(self, image: Layer | None) -> None:
         """Status and summary of ``image``'s latest result: its own count and warnings, and
@@ -239,12 +289,17 @@ class DetectionWidget(Container):
             self.status.value = "" if image is None else f"{image.name}: not analysed yet."
             return
         review = self._session.review
-        shown = None if review is None or not self._session.series_results(image) \
-            else review.findings.summary
+        in_review = review is not None and bool(self._session.series_results(image))
+        # the findings as reviewed: rejected lesions gone, added ones in, the reader's calls
+        shown = review.effective.summary if in_review else None
         self.summary.value = summary_text(result.summary if shown is None else shown)
         threshold = getattr(result, "threshold_hu", None)
         used = f" (threshold {threshold:.0f} HU)" if threshold is not None else ""
         text = f"{len(result.lesions)} calcifications on {image.name}{used}."
+        if in_review:
+            reviewed = len(review.lesions_of(series_of(image)))
+            if reviewed != len(result.lesions):
+                text += f" After the reader's review: {reviewed}."
         if is_radiograph_layer(image) and shown is not None and shown.source == "CT":
             text += (" The summary below comes from the CT: this radiograph's dots are listed "
                      "in the findings, not counted again.")
@@ -275,7 +330,7 @@ class DetectionWidget(Container):
         data, kwargs, kind = tissue_labels_data(image.metadata[VOLUME_KEY],
                                                 result.tissue_labels, names,
                                                 name=f"{image.name} tissue")
-        kwargs["visible"] = image.visible
+        kwargs["visible"], kwargs["units"] = image.visible, _units(image)
         index = self._viewer.layers.index(image) + 1  # just above the CT, under the lesions
         self._viewer.layers.insert(index, Layer.create(data, kwargs, kind))
 
@@ -332,4 +387,16 @@ class DetectionWidget(Container):
                     self._add_tissue(image)
 
     def _show_table(self) -> None:
+        """napari's features table of the chosen series' lesions (it shows the features of
+        the selected layers: the series' lesion points are selected first)."""
+        image = self.image.value
+        uid = None if image is None else series_of(image)
+        points = next((layer for layer in self._viewer.layers
+                       if layer.metadata.get(SOURCE_KEY, {}).get("kind") == "lesion_points"
+                       and series_of(layer) == uid), None) if uid else None
+        if points is None:
+            name = "this image" if image is None else image.name
+            show_info(f"No lesions to list yet: detect calcifications on {name} first.")
+            return
+        self._viewer.layers.selection.active = points
         self._viewer.window.add_plugin_dock_widget("napari", "Features table widget")

@@ -20,10 +20,9 @@ from napari_calcinosis._napari.layer_data import (
     layer_geometry,
     to_display,
 )
+from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.types import Lesion, Radiograph, Summary, Volume
 from napari_calcinosis.types.findings import LAYER_COLORS
-
-from .window_widget import is_ct_layer
 
 if TYPE_CHECKING:
     import napari
@@ -66,6 +65,16 @@ def overlay_color(layer: str, *, radiograph: bool = False) -> str:
     return LAYER_COLORS.get(layer, "#ffffff")
 
 
+def is_ct_layer(layer: object) -> bool:
+    """True for an Image layer this plugin made from a CT series (values in HU)."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return False
+    meta = layer.metadata
+    return meta.get("modality") == "CT" and meta.get("calcinosis", {}).get("kind") == "volume"
+
+
 def is_radiograph_layer(layer: object) -> bool:
     """True for an Image layer this plugin made from a radiograph (CR, DX)."""
     from napari.layers import Image
@@ -101,7 +110,7 @@ def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.Da
             "area_mm2": _num(lesion.area_mm2), "contrast": _num(lesion.extra.get("contrast"), 4),
             "tangential": bool(lesion.extra.get("tangential", False)),
             "ct_confirmation": str(lesion.extra.get("ct_confirmation", "")),
-            "source": lesion.source,
+            "source": lesion_origin(lesion),
         } for lesion in lesions]
         return pd.DataFrame(rows, columns=list(XRAY_FEATURE_COLUMNS))
     rows = [{
@@ -109,7 +118,7 @@ def lesion_features(lesions: list[Lesion], *, radiograph: bool = False) -> pd.Da
         "morphology": lesion.morphology,
         "volume_mm3": _num(lesion.volume_mm3), "peak_hu": _num(lesion.peak_hu),
         "depth_mm": _num(lesion.extra.get("depth_mm")),
-        "source": lesion.source,
+        "source": lesion_origin(lesion),
     } for lesion in lesions]
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
 
@@ -124,9 +133,11 @@ def _meta(image: Volume | Radiograph, role: str) -> dict[str, Any]:
 
 
 def image_geometry(layer: Any) -> dict[str, tuple[float, ...]]:
-    """``scale`` and ``translate`` of an image layer, for overlays that must lie on it."""
+    """``scale``, ``translate`` and ``units`` of an image layer, for overlays that must lie
+    on it."""
     return {"scale": tuple(float(s) for s in layer.scale),
-            "translate": tuple(float(t) for t in layer.translate)}
+            "translate": tuple(float(t) for t in layer.translate),
+            "units": tuple(str(u) for u in layer.units)}
 
 
 def label_colormap(lesions: list[Lesion], offset: int = 0, *, radiograph: bool = False) -> Any:

@@ -28,6 +28,7 @@ from psygnal import Signal
 from qtpy.QtCore import QTimer
 
 from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY, STUDY_WARNINGS, VOLUME_KEY
+from napari_calcinosis._napari.messages import toast_text
 from napari_calcinosis.ct import mask_from_click
 from napari_calcinosis.pipeline import series_entry
 from napari_calcinosis.review import StudyReview
@@ -36,6 +37,7 @@ from napari_calcinosis.types import CalcinosisError
 from .ct_projection import draw_ct_projections
 from .result_layers import SOURCE_KEY, center_on, series_of, study_of
 from .session_overlay import LayerPair, draw_labels, draw_points, from_display
+from .viewing import LESION_FIELD_MM, zoom_to
 
 if TYPE_CHECKING:
     import napari
@@ -135,7 +137,11 @@ class StudySession:
         try:
             result = action(self.review)
         except CalcinosisError as exc:
-            show_error(str(exc))
+            show_error(toast_text(str(exc)))
+            if redraw:  # a refused stroke or point leaves the overlay as the record says
+                for pair in self._pairs.values():
+                    pair.drawn = None  # the labels hold the stroke: draw them again
+                self.redraw()
             return None
         if redraw:
             self.redraw()
@@ -214,7 +220,8 @@ class StudySession:
         return ids
 
     def select(self, lesion_ids: Iterable[int], *, center: bool = True) -> None:
-        """Select lesions' points (and centre the view on the first one)."""
+        """Select lesions' points (and centre the view on the first one, at a field of view
+        of :data:`~napari_calcinosis._qt.viewing.LESION_FIELD_MM`)."""
         wanted = {int(i) for i in lesion_ids}
         for pair in self.layer_pairs():
             rows = pair.select(wanted)
@@ -222,6 +229,7 @@ class StudySession:
             if rows and center and viewer is not None:
                 viewer.layers.selection.active = pair.points
                 center_on(viewer, pair.row_world(rows[0]))
+                zoom_to(viewer, LESION_FIELD_MM)  # a 3 mm deposit is more than a few pixels
                 center = False
 
     def lesion_at(self, world: np.ndarray) -> int | None:

@@ -1,4 +1,6 @@
-"""CT window presets in the viewer: a combo box and Alt-1..Alt-4 shortcuts."""
+"""CT window presets in the viewer: a combo box and Alt-1..Alt-4 shortcuts; window/level by
+right-drag on the image with a W/L readout, the value under the cursor in HU, and the scale
+bar in mm (:mod:`.viewing`)."""
 
 import weakref
 from typing import TYPE_CHECKING
@@ -12,22 +14,15 @@ from napari_calcinosis.review import (
     matching_window,
 )
 
+from .result_layers import is_ct_layer, is_radiograph_layer
+from .viewing import WindowLevelDrag, image_under, show_scale_bar, value_text, window_text
+
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
 #: Keyboard shortcut of each preset, in the order of WINDOW_PRESETS.
 SHORTCUTS = {name: f"Alt-{number}" for number, name in enumerate(WINDOW_PRESETS, start=1)}
-
-
-def is_ct_layer(layer: object) -> bool:
-    """True for an Image layer this plugin made from a CT series (values in HU)."""
-    from napari.layers import Image
-
-    if not isinstance(layer, Image):
-        return False
-    meta = layer.metadata
-    return meta.get("modality") == "CT" and meta.get("calcinosis", {}).get("kind") == "volume"
 
 
 def target_layers(viewer: "napari.viewer.Viewer") -> list["Image"]:
@@ -75,13 +70,50 @@ class WindowPresetWidget(Container):
         )
         keys = ", ".join(f"{key} {WINDOW_PRESETS[n].label.split(' (')[0].lower()}"
                          for n, key in SHORTCUTS.items())
-        self.help = Label(value=f"Selected CT layers (or all). {keys}.")
+        self.help = Label(value=f"Selected CT layers (or all). {keys}. Right-drag on the "
+                                "image: window (left/right) and level (up/down).")
         self.help.native.setWordWrap(True)  # keep the dock narrow
-        self.extend([self.preset, self.help])
-        self.max_width = 360
+        self.readout = Label(label="Window", value="")
+        self.cursor = Label(label="Cursor", value="")
+        self.extend([self.preset, self.help, self.readout, self.cursor])
+        self.max_width = 400
         self.preset.changed.connect(self._on_preset)
         viewer.layers.selection.events.active.connect(self._sync_to_active)
         self._bind_keys()
+        self._connect_viewing(viewer)
+
+    # -- window/level drag, readouts ---------------------------------------------------------
+    def _connect_viewing(self, viewer: "napari.viewer.Viewer") -> None:
+        callbacks = viewer.mouse_drag_callbacks
+        if not any(isinstance(cb, WindowLevelDrag) for cb in callbacks):
+            callbacks.append(WindowLevelDrag())  # one per viewer, whatever the panels
+        viewer.mouse_move_callbacks.append(self._on_move)
+        viewer.layers.events.inserted.connect(self._watch_layers)
+        self._watch_layers()
+        show_scale_bar(viewer)
+        me = weakref.ref(self)
+
+        def _disconnect(*_: object) -> None:
+            widget = me()
+            if widget is not None and widget._on_move in viewer.mouse_move_callbacks:
+                viewer.mouse_move_callbacks.remove(widget._on_move)
+            viewer.layers.events.inserted.disconnect(self._watch_layers)
+
+        self.native.destroyed.connect(_disconnect)
+
+    def _watch_layers(self, *_: object) -> None:
+        for layer in self._viewer.layers:
+            if is_ct_layer(layer) or is_radiograph_layer(layer):
+                layer.events.contrast_limits.connect(self.show_window)  # once: napari ignores repeats
+        self.show_window()
+
+    def show_window(self, *_: object) -> None:
+        """The W/L readout of the image being read."""
+        layer = image_under(self._viewer)
+        self.readout.value = "" if layer is None else window_text(layer)
+
+    def _on_move(self, viewer: "napari.viewer.Viewer", event: object) -> None:
+        self.cursor.value = value_text(viewer, getattr(event, "position", ()))
 
     def _on_preset(self, name: str) -> None:
         apply_window(self._viewer, name)

@@ -39,7 +39,7 @@ Manual lesions are always kept and appended with new ids. :func:`rekey` moves th
 onto the new run (new centroids and voxels) so that chains of re-runs keep matching.
 """
 
-from ._apply import AppliedAnnotations, apply, manual_lesions, rekey
+from ._apply import AppliedAnnotations, apply, lesion_origin, manual_lesions, rekey
 from ._findings import (
     apply_to_findings,
     default_store,
@@ -79,6 +79,7 @@ __all__ = [
     "AnnotationStore", "AppliedAnnotations", "LesionDecision", "LesionKey", "ManualLesion",
     "MatchParams", "MatchResult", "Override", "SeriesLabels", "VoxelMask", "apply",
     "apply_to_findings", "default_root", "default_store", "effective_summary", "label_mask",
+    "lesion_origin",
     "manual_lesions", "match_decisions", "migrate", "record_filename", "record_from_dict",
     "record_from_json", "record_to_dict", "record_to_json", "rekey", "summary_overrides",
     "to_reader_marks", "utc_now", "validate_record_doc",

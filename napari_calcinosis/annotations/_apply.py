@@ -26,7 +26,17 @@ from ._match import (
 )
 from ._record import AUTO_FIELDS, AnnotationRecord, LesionDecision, LesionKey, ManualLesion
 
-__all__ = ["AppliedAnnotations", "apply", "manual_lesions", "rekey"]
+__all__ = ["AppliedAnnotations", "apply", "lesion_origin", "manual_lesions", "rekey"]
+
+def lesion_origin(lesion: Lesion) -> str:
+    """Where a lesion comes from: ``"manual"`` (added by hand), ``"auto, edited"`` (found
+    by the detector, then changed by the reader: its contract ``source`` is ``manual``, the
+    detector's values kept in ``extra["auto_<field>"]``) or ``"auto"``."""
+    if "annotation_uid" in lesion.extra:
+        return "manual"
+    if lesion.source == "manual" and any(key.startswith("auto_") for key in lesion.extra):
+        return "auto, edited"
+    return lesion.source
 
 
 @dataclass

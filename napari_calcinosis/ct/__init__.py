@@ -10,8 +10,9 @@ the same steps (:func:`lesion_context`, :func:`measure_masks`, :mod:`._manual`).
 
 from ._detect import CTResult, analyze_volume, build_context
 from ._lesions import LesionContext
-from ._manual import lesion_context, mask_from_click, measure_masks
+from ._manual import lesion_context, mask_from_click, measure_masks, placement_problem
 from ._tissue import TISSUE_NAMES, Compartment
 
 __all__ = ["TISSUE_NAMES", "CTResult", "Compartment", "LesionContext", "analyze_volume",
-           "build_context", "lesion_context", "mask_from_click", "measure_masks"]
+           "build_context", "lesion_context", "mask_from_click", "measure_masks",
+           "placement_problem"]

@@ -21,9 +21,14 @@ from napari_calcinosis.types import AnalysisError, CTParams, Lesion, Volume
 from ._detect import build_context
 from ._lesions import LesionContext, build_lesions
 from ._measure import component_stats
+from ._morphology import dilate_inplane
 from ._noise import local_background
 
-__all__ = ["lesion_context", "mask_from_click", "measure_masks"]
+__all__ = ["lesion_context", "mask_from_click", "measure_masks", "placement_problem"]
+
+#: A lesion drawn by hand is refused when at least this share of its voxels lies outside
+#: the body or in bone (a stroke that only grazes the skin or a bone is kept).
+MOST = 0.5
 
 
 def lesion_context(volume: Volume, *, params: CTParams | None = None) -> LesionContext:
@@ -90,6 +95,41 @@ def measure_masks(ctx: LesionContext, masks: Sequence[np.ndarray], *,
     for lesion, new_id in zip(lesions, ids if ids is not None else [], strict=False):
         lesion.id = int(new_id)
     return lesions
+
+
+def placement_problem(ctx: LesionContext, mask: np.ndarray) -> str | None:
+    """Why a lesion drawn by hand cannot be a soft-tissue deposit, as one sentence, or
+    ``None`` when it can.
+
+    The detector looks for calcium in the body (its outline widened by one block of the
+    tissue grid) and outside bone; a painted or clicked lesion must lie there too: most of
+    it (:data:`MOST`) outside the body (the table, the air around the patient) or in bone
+    is refused.
+
+    Parameters
+    ----------
+    ctx : LesionContext
+        From :func:`lesion_context` for the mask's volume.
+    mask : numpy.ndarray
+        Boolean mask shaped like the volume (storage layout).
+    """
+    zyx = np.nonzero(np.asarray(mask, bool))
+    if len(zyx[0]) == 0:
+        return None
+    tissue = ctx.tissue
+    block = tuple(np.minimum(np.asarray(c) // f, n - 1) for c, f, n in
+                  zip(zyx, tissue.grid.factors, tissue.grid.coarse_shape, strict=True))
+    outside = ~dilate_inplane(tissue.body, 1)[block]
+    in_bone = tissue.bone[block] & ~outside
+    slice_number = int(np.median(zyx[0])) + 1
+    if outside.mean() >= MOST:
+        return (f"The lesion drawn on slice {slice_number} lies outside the body (on the "
+                "table or in the air around the patient), where no calcinosis can be; it "
+                "was not added.")
+    if in_bone.mean() >= MOST:
+        return (f"The lesion drawn on slice {slice_number} lies inside bone, which is "
+                "never listed as calcinosis; it was not added.")
+    return None
 
 
 def mask_from_click(volume: Volume, index_zyx: Sequence[float], *, threshold_hu: float,

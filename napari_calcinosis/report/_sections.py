@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.classify import DISCLAIMER, input_label
 from napari_calcinosis.clinical import CANONICAL_UNITS, reading_number
 from napari_calcinosis.types import Findings, Lesion
@@ -386,7 +387,7 @@ def lesion_list(findings: Findings) -> list[Block]:
     modality = {s.series_instance_uid: s.modality for s in findings.series}
     lesions = sorted(findings.lesions, key=lambda les: les.id)
     linked = any("ct_confirmation" in les.extra for les in lesions)
-    rows = [[str(les.id), modality.get(les.series_instance_uid, "?"), les.source,
+    rows = [[str(les.id), modality.get(les.series_instance_uid, "?"), lesion_origin(les),
              words(les.region), words(les.layer) + ("" if les.is_soft_tissue else " *"),
              les.side, les.morphology,
              fmt(les.volume_mm3 if les.volume_mm3 is not None else les.area_mm2),

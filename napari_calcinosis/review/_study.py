@@ -44,7 +44,7 @@ from napari_calcinosis.annotations import (
 )
 from napari_calcinosis.classify import Differential, classify
 from napari_calcinosis.clinical import ClinicalInput
-from napari_calcinosis.ct import lesion_context, measure_masks
+from napari_calcinosis.ct import lesion_context, measure_masks, placement_problem
 from napari_calcinosis.pipeline import SeriesResult, assemble_result
 from napari_calcinosis.summary import form_of
 from napari_calcinosis.types import (
@@ -238,6 +238,12 @@ class StudyReview:
         It is measured like a detected lesion (:mod:`napari_calcinosis.ct._manual`) and marked
         ``manual``.
 
+        Raises
+        ------
+        AnalysisError
+            When most of the mask lies outside the body or in bone
+            (:func:`napari_calcinosis.ct.placement_problem`): nothing is added.
+
         Returns
         -------
         Lesion
@@ -361,6 +367,9 @@ class StudyReview:
 
     def _measure(self, series_instance_uid: str, mask: np.ndarray) -> Lesion:
         context = self.measuring_context(series_instance_uid)
+        problem = placement_problem(context, mask)
+        if problem is not None:  # outside the body or in bone: never a deposit
+            raise AnalysisError(problem)
         threshold = getattr(self.runs[series_instance_uid].result, "threshold_hu", None)
         (lesion,) = measure_masks(context, [mask], threshold_hu=threshold)
         lesion.series_instance_uid = series_instance_uid

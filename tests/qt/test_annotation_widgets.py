@@ -26,6 +26,7 @@ from review_helpers import (
 )
 
 from napari_calcinosis._qt import preferences
+from napari_calcinosis._qt import session as session_module
 from napari_calcinosis._qt.result_layers import LAYER_COLORS, camera
 from napari_calcinosis.annotations import DATA_DIR_ENV
 
@@ -63,6 +64,10 @@ def test_select_mark_reject_restore(viewer_session):
         np.testing.assert_allclose(labels.colormap.map(np.array([lesion_id]))[0], muscle)
     assert "muscle 3" in panel.summary.value
     assert set(points.selected_data) == {int(_rows(points, i)[0]) for i in soft[:3]}
+    # an edited automatic lesion stays automatic to the eye: its origin is not "manual"
+    assert points.features["source"][_rows(points, soft[0])[0]] == "auto, edited"
+    points.selected_data = {int(_rows(points, soft[0])[0])}
+    assert panel.selection.value.endswith("auto, edited")
 
     points.selected_data = {int(_rows(points, soft[3])[0])}
     panel.reject_button.clicked.emit()
@@ -80,6 +85,14 @@ def test_select_mark_reject_restore(viewer_session):
     QApplication.processEvents()
     assert [les.id for les in session.review.rejected] == [soft[5]]
     assert not np.any(labels.data == soft[5])
+    # the detection panel describes the findings as reviewed, not as first detected
+    detection = dock(viewer, "Calcinosis detection")
+    (run,) = session.review.runs.values()
+    assert f"After the reader's review: {len(run.result.lesions) - 1}." in \
+        detection.status.value
+    count = session.review.effective.summary.lesion_count
+    assert count == run.result.summary.lesion_count - 1
+    assert f"Soft-tissue lesions: {count} " in detection.summary.value
 
     # a click (press and release, no drag) on a lesion's voxels selects it
     assert panel._click_select in viewer.mouse_drag_callbacks
@@ -95,7 +108,7 @@ def test_select_mark_reject_restore(viewer_session):
     assert session.selected_ids() == [soft[6]] and f"#{soft[6]}" in panel.selection.value
 
 
-def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
+def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot, monkeypatch):
     viewer, session = viewer_session
     panel = dock(viewer, "Lesion review")
     points, labels = result_layer(viewer, "lesion_points"), result_layer(viewer, "lesion_labels")
@@ -125,6 +138,23 @@ def test_add_by_click_and_paint_and_step_with_keys(viewer_session, qtbot):
     labels.paint(empty_body_voxel(session), 0)  # erased again: the lesion is gone
     qtbot.waitUntil(lambda: len(session.review.record.manual_lesions) == 1, timeout=5000)
 
+    # a stroke in the air beside the patient is refused with a sentence, and undone
+    errors: list[str] = []
+    monkeypatch.setattr(session_module, "show_error", errors.append)
+    air = np.array([labels.data.shape[0] // 2, 1, 1])
+    assert run.volume.hu[tuple(air)] < -900
+    labels.paint(air, labels.selected_label)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert "outside the body" in errors[0] and errors[0].endswith("it was not added.")
+    assert len(session.review.record.manual_lesions) == 1 and labels.data[tuple(air)] == 0
+    # and a click inside the spine's bone
+    bone = np.argwhere(run.volume.hu[air[0]] > 600)
+    spine = np.array([air[0], *bone[len(bone) // 2]])
+    points.add(points.world_to_data(labels.data_to_world(spine)))
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=5000)
+    assert "inside bone" in errors[1] and len(session.review.record.manual_lesions) == 1
+    assert len(points.data) == count
+
     viewer.layers.selection.active = points
     points.mode = "pan_zoom"
     canvas = viewer.window._qt_viewer.canvas.native
@@ -150,12 +180,19 @@ def test_distribution_overrides_and_clinical_form(viewer_session, tmp_path):
     region = rows[0].region
     table.region_combos[region].value = "asymmetric"
     assert session.review.record.region_symmetry_overrides[region].value == "asymmetric"
-    assert table.region_combos[region].native.itemText(0) == f"auto ({rows[0].auto_call})"
+    # the automatic call stays beside the reader's, in the column before the combo box
+    assert table.region_combos[region].native.itemText(0) == "auto"
+    assert table._region_cells[region][3].value.startswith(rows[0].auto_call)
     table.overall_combos["extent"].value = "localized"
     assert session.review.effective.summary.form == "circumscripta"
-    assert "universalis → circumscripta" in table._overall_cells["form"][1].value
+    assert "universalis →\ncircumscripta" in table._overall_cells["form"][1].value
+    # the form's box shows what is in effect, never "auto (universalis)" meanwhile
+    form_box = table.overall_combos["form"].native
+    assert form_box.currentText() == "auto → circumscripta"
+    assert "universalis" not in form_box.currentText()
     table.overall_combos["extent"].value = "auto"
     assert session.review.effective.summary.form == "universalis"
+    assert form_box.currentText() == "auto"
 
     row = form.labs["calcium"]
     row.unit.value = "mmol/L"

@@ -175,6 +175,12 @@ def test_study_layers_order_visibility_and_messages():
     for _, kw, _ in layers[1:]:
         size = np.array(frontal.image.shape) * np.array(kw["scale"])
         np.testing.assert_allclose(np.array(kw["translate"]) + size / 2, centre_yx)
+    # every layer's axes in mm; with a radiograph in pixels none names a unit (napari wants
+    # one kind of unit in its world and warns on every layer otherwise)
+    assert {kw["units"] for _, kw, _ in layers} == {("mm", "mm", "mm"), ("mm", "mm")}
+    unscaled = study_layer_data(Study(volumes=[_volume(AXIAL)], radiographs=[
+        frontal, _radiograph(view="lateral")]))
+    assert all("units" not in kw for _, kw, _ in unscaled)
     messages = study_messages(study)
     assert messages[0] == "gap between slices 3 and 4"
     assert "Set aside sr0.dcm, sr1.dcm, sr2.dcm and 2 more: structured report" in messages

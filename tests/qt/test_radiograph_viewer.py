@@ -101,6 +101,7 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
     qtbot.waitUntil(lambda: not panel.is_running, timeout=60_000)
     result = get_session(viewer).result_of(xray)
     assert isinstance(result, XrayResult) and result.lesions, "no dot on the radiograph"
+    _check_view_after_detection(viewer, panel, ct, xray)
 
     points, labels = (_overlay(viewer, xray, k) for k in ("lesion_points", "lesion_labels"))
     assert np.any(np.asarray(xray.translate) != 0)  # centred on the CT by the reader
@@ -149,6 +150,28 @@ def test_opening_a_study_detects_on_its_radiograph(make_napari_viewer, qtbot, st
     assert "summary below comes from the CT" in panel.status.value
     panel.image.value = ct
     assert panel.threshold_hu.enabled
+
+
+def _check_view_after_detection(viewer, panel, ct, xray):
+    """After detection on open: the CT's lesions are active and shown, the panel describes
+    the selected layer's series, and its lesion table lists that series' lesions."""
+    ct_points, xray_points = (_overlay(viewer, image, "lesion_points") for image in (ct, xray))
+    # the visible series' lesion layer, not the hidden radiograph's points
+    assert viewer.layers.selection.active is ct_points
+    first = int(np.argmin(ct_points.features["id"].to_numpy()))
+    world = ct_points.data_to_world(ct_points.data[first])
+    assert abs(viewer.dims.point[0] - world[0]) <= ct.scale[0] / 2  # the first one's slice
+    assert panel.image.value is ct and panel.status.value.startswith(
+        f"{len(get_session(viewer).result_of(ct).lesions)} calcifications on {ct.name}")
+    viewer.layers.selection.active = xray_points
+    assert panel.image.value is xray and f"on {xray.name}" in panel.status.value
+    # the lesion table, asked for while the CT image (not its points) is selected
+    viewer.layers.selection.active = ct
+    assert panel.image.value is ct
+    panel.table_button.clicked.emit()
+    assert viewer.layers.selection.active is ct_points
+    _, table = viewer.window.add_plugin_dock_widget("napari", "Features table widget")
+    assert table.table.model().rowCount() == len(ct_points.data) > 0
 
 
 def test_a_radiograph_alone_is_summarised_from_the_radiograph(make_napari_viewer, qtbot, study,

@@ -42,6 +42,14 @@ def _state(viewer, session):
     }
 
 
+def _describes_the_review(detection, session):
+    """The detection panel shows the findings as reviewed, not the run's own summary."""
+    summary = session.review.effective.summary
+    assert summary.extent == "regional"  # the reader's call
+    assert f"Soft-tissue lesions: {summary.lesion_count} " in detection.summary.value
+    assert "Extent: regional" in detection.summary.value
+
+
 def test_review_comes_back_in_a_new_viewer(make_napari_viewer, qtbot, study, tmp_path):
     viewer = make_napari_viewer()
     session = open_and_detect(viewer, qtbot, study)
@@ -79,6 +87,8 @@ def test_review_comes_back_in_a_new_viewer(make_napari_viewer, qtbot, study, tmp
     form.labs["phosphate"].value.value = "1.1"
     expected = _state(viewer, session)
     assert expected["manual"] and expected["rejected"] == [soft[4]]
+    detection = dock(viewer, "Calcinosis detection")
+    _describes_the_review(detection, session)
     assert expected["clinical"]["labs"]["calcium"] == {"value": 2.35, "unit": "mmol/L"}
     store = AnnotationStore()
     assert store.path_for(session.study_uid).is_file()
@@ -90,6 +100,7 @@ def test_review_comes_back_in_a_new_viewer(make_napari_viewer, qtbot, study, tmp
                                ("Lesion review", "Distribution and symmetry", "Clinical input"))
     assert session2 is not session
     assert _state(again, session2) == expected
+    _describes_the_review(dock(again, "Calcinosis detection"), session2)
     assert table2.region_combos[region].value == "asymmetric"
     assert table2.overall_combos["extent"].value == "regional"
     assert form2.labs["calcium"].unit.value == "mmol/L"

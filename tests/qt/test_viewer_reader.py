@@ -179,6 +179,11 @@ def test_bad_input_gives_no_layers_and_no_exception(make_napari_viewer, tmp_path
     said = notes["error"] + notes["warning"]
     assert said and all("Traceback" not in m for m in said)
     assert any(path.name in m for m in said)
+    if kind != "junk_folder":
+        # a toast shows its start: the file's name and the problem, the folder at the end
+        firsts = [m.split("\n")[0] for m in said]
+        assert any(m.startswith(f"{path.name}: ") and m.rstrip(".").endswith(
+            f"(in {path.parent})") for m in firsts), said
 
 
 def test_one_unreadable_slice_is_skipped_and_named(make_napari_viewer, ct_folder, notes):

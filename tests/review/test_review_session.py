@@ -8,7 +8,13 @@ import pytest
 
 from napari_calcinosis.annotations import AnnotationStore
 from napari_calcinosis.clinical import parse_clinical
-from napari_calcinosis.ct import analyze_volume, lesion_context, mask_from_click, measure_masks
+from napari_calcinosis.ct import (
+    analyze_volume,
+    lesion_context,
+    mask_from_click,
+    measure_masks,
+    placement_problem,
+)
 from napari_calcinosis.phantom import PhantomSpec, make_ct_phantom
 from napari_calcinosis.pipeline import series_entry
 from napari_calcinosis.review import (
@@ -20,7 +26,7 @@ from napari_calcinosis.review import (
     lab_flag,
     region_call,
 )
-from napari_calcinosis.types import CTParams
+from napari_calcinosis.types import AnalysisError, CTParams
 
 SEED_LABS = {"calcium": {"value": 9.4, "unit": "mg/dL"}, "phosphate": {"value": 1.1, "unit":
              "mmol/L"}, "pth": {"value": 40, "unit": "pg/mL"},
@@ -114,6 +120,32 @@ def test_click_finds_the_deposit_under_it(run):
     assert (mask & truth).sum() == truth.sum()
     air = mask_from_click(volume, [0, 0, 0], threshold_hu=130.0)
     assert air.sum() == 1 and air[0, 0, 0]
+
+
+def test_lesions_drawn_outside_the_body_or_in_bone_are_refused(review, run):
+    volume, result = run
+    uid = volume.info.series_instance_uid
+    ctx = lesion_context(volume, params=result.params)
+    # every deposit the detector found may also be drawn by hand
+    assert all(placement_problem(ctx, result.lesion_labels == les.id) is None
+               for les in result.lesions)
+    k = volume.shape[0] // 2
+    air = np.zeros(volume.shape, bool)
+    air[k, 1:4, 1:4] = True  # a corner of the field of view
+    assert "outside the body" in placement_problem(ctx, air)
+    rows, cols = np.nonzero(volume.hu[k] > 100)
+    lowest = np.argmax(rows)  # the table's curved top, under the patient's back
+    table = mask_from_click(volume, [k, rows[lowest], cols[lowest]],
+                            threshold_hu=result.threshold_hu)
+    assert table.sum() > 1 and "outside the body" in placement_problem(ctx, table)
+    dense = np.argwhere(volume.hu[k] > 600)
+    spine = mask_from_click(volume, [k, *dense[len(dense) // 2]], threshold_hu=300.0)
+    before = len(review.record.manual_lesions)
+    with pytest.raises(AnalysisError, match=r"^The lesion drawn on slice \d+ lies inside bone"):
+        review.add_manual(uid, spine)
+    with pytest.raises(AnalysisError, match="outside the body"):
+        review.add_manual(uid, table)
+    assert len(review.record.manual_lesions) == before  # nothing added, nothing saved
 
 
 def test_distribution_table_and_overrides(review):
