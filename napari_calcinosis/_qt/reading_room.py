@@ -1,7 +1,7 @@
 """The reading room: every panel of the plugin in one dock, as tabs in reading order.
 
 Findings (window, cursor value, detection), Review (lesions, distribution and symmetry),
-Clinical, Differential, Report. Each tab scrolls on its own, so the dock asks for the
+Clinical, Differential, Report, and PACS (find and open a study on the hospital's archive). Each tab scrolls on its own, so the dock asks for the
 width of its widest panel and little height: on a 1600 x 1000 screen the canvas keeps more
 than half the width and no panel lies off-screen. ``napari-calcinosis view`` docks this
 one widget; the panels can still be docked one by one from the Plugins menu.
@@ -18,6 +18,7 @@ from .classification_panel import ClassificationPanel
 from .clinical_widget import ClinicalWidget
 from .detection_widget import DetectionWidget
 from .distribution_widget import DistributionWidget
+from .pacs_widget import PacsWidget
 from .report_widget import ReportWidget
 from .window_widget import WindowPresetWidget
 
@@ -33,6 +34,7 @@ TABS = (
     ("Clinical", (("Clinical input", ClinicalWidget),)),
     ("Differential", (("Differential", ClassificationPanel),)),
     ("Report", (("Report", ReportWidget),)),
+    ("PACS", (("PACS", PacsWidget),)),
 )
 #: Tabs whose panel scrolls its own list (it takes the whole page, not a scrolled page).
 OWN_SCROLL = ("Differential", "Report")
