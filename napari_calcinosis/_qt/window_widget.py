@@ -104,7 +104,8 @@ class WindowPresetWidget(Container):
     def _watch_layers(self, *_: object) -> None:
         for layer in self._viewer.layers:
             if is_ct_layer(layer) or is_radiograph_layer(layer):
-                layer.events.contrast_limits.connect(self.show_window)  # once: napari ignores repeats
+                # once: napari ignores repeated connections
+                layer.events.contrast_limits.connect(self.show_window)
         self.show_window()
 
     def show_window(self, *_: object) -> None:

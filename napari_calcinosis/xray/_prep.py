@@ -96,9 +96,9 @@ def stored_spacing(rad: Radiograph, params: XrayParams) -> tuple[tuple[float, fl
                     "roughly 5-15 % relative to the patient")
         return (float(spacing[0]), float(spacing[1])), True, note
     nominal = params.assumed_field_mm / max(rows, cols)
-    note = (f"{implausible}the radiograph has no valid pixel spacing: sizes are in pixels; the detector "
-            f"assumed about {nominal:.2f} mm per pixel (a {params.assumed_field_mm:.0f} mm "
-            f"field) to choose its scales")
+    note = (f"{implausible}the radiograph has no valid pixel spacing: sizes are in pixels; "
+            f"the detector assumed about {nominal:.2f} mm per pixel (a "
+            f"{params.assumed_field_mm:.0f} mm field) to choose its scales")
     return (nominal, nominal), False, note
 
 
