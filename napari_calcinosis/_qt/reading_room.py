@@ -2,8 +2,9 @@
 
 Findings (window, cursor value, detection), Review (lesions, distribution and symmetry),
 Clinical, Differential, Report, and PACS (find and open a study on the hospital's
-archive). Each tab scrolls on its own, so the dock asks for the width of its widest panel and little height: on a 1600 x 1000 screen the canvas keeps more
-than half the width and no panel lies off-screen. ``napari-calcinosis view`` docks this
+archive). Each tab scrolls on its own, so the dock asks for the width of its widest panel
+and little height: on a 1600 x 1000 screen the canvas keeps more than half the width and
+no panel lies off-screen. ``napari-calcinosis view`` docks this
 one widget; the panels can still be docked one by one from the Plugins menu.
 """
 
