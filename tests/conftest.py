@@ -39,3 +39,21 @@ def testdata():
         return Path(path)
 
     return _get
+
+
+@pytest.fixture
+def own_napari_app(mock_app_model):
+    """A napari viewer made directly (``napari.Viewer()``, as ``napari-calcinosis view`` does)
+    registers the plugins' commands in its own app model, not the process-wide one.
+
+    napari's ``make_napari_viewer`` gives every test a fresh app model and clears the cache of
+    plugin registration; a viewer made directly afterwards would register the plugin's
+    commands again in the process-wide app model, where an earlier direct viewer left them
+    ("Command ... already registered").
+    """
+    from napari._qt._qapp_model.qactions import init_qactions
+    from napari.plugins import _initialize_plugins
+
+    _initialize_plugins.cache_clear()
+    init_qactions.cache_clear()
+    yield mock_app_model

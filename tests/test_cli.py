@@ -473,7 +473,7 @@ def test_view_opens_the_study_with_the_plugin_and_docks_panels(radiograph, tmp_p
 @pytest.mark.qt
 @pytest.mark.skipif(sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
                     reason="a real napari viewer needs a display (run under xvfb-run)")
-def test_view_in_a_real_viewer(testdata, monkeypatch):
+def test_view_in_a_real_viewer(testdata, monkeypatch, own_napari_app):
     from napari_calcinosis._qt import viewer as qt_viewer
 
     # Wiring only: no background detection racing the viewer's close at the end.

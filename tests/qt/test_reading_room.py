@@ -25,6 +25,12 @@ def study(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _own_app(own_napari_app):
+    """``view`` makes its viewer directly: it gets an app model of its own (conftest)."""
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _own_records(monkeypatch, tmp_path):
     from napari_calcinosis.annotations import DATA_DIR_ENV
     from napari_calcinosis._qt import preferences
