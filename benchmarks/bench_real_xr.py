@@ -26,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 import warnings
@@ -94,8 +95,8 @@ def main(argv=None) -> int:
     from napari_calcinosis.phantom import FilmScore, make_film_hybrid, score_film
     from napari_calcinosis.types import XrayParams
     from napari_calcinosis.xray import analyze_radiograph as _analyze
-    changes = {k: type(getattr(XrayParams(), k))(float(v) if v[0].isdigit() else v)
-               for k, v in (p.split("=", 1) for p in args.param)}
+    # values as Python literals: 1.3, False, (200.0, 600.0)
+    changes = {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in args.param)}
     params = XrayParams(**changes)
 
     def analyze_radiograph(rad):
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
         print(f"{film['name']:<28} {film['half']:<6} {len(plain):>10} "
               f"{score.sensitivity:>9.3f} {score.false_calls / max(score.films, 1):>15.2f}")
         for miss in score.misses:
-            print(f"    missed #{miss.ident} seed? {miss.zone} {miss.diameter_mm} mm "
+            print(f"    missed #{miss.ident} {miss.zone} {miss.diameter_mm} mm "
                   f"x{miss.cnr} noise at ({miss.row:.0f}, {miss.col:.0f})")
     print(f"{'TOTAL':<28} {args.half:<6} {sum(real_calls):>10} {total.sensitivity:>9.3f} "
           f"{total.false_calls / max(total.films, 1):>15.2f}")

@@ -55,39 +55,51 @@ class FilmHybrid:
 
 @dataclass
 class FilmScore:
-    """Counts for one film (add them with ``+``)."""
+    """Outcomes for one film or several (add them with ``+``)."""
 
-    deposits: int = 0
-    eligible: int = 0
-    found: int = 0
-    found_eligible: int = 0
+    #: every deposit with whether a call matched it
+    outcomes: list[tuple[FilmDeposit, bool]] = field(default_factory=list)
     calls: int = 0
     false_calls: int = 0
     films: int = 1
-    misses: list[FilmDeposit] = field(default_factory=list)
-    #: every deposit with whether it was found
-    outcomes: list[tuple[FilmDeposit, bool]] = field(default_factory=list)
 
     def __add__(self, other: FilmScore) -> FilmScore:
-        return FilmScore(*(getattr(self, k) + getattr(other, k) for k in (
-            "deposits", "eligible", "found", "found_eligible", "calls", "false_calls",
-            "films")), misses=self.misses + other.misses,
-            outcomes=self.outcomes + other.outcomes)
+        return FilmScore(self.outcomes + other.outcomes, self.calls + other.calls,
+                         self.false_calls + other.false_calls, self.films + other.films)
+
+    @property
+    def found(self) -> int:
+        return sum(hit for _, hit in self.outcomes)
+
+    @property
+    def misses(self) -> list[FilmDeposit]:
+        """The eligible deposits no call matched."""
+        return [dep for dep, hit in self.outcomes if eligible(dep) and not hit]
 
     def sensitivity_where(self, keep) -> tuple[int, int]:
         """(found, total) over the deposits for which ``keep(deposit)`` is true."""
-        chosen = [found for dep, found in self.outcomes if keep(dep)]
+        chosen = [hit for dep, hit in self.outcomes if keep(dep)]
         return sum(chosen), len(chosen)
 
     @property
+    def eligible(self) -> int:
+        return self.sensitivity_where(eligible)[1]
+
+    @property
     def sensitivity(self) -> float:
-        return self.found_eligible / self.eligible if self.eligible else float("nan")
+        found, total = self.sensitivity_where(eligible)
+        return found / total if total else float("nan")
 
 
 #: A deposit counts toward the sensitivity target when at least this wide and this
 #: conspicuous (the issue's ">= 2 mm that stand out (contrast >= 5 x the local noise)").
 ELIGIBLE_DIAMETER_MM = 2.0
 ELIGIBLE_CNR = 5.0
+
+
+def eligible(dep: FilmDeposit) -> bool:
+    """Whether a deposit counts toward the sensitivity target."""
+    return dep.diameter_mm >= ELIGIBLE_DIAMETER_MM and dep.cnr >= ELIGIBLE_CNR
 
 
 def make_film_hybrid(rad: Radiograph, *, seed: int = 0, count: int = 8,
@@ -109,9 +121,10 @@ def make_film_hybrid(rad: Radiograph, *, seed: int = 0, count: int = 8,
     pixel_mm = float(np.sqrt(work.stored_spacing_mm[0] * work.stored_spacing_mm[1]))
     image = np.array(rad.image, dtype=np.float32, copy=True)
     if sharpness_mm is None:
-        sharpness_mm = film_edge_sigma_mm(image, pixel_mm, ~work.dead, work.factor)
+        sharpness_mm = film_edge_sigma_mm(image, pixel_mm, work.mask_to_stored(~work.dead))
     sigma_px = max(0.5, sharpness_mm / pixel_mm)
     sites = _candidate_sites(work, anatomy, params)
+    inward = _inward_normals(anatomy.body)
     wanted = ["tangential"] * (count - en_face) + ["en_face"] * en_face
     deposits: list[FilmDeposit] = []
     top = float(np.max(image))
@@ -126,15 +139,16 @@ def make_film_hybrid(rad: Radiograph, *, seed: int = 0, count: int = 8,
             row, col = r * f + (f - 1) / 2.0, c * f + (f - 1) / 2.0
             if zone != "en_face":
                 # in the skin: the deposit's outer edge 0.5-1.5 mm inside the outline
-                row, col = _inside_outline(anatomy, work, r, c,
+                row, col = _inside_outline(inward, work, r, c,
                                            diameter / 2 + rng.uniform(0.5, 1.5))
             if all(np.hypot(row - d.row, col - d.col) * pixel_mm >= 15.0 for d in deposits):
                 break
         else:
             continue
         local = local_noise(image, row, col, diameter / 2 / pixel_mm, pixel_mm)
-        _add_deposit(image, row, col, diameter / pixel_mm, length / pixel_mm, angle,
-                     cnr * local, sigma_px)
+        if not _add_deposit(image, row, col, diameter / pixel_mm, length / pixel_mm, angle,
+                            cnr * local, sigma_px):
+            continue  # too near the film's edge to draw whole: not part of the truth
         deposits.append(FilmDeposit(len(deposits) + 1, round(row, 2), round(col, 2),
                                     round(diameter, 2), round(length, 2), round(cnr, 2), zone))
     image = np.minimum(image, top)  # a film cannot record beyond its own range
@@ -147,11 +161,9 @@ def score_film(hybrid: FilmHybrid, lesions: list[Lesion], *, tolerance_mm: float
                ) -> FilmScore:
     """Match the detector's lesions to the inserted deposits (nearest within
     ``max(tolerance_mm, deposit size)``); every unmatched lesion is a false call."""
-    score = FilmScore(deposits=len(hybrid.deposits), calls=len(lesions))
+    score = FilmScore(calls=len(lesions))
     used: set[int] = set()
     for dep in hybrid.deposits:
-        eligible = dep.diameter_mm >= ELIGIBLE_DIAMETER_MM and dep.cnr >= ELIGIBLE_CNR
-        score.eligible += eligible
         reach = max(tolerance_mm, dep.diameter_mm, dep.length_mm / 2) / hybrid.pixel_mm
         best, best_d = None, np.inf
         for i, les in enumerate(lesions):
@@ -159,19 +171,14 @@ def score_film(hybrid: FilmHybrid, lesions: list[Lesion], *, tolerance_mm: float
             if i not in used and d <= reach and d < best_d:
                 best, best_d = i, d
         score.outcomes.append((dep, best is not None))
-        if best is None:
-            if eligible:
-                score.misses.append(dep)
-            continue
-        used.add(best)
-        score.found += 1
-        score.found_eligible += eligible
+        if best is not None:
+            used.add(best)
     score.false_calls = len(lesions) - len(used)
     return score
 
 
 def film_edge_sigma_mm(image: np.ndarray, pixel_mm: float, live: np.ndarray | None = None,
-                       factor: int = 1, *, samples: int = 400, seed: int = 0) -> float:
+                       *, samples: int = 400, seed: int = 0) -> float:
     """The film's own blur: the Gaussian sigma (mm) of its sharpest anatomical edges.
 
     At a sample of the strongest edges (the top 1 % of the gradient; rib cortex, the skin
@@ -185,11 +192,8 @@ def film_edge_sigma_mm(image: np.ndarray, pixel_mm: float, live: np.ndarray | No
     reach = int(np.ceil(4.0 / pixel_mm)) + 2
     ok = np.zeros(image.shape, dtype=bool)
     ok[reach:-reach, reach:-reach] = True
-    if live is not None:
-        wide = np.kron(live, np.ones((factor, factor), dtype=bool))
-        full = np.zeros(image.shape, dtype=bool)  # rows past the last whole block: not live
-        full[: wide.shape[0], : wide.shape[1]] = wide[: image.shape[0], : image.shape[1]]
-        ok &= full
+    if live is not None:  # where the film is anatomy (not collimator or padding)
+        ok &= live
     values = grad[ok]
     if values.size < 100:
         return 0.3
@@ -271,12 +275,17 @@ def _candidate_sites(work, anatomy, params) -> dict[str, list[tuple[int, int, st
     return {"tangential": tangential[::3], "en_face": en_face[::7]}
 
 
-def _inside_outline(anatomy, work, r: int, c: int, depth_mm: float) -> tuple[float, float]:
+def _inward_normals(body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column components of the direction into the body (a smoothed mask's
+    gradient), on the working grid."""
+    smooth = ndi.gaussian_filter(body.astype(np.float32), 3.0)
+    return ndi.sobel(smooth, 0), ndi.sobel(smooth, 1)
+
+
+def _inside_outline(inward: tuple[np.ndarray, np.ndarray], work, r: int, c: int,
+                    depth_mm: float) -> tuple[float, float]:
     """Stored-grid point ``depth_mm`` inside the outline from working point ``(r, c)``."""
-    body = anatomy.body.astype(np.float32)
-    gy, gx = ndi.sobel(ndi.gaussian_filter(body, 3.0), 0), ndi.sobel(
-        ndi.gaussian_filter(body, 3.0), 1)
-    g = np.array([gy[r, c], gx[r, c]], dtype=float)
+    g = np.array([inward[0][r, c], inward[1][r, c]], dtype=float)
     norm = float(np.hypot(*g)) or 1.0
     step = g / norm * work.px(depth_mm)
     f = work.factor
@@ -284,14 +293,15 @@ def _inside_outline(anatomy, work, r: int, c: int, depth_mm: float) -> tuple[flo
 
 
 def _add_deposit(image: np.ndarray, row: float, col: float, diameter_px: float,
-                 length_px: float, angle: float, peak: float, sigma_px: float) -> None:
-    """Add a blurred projected sphere (or capsule) whose blurred peak is ``peak``."""
+                 length_px: float, angle: float, peak: float, sigma_px: float) -> bool:
+    """Add a blurred projected sphere (or capsule) whose blurred peak is ``peak``; False
+    (nothing added) when it would not fit whole inside the image."""
     radius = diameter_px / 2.0
     reach = int(np.ceil(radius + length_px / 2 + 4 * sigma_px + 2))
     r0, c0 = int(round(row)) - reach, int(round(col)) - reach
     r1, c1 = r0 + 2 * reach + 1, c0 + 2 * reach + 1
     if r0 < 0 or c0 < 0 or r1 > image.shape[0] or c1 > image.shape[1]:
-        return
+        return False
     # 4 x 4 supersampling for sub-pixel partial volume
     sub = 4
     yy, xx = np.mgrid[0: (r1 - r0) * sub, 0: (c1 - c0) * sub]
@@ -306,5 +316,6 @@ def _add_deposit(image: np.ndarray, row: float, col: float, diameter_px: float,
     profile = thickness.reshape(r1 - r0, sub, c1 - c0, sub).mean(axis=(1, 3))
     profile = ndi.gaussian_filter(profile, sigma_px)
     if profile.max() <= 0:
-        return
+        return False
     image[r0:r1, c0:c1] += (peak / profile.max() * profile).astype(np.float32)
+    return True

@@ -19,9 +19,8 @@ from napari_calcinosis.types import XrayParams
 
 from ._filters import binary_dilation, binary_erosion, bright_ridges
 from ._noise import block_counts
+from ._part import part_of
 from ._prep import WorkImage
-
-_CHEST_WORDS = ("CHEST", "THORAX", "LUNG", "RIB", "SHOULDER", "CLAVICLE", "TSPINE", "BREAST")
 
 
 @dataclass
@@ -79,7 +78,8 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
         ``"frontal"``, ``"lateral"`` or ``None``; lungs and midline are sought on frontal views
         (and on unlabelled ones).
     body_part : str
-        The file's BodyPartExamined; a non-chest part skips the lung and midline search.
+        The file's BodyPartExamined; one that names another part (:func:`._part.part_of`)
+        skips the lung and midline search.
 
     Returns
     -------
@@ -100,8 +100,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
         depth = np.full(coarse.shape, np.inf)
         warnings.append("no direct-exposure background: the body outline is outside the image, "
                         "so no dot can be called tangential (skin/subcutaneous)")
-    part = body_part.upper().replace(" ", "")
-    labelled_other = bool(part) and not any(w in part for w in _CHEST_WORDS)
+    labelled_other = part_of(body_part) == "other"
     lung_labels = np.zeros(coarse.shape, dtype=np.int8)
     if view != "lateral" and not labelled_other:
         lung_labels = find_lungs(coarse, body, depth, coarse_mm, params)

@@ -188,21 +188,8 @@ def _same_spot(a: Candidate, b: Candidate, work: WorkImage, params: XrayParams) 
 
 
 def _stored_masks(work: WorkImage, anatomy: FilmAnatomy) -> dict[str, np.ndarray]:
-    return {name: _to_stored(work, getattr(anatomy, name)) for name in ("body", "lungs", "bone")}
-
-
-def _to_stored(work: WorkImage, mask: np.ndarray) -> np.ndarray:
-    """A working-grid mask on the stored grid: each pixel repeated ``factor`` times both
-    ways, the rows and columns past the last whole block repeating the last one."""
-    f, (rows, cols) = work.factor, work.stored_shape
-    r, c = mask.shape
-    out = np.empty((rows, cols), dtype=bool)
-    wide = np.repeat(mask, f, axis=1) if f > 1 else mask
-    for i in range(f):
-        out[i: r * f: f, : c * f] = wide
-    out[r * f:, : c * f] = out[r * f - 1, : c * f]
-    out[:, c * f:] = out[:, c * f - 1: c * f]
-    return out
+    return {name: work.mask_to_stored(getattr(anatomy, name))
+            for name in ("body", "lungs", "bone")}
 
 
 def _stored_midline(work: WorkImage, anatomy: FilmAnatomy) -> np.ndarray | None:

@@ -12,7 +12,7 @@ import re
 
 from napari_calcinosis.types import SeriesInfo
 
-__all__ = ["CHEST_WORDS", "stated_part"]
+__all__ = ["CHEST_WORDS", "part_of", "stated_part"]
 
 #: Word stems that mark a chest film (as a part of any word of the header's texts).
 CHEST_WORDS = ("CHEST", "THORAX", "TORAX", "THORAC", "LUNG", "CXR", "RIBS", "STERN")
@@ -28,6 +28,14 @@ OTHER_PARTS = frozenset("""
 """.split())
 
 
+def part_of(text: str) -> str:
+    """``"chest"``, ``"other"`` or ``""``: what one header text names (see the module)."""
+    words = [w for w in re.split(r"[^A-Z]+", (text or "").upper()) if w]
+    if any(stem in word for word in words for stem in CHEST_WORDS):
+        return "chest"
+    return "other" if any(word in OTHER_PARTS for word in words) else ""
+
+
 def stated_part(info: SeriesInfo) -> tuple[str, str]:
     """``("chest" | "other" | "", evidence)``: what the header says the film shows.
 
@@ -37,10 +45,9 @@ def stated_part(info: SeriesInfo) -> tuple[str, str]:
               ("SeriesDescription", info.series_description))
     other = ""
     for name, value in fields:
-        text = (value or "").upper()
-        words = [w for w in re.split(r"[^A-Z]+", text) if w]
-        if any(stem in word for word in words for stem in CHEST_WORDS):
+        part = part_of(value)
+        if part == "chest":
             return "chest", f"{name} {value.strip()!r}"
-        if not other and any(word in OTHER_PARTS for word in words):
+        if part == "other" and not other:
             other = f"{name} {value.strip()!r}"
     return ("other", other) if other else ("", "")

@@ -73,6 +73,19 @@ class WorkImage:
         """Working ``(..., 2)`` row/col coordinates to stored-grid coordinates."""
         return np.asarray(rc, dtype=float) * self.factor + (self.factor - 1) / 2.0
 
+    def mask_to_stored(self, mask: np.ndarray) -> np.ndarray:
+        """A working-grid mask on the stored grid: each pixel repeated ``factor`` times both
+        ways, the rows and columns past the last whole block repeating the last one."""
+        f, (rows, cols) = self.factor, self.stored_shape
+        r, c = mask.shape
+        out = np.empty((rows, cols), dtype=bool)
+        wide = np.repeat(mask, f, axis=1) if f > 1 else mask
+        for i in range(f):
+            out[i: r * f: f, : c * f] = wide
+        out[r * f:, : c * f] = out[r * f - 1, : c * f]
+        out[:, c * f:] = out[:, c * f - 1: c * f]
+        return out
+
 
 def stored_spacing(rad: Radiograph, params: XrayParams) -> tuple[tuple[float, float], bool, str]:
     """Stored pixel size in mm, whether it is known, and a warning when it is assumed."""

@@ -113,7 +113,8 @@ def test_film_hybrid_on_a_real_film_has_the_requested_deposits():
     calls.append(lesion(99, 5.0, 5.0))
     score = score_film(hybrid, calls)
     assert score.found == 8 and score.false_calls == 1
-    assert score_film(hybrid, []).found == 0
+    empty = score_film(hybrid, [])
+    assert empty.found == 0 and empty.sensitivity == 0.0 and len(empty.misses) == empty.eligible > 0
 
 
 @pytest.mark.parametrize("sigma_mm", [0.5, 1.0])
