@@ -221,12 +221,8 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     for path in written:
         print(path, file=out)
     if args.send:
-        dicom = [p for p in written if p.suffix == ".dcm"]
-        if not dicom:
-            raise UsageError("--send: nothing to send (no sr, seg or png among --formats, "
-                             "or no CT or radiograph was analysed).")
-        sent = client.store(dicom)
-        printer.warn(f"stored {sent} file(s) ({', '.join(p.name for p in dicom)}) on PACS "
+        names = client.store_outputs(written)
+        printer.warn(f"stored {len(names)} file(s) ({', '.join(names)}) on PACS "
                      f"{remote[0]} in study {remote[1]}")
     return EXIT_OK
 

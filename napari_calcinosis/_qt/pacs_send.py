@@ -108,13 +108,8 @@ def send_steps(result: Any, server_name: str):
         for number, name in enumerate(SEND_FORMATS):
             yield 0.6 * number / len(SEND_FORMATS), f"Writing {WRITERS[name].files} ..."
             written += WRITERS[name].write(result.findings, Path(folder), context)
-        dicom = [p for p in written if p.suffix == ".dcm"]
-        if not dicom:
-            raise CalcinosisError("Nothing to send: no CT lesion or radiograph result gives "
-                                  "a DICOM object.")
-        yield 0.6, f"Storing {len(dicom)} DICOM objects on PACS {server_name} ..."
-        client.store(dicom)
-        return [p.name for p in dicom]
+        yield 0.6, f"Storing the DICOM objects on PACS {server_name} ..."
+        return client.store_outputs(written)
 
 
 def start_send(widget: Any, result: Any, *, anonymize: bool) -> None:

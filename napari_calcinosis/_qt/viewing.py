@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_calcinosis.review import limits_of, window_level
+
 from .result_layers import camera, is_ct_layer, is_radiograph_layer
 
 if TYPE_CHECKING:
@@ -25,17 +27,6 @@ MIN_WIDTH_HU = 1.0
 #: Field of view (mm) around a lesion the viewer steps to: the deposit and its neighbourhood.
 LESION_FIELD_MM = 60.0
 RIGHT_BUTTON = 2
-
-
-def window_level(limits: tuple[float, float]) -> tuple[float, float]:
-    """Contrast limits ``(low, high)`` -> ``(width, level)``."""
-    low, high = (float(v) for v in limits)
-    return high - low, (high + low) / 2.0
-
-
-def limits_of(width: float, level: float) -> tuple[float, float]:
-    """``(width, level)`` -> contrast limits ``(low, high)``."""
-    return level - width / 2.0, level + width / 2.0
 
 
 def window_text(layer: Any) -> str:

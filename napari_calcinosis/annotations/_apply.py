@@ -28,6 +28,7 @@ from ._record import AUTO_FIELDS, AnnotationRecord, LesionDecision, LesionKey, M
 
 __all__ = ["AppliedAnnotations", "apply", "lesion_origin", "manual_lesions", "rekey"]
 
+
 def lesion_origin(lesion: Lesion) -> str:
     """Where a lesion comes from: ``"manual"`` (added by hand), ``"auto, edited"`` (found
     by the detector, then changed by the reader: its contract ``source`` is ``manual``, the

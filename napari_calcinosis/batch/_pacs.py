@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_calcinosis.pacs import STUDY_UID, PacsClient
-from napari_calcinosis.types import CalcinosisError, UsageError
+from napari_calcinosis.types import UsageError
 
 from ._discover import StudySource
 
@@ -87,12 +87,7 @@ def send_outputs(source: StudySource, written: Sequence[Path]) -> list[str]:
 
     Raises
     ------
-    CalcinosisError
+    PacsError
         When the analysis wrote no DICOM object, or the PACS refused (a sentence).
     """
-    dicom = [Path(p) for p in written if Path(p).suffix == ".dcm"]
-    if not dicom:
-        raise CalcinosisError(f"Nothing to send to PACS {source.pacs_server}: no DICOM "
-                              "output (sr, seg, sc among --formats, and a CT analysed).")
-    PacsClient.named(source.pacs_server).store(dicom)
-    return [p.name for p in dicom]
+    return PacsClient.named(source.pacs_server).store_outputs(written)

@@ -152,6 +152,23 @@ class PacsClient:
             return len(datasets)
         return self._dimse_store(datasets)
 
+    def store_outputs(self, written: Sequence[Path]) -> list[str]:
+        """Store the DICOM files among an analysis's outputs (SR, SEG, key images) in their
+        study on the server; returns their names.
+
+        Raises
+        ------
+        PacsError
+            When the outputs hold no DICOM file, or the server refused (one sentence).
+        """
+        dicom = [Path(p) for p in written if Path(p).suffix == ".dcm"]
+        if not dicom:
+            raise PacsError(f"Nothing to send to PACS {self.server.name}: the analysis wrote "
+                            "no DICOM object (SR and SEG need an analysed CT, key images the "
+                            "sc format).")
+        self.store(dicom)
+        return [p.name for p in dicom]
+
     # -- DICOMweb --------------------------------------------------------------------------
     def _client(self):
         if self._web is None:

@@ -32,12 +32,14 @@ from ._windows import (
     WINDOW_PRESETS,
     WindowPreset,
     contrast_limits,
+    limits_of,
     matching_window,
+    window_level,
 )
 
 __all__ = ["DEFAULT_WINDOW", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
            "LabFields", "OverallRow", "RegionRow", "SeriesRun", "StudyReview", "WindowPreset",
            "convert_typed",
            "contrast_limits", "display_units", "document_from_fields", "fields_from_clinical",
-           "lab_flag", "matching_window", "overall_rows", "parse_number", "region_call",
-           "region_rows"]
+           "lab_flag", "limits_of", "matching_window", "overall_rows", "parse_number",
+           "region_call", "region_rows", "window_level"]

@@ -36,8 +36,18 @@ class WindowPreset:
     @property
     def limits_hu(self) -> tuple[float, float]:
         """``(low, high)`` contrast limits in HU."""
-        half = self.width_hu / 2.0
-        return (self.level_hu - half, self.level_hu + half)
+        return limits_of(self.width_hu, self.level_hu)
+
+
+def limits_of(width: float, level: float) -> tuple[float, float]:
+    """Window ``(width, level)`` -> contrast limits ``(low, high)``."""
+    return level - width / 2.0, level + width / 2.0
+
+
+def window_level(limits: tuple[float, float]) -> tuple[float, float]:
+    """Contrast limits ``(low, high)`` -> window ``(width, level)``."""
+    low, high = (float(v) for v in limits)
+    return high - low, (high + low) / 2.0
 
 
 WINDOW_PRESETS: dict[str, WindowPreset] = {

@@ -17,10 +17,9 @@ from napari_calcinosis._qt.viewing import (
     LESION_FIELD_MM,
     WindowLevelDrag,
     scale_bar,
-    window_level,
 )
 from napari_calcinosis.annotations import DATA_DIR_ENV
-from napari_calcinosis.review import contrast_limits
+from napari_calcinosis.review import contrast_limits, window_level
 
 pytestmark = pytest.mark.qt
 
