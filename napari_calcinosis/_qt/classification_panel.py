@@ -17,7 +17,6 @@ from .session import follow, get_session
 if TYPE_CHECKING:
     import napari
 
-PLUGIN = "napari-calcinosis"
 CLINICAL_WIDGET = "Clinical input"
 CLICKABLE = (*LAB_NAMES, *HISTORY_KEYS, "age", "sex")
 SHOW, HIDE = "Reasons ▸", "Reasons ▾"

@@ -31,12 +31,12 @@ from napari_calcinosis.types import CalcinosisError, UsageError
 from napari_calcinosis.types.progress import percent
 
 from .pacs_send import caught_worker, chosen_server, remember_choice, remember_origin, sentence
+from .panels import PLUGIN
 from .session import get_session
 
 if TYPE_CHECKING:
     import napari
 
-PLUGIN = "napari-calcinosis"
 #: Columns of the result list.
 COLUMNS = ("Patient", "Date", "Modality", "Description", "Images")
 MODALITIES = ("", "CT", "CR", "DX")

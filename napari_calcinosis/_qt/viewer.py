@@ -8,7 +8,8 @@ from npe2 import PluginManager
 
 from napari_calcinosis.types import CalcinosisError
 
-PLUGIN = "napari-calcinosis"
+from .panels import PLUGIN
+
 #: The one dock ``view`` opens: every panel as tabs in reading order (``_qt.reading_room``).
 READING_ROOM = "Reading room"
 
