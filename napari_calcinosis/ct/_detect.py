@@ -39,7 +39,7 @@ from ._anatomy import angle_from_anterior_deg, find_anatomy
 from ._body import find_body
 from ._bone import bone_mask, bone_min_volume_mm3, thin_stack
 from ._candidates import sparse_components as _components
-from ._candidates import threshold_indices, touching_flags, unravel
+from ._candidates import noise_chain_voxels, threshold_indices, touching_flags, unravel
 from ._grid import CoarseGrid, coarse_sample, upsample_slab
 from ._lesions import LesionContext, build_lesions
 from ._lookalikes import REASONS, judge
@@ -51,7 +51,10 @@ from ._tissue import TRUNK, Compartment, TissueModel, build_tissue_model
 
 __all__ = ["CTResult", "analyze_volume", "build_context"]
 
-
+#: Noise chains (:func:`._candidates.noise_chain_voxels`): components this long whose
+#: median is under the threshold plus this many noise SDs.
+_CHAIN_MM = 40.0
+_CHAIN_SD = 2.0
 
 
 @dataclass
@@ -124,7 +127,8 @@ def analyze_volume(volume: Volume, *, params: CTParams | None = None,
     hu, tm, soft, grid = ctx.hu, ctx.tissue, ctx.soft, ctx.tissue.grid
     threshold = _threshold(params, soft, warnings, volume.info.contrast_agent.strip())
     report(0.5, "Finding calcium outside bone")
-    kept, stats = _candidates(hu, tm, volume, params, threshold, max(1, int(params.workers)))
+    kept, stats = _candidates(hu, tm, volume, params, threshold, max(1, int(params.workers)),
+                              soft.noise_sd_hu)
     keep, cnr, host = _significant(hu, kept, stats, soft, tm, volume, params, threshold)
     keep &= _inside_field(stats, hu.shape, warnings, check_z=not thin_stack(grid))
     keep &= _not_bone_slab(stats, grid, volume, params)
@@ -299,8 +303,13 @@ class Kept:
 
 
 def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParams,
-                threshold: float, workers: int) -> tuple[Kept, ComponentStats]:
+                threshold: float, workers: int, noise_sd: float
+                ) -> tuple[Kept, ComponentStats]:
     """Voxels at/above the threshold in the body and outside bone, grouped into components.
+
+    Long chains of noise-level voxels are broken up first (:func:`noise_chain_voxels`,
+    what stands ``_CHAIN_SD`` noise SDs above the threshold kept): a deposit touching one
+    would otherwise be lost with it.
 
     A component with a voxel next to a dense voxel in bone (or outside the body) is part of
     that structure (cortex edge, table) and is flagged; only voxels in blocks next to such
@@ -325,6 +334,16 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
 
     touch[at_border] = touching_flags(hu, flat[at_border], threshold, forbidden)
     comp, n = _components(flat, hu.shape)
+    # a chain joined to bone or to matter outside the body goes with it, whole
+    joined = np.zeros(n, bool)
+    joined[comp[touch]] = True
+    chain = noise_chain_voxels(flat, values, comp, n, hu.shape, volume.spacing_zyx_mm,
+                               level_hu=threshold + _CHAIN_SD * noise_sd,
+                               min_extent_mm=_CHAIN_MM) & ~joined[comp]
+    if chain.any():
+        flat, values, at_border, touch = (a[~chain] for a in (flat, values, at_border, touch))
+        zyx = unravel(flat, hu.shape)
+        comp, n = _components(flat, hu.shape)
     stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
     near_bone_c = dilate_inplane(_skeleton_zone(tm, params), 1, depth=1)
     near_bone = near_bone_c[tuple(c // f for c, f in zip(zyx, grid.factors))]

@@ -13,8 +13,9 @@ Layer rules (design choices, in order):
    ``visceral``;
 3. deep to the subcutaneous fat, in the front of the chest (within ``CARTILAGE_MAX_DEG``
    of anterior), in the rib layer of the chest wall (:meth:`TissueModel.in_rib_layer`), or
-   as deep as the ribs around it in tissue of cartilage density or against the lung ->
-   ``cartilage``;
+   as deep as the ribs around it in tissue of cartilage density or against the lung, or
+   under the lung bases (within ``_COSTAL_MARGIN_MM``) in front of the flanks in tissue
+   of cartilage density (the costal margin) -> ``cartilage``;
 4. a quarter or more of the surrounding ring is fat connected to the skin (the
    subcutaneous fat, traced at full resolution in the lesion's window) -> ``subcutaneous``;
 5. deeper: mostly fat around -> ``fascia`` (intermuscular fat planes), else ``muscle``.
@@ -35,6 +36,9 @@ from ._noise import SoftTissue
 from ._tissue import CARTILAGE_MAX_DEG, LIMB, Compartment, TissueModel
 
 _WINDOW_MM = 25.0
+#: The costal margin: this far below the lung bases, within this angle of anterior.
+_COSTAL_MARGIN_MM = 60.0
+_COSTAL_MARGIN_DEG = 90.0
 _SUPERFICIAL = (Compartment.SKIN, Compartment.SUBCUTANEOUS_FAT)
 _DEEP_CAVITY = (Compartment.CAVITY, Compartment.LUNG)
 
@@ -252,13 +256,17 @@ def _cartilage_like(ctx: LesionContext, around: Surroundings, lps: np.ndarray,
     """Front of the chest, deep to the fat, in tissue denser than muscle or on the lung."""
     lung_base = ctx.anatomy.levels.get("lung_base")
     notch = ctx.anatomy.levels.get("sternal_notch")
-    if lung_base is None or lps[2] < lung_base - 60.0:
+    if lung_base is None or lps[2] < lung_base - _COSTAL_MARGIN_MM:
         return False
+    dense = around.ring_upper_hu >= ctx.soft.median_hu + ctx.params.cartilage_excess_hu
+    if lps[2] < lung_base:
+        # under the lung bases the costal margin (the cartilages of the 7th to 10th ribs)
+        # sweeps down and out to the flanks, deep in the wall, in tissue of its density
+        return bool(phi_deg < _COSTAL_MARGIN_DEG and dense)
     # the first costal cartilages rise above the manubrium, close to the midline
     front_limit = 75.0 if notch is None or lps[2] <= notch else 50.0
     if notch is not None and lps[2] > notch + 25.0:
         return False
-    dense = around.ring_upper_hu >= ctx.soft.median_hu + ctx.params.cartilage_excess_hu
     on_pleura = around.air_fraction >= 0.1  # costal cartilage lies on the lung
     # the cartilages lie in the plane of the ribs, under the muscles and the breast
     return bool(phi_deg < front_limit and (dense or on_pleura) and around.in_rib_plane)

@@ -9,8 +9,10 @@ whose findings are vessel or visceral calcifications):
 * ``metal``: peak above ``_METAL_HU``: no calcium is that dense (clips, wires, electrodes,
   jewellery, needles);
 * ``external``: it lies on a thin sheet of matter (under ``_SHEET_MM``) that runs on beyond
-  it and away from the body: the table's top or a blanket where they touch the body
-  (electrodes and clothing on the skin are metal, or no denser than soft tissue);
+  it and away from the body: the table's top or a blanket where they touch the body; or it
+  is denser than a small calcification gets (``_MARKER_HU``: metal blurred by partial
+  volume) with its peak within ``_MARKER_AIR_MM`` (and a pixel) of the air: a skin
+  marker or an electrode on the skin's surface;
 * ``field_of_view``: it lies where the field of view cuts the body: its depth below the
   skin is not in the image;
 * ``noise``: see the last item (it is judged here, before the anatomy);
@@ -24,13 +26,17 @@ whose findings are vessel or visceral calcifications):
   fragment;
 * ``contrast_vessel``: on a contrast-enhanced scan, a tube (the region above half its
   contrast runs on for ``_TUBE_MM`` and out of the window around it while staying
-  narrow; a band of calcification ends) no denser than the blood: an enhancing vessel;
+  narrow; a band of calcification ends) no denser than the blood; or, in a limb, a tube
+  of any density that runs on out of the scanned slices (the injected arm's veins hold
+  undiluted contrast): an enhancing vessel;
   or, in muscle and the fat planes between muscles where small arteries and veins run, a
   small focus (under ``_SMALL_VESSEL_MM3``) no denser than the blood: the
   cross-section of a vessel cannot be told from a deposit there without an unenhanced
   series;
 * ``noise``: its contrast over the tissue around it is under ``_LOCAL_CNR`` times the noise
-  measured around it; or it rises less than ``_ABOVE_BRIGHTEST`` noise SDs above the
+  measured around it; or, at the skin's surface (air within ``_SPECK_AIR_MM``), a speck
+  (largest cross-section under ``_SPECK_MM2``: a pixel or two) fainter than
+  ``_FAINT_HU``; or it rises less than ``_ABOVE_BRIGHTEST`` noise SDs above the
   brightest tissue around it (streaks beside the shoulders, the ringing of a sharp kernel,
   small vessels in fat: real CT noise is not white, and single bright pixels are common),
   the deposits that stand ``_CLEAR_CNR`` SDs clear left out of that tissue (a cluster of
@@ -51,7 +57,7 @@ from ._candidates import unravel
 from ._measure import ComponentStats, principal_extents_mm
 from ._morphology import dilate_inplane
 from ._phase import ContrastPhase
-from ._tissue import CARTILAGE_MAX_DEG, TRUNK, Compartment, TissueModel
+from ._tissue import CARTILAGE_MAX_DEG, LIMB, TRUNK, Compartment, TissueModel
 
 __all__ = ["REASONS", "judge"]
 
@@ -67,6 +73,11 @@ REASONS: dict[str, str] = {
 }
 
 _METAL_HU = 2500.0
+_MARKER_HU = 1500.0
+_MARKER_AIR_MM = 3.0
+_AIR_HU = -500.0
+_SPECK_MM2 = 2.0
+_SPECK_AIR_MM = 3.0
 _SHEET_MM = 6.0
 _SHEET_LONG_MM = 20.0
 _SHEET_AWAY_MM = 4.0
@@ -163,11 +174,16 @@ def judge(hu: np.ndarray, volume: Volume, tm: TissueModel, stats: ComponentStats
         soft = around in _SOFT  # else in a cavity or lung: a vessel or visceral finding
         if peak >= _METAL_HU:
             reason[m] = "metal"
-        elif window.on_thin_sheet(params.body_threshold_hu):
+        elif window.on_thin_sheet(params.body_threshold_hu) or (
+                peak >= _MARKER_HU
+                and window.air_within(_MARKER_AIR_MM + float(spacing[1:].max()))):
             reason[m] = "external"
         elif soft and where.near_cut(block) and not np.isfinite(tm.depth_mm[block]):
             reason[m] = "field_of_view"
-        elif local[m] < _LOCAL_CNR or ((local[m] < _FAINT_CNR or peak < _FAINT_HU) and (
+        elif local[m] < _LOCAL_CNR or (
+                float(stats.max_area_mm2[i]) < _SPECK_MM2 and window.air_within(_SPECK_AIR_MM)
+                and peak < _FAINT_HU) or (
+                (local[m] < _FAINT_CNR or peak < _FAINT_HU) and (
                 (peak - window.brightest(window.voxels_in(clear_zyx) | window.blocks_in(
                     where.bone_reach, tm.grid.factors))) / sd[m] < _ABOVE_BRIGHTEST
                 or _one_thin_slice(voxels, spacing))):
@@ -184,10 +200,20 @@ def judge(hu: np.ndarray, volume: Volume, tm: TissueModel, stats: ComponentStats
         elif soft and phase.enhanced and (
                 (peak <= phase.blood_hu + _BLOOD_MARGIN_HU
                  and window.is_tube(float(host_hu[m]), peak))
+                or (where.in_limb(block) and _limb_vein(extents[m], stats, i, hu.shape))
                 or (around in _DEEP_SOFT and peak <= phase.blood_hu + _SMALL_MARGIN_HU
                     and stats.count[i] * voxel_mm3 <= _SMALL_VESSEL_MM3)):
             reason[m] = "contrast_vessel"
     return Verdict(reason, local)
+
+
+def _limb_vein(extents_mm: np.ndarray, stats: ComponentStats, i: int, shape) -> bool:
+    """A limb's vein full of contrast (the injected arm's, denser than the blood in the
+    aorta): a tube of its own (``_TUBE_MM`` long, under ``_TUBE_WIDTH_MM`` across) that
+    runs on out of the scanned slices; a band of calcification ends inside them."""
+    long_enough = float(extents_mm[0]) >= _TUBE_MM and float(extents_mm[1]) <= _TUBE_WIDTH_MM
+    leaves = int(stats.bbox_lo[i][0]) == 0 or int(stats.bbox_hi[i][0]) == shape[0] - 1
+    return bool(long_enough and leaves)
 
 
 def _rib_like(extents_mm: np.ndarray) -> bool:
@@ -235,6 +261,9 @@ class _Where:
         ribs."""
         return self._around(self.tm.lungs, block, _PLEURA_MM)
 
+    def in_limb(self, block) -> bool:
+        return bool(self.tm.parts[block] == LIMB)
+
     def near_trunk_bone(self, block) -> bool:
         return self._around(self.tm.bone & (self.tm.parts == TRUNK), block, _RIB_NEAR_MM)
 
@@ -265,6 +294,16 @@ class _Window:
             return False
         dist = ndi.distance_transform_edt(~bone, sampling=self.spacing)
         return bool(dist[self.mask].min() <= mm)
+
+    def air_within(self, mm: float) -> bool:
+        """Whether air (below ``_AIR_HU``) lies within ``mm`` of the candidate's peak in its
+        slice: the candidate sits on the body's surface, not under the skin."""
+        k, r, c = self.peak_at
+        air = self.sub[k] < _AIR_HU
+        if not air.any():
+            return False
+        dist = ndi.distance_transform_edt(~air, sampling=self.spacing[1:])
+        return bool(dist[r, c] <= mm)
 
     def on_thin_sheet(self, body_threshold_hu: float) -> bool:
         """Whether the candidate's peak lies on a thin sheet of matter (under

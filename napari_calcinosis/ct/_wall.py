@@ -57,10 +57,13 @@ _CAGE_REACH_MM = 25.0
 _CAGE_REACH_Z_MM = 60.0
 _NEAR_AIRWAY_MM = 35.0
 _NECK_CORE_MM = 40.0
+_NECK_MUSCLE_MM = 8.0
 _LUNG_MIN_BLOCKS = 20
 _FASCIA_SMOOTH_DEG = 8.0
 _CENTRE_CLEAR_MM = 15.0
 _CENTRE_SHIFT_MAX_MM = 100.0
+_BACK_HALF_WIDTH_MM = 62.0
+_VERTEBRA_DEPTH_MM = 15.0
 
 
 @dataclass
@@ -148,12 +151,18 @@ def _cage_bones(bone: np.ndarray, lungs: np.ndarray, spacing) -> np.ndarray:
 
 
 def _zones(lungs: np.ndarray, slice_axis_up: bool) -> list[str]:
-    """Per slice: ``thorax`` (lungs in it), ``neck`` (above the lungs) or ``abdomen``."""
+    """Per slice: ``thorax`` (the lungs' longest run of slices), ``neck`` (above it) or
+    ``abdomen`` (below it). A few slices of air-filled pharynx or mouth taken for lung above
+    the neck do not move the neck into the head."""
     has = lungs.reshape(len(lungs), -1).sum(axis=1) >= _LUNG_MIN_BLOCKS
-    zones = ["thorax" if h else "abdomen" for h in has]
-    if has.any():
-        top = np.flatnonzero(has).max() if slice_axis_up else np.flatnonzero(has).min()
-        above = range(top + 1, len(zones)) if slice_axis_up else range(0, top)
+    zones = ["abdomen"] * len(has)
+    labels, n = ndi.label(has)
+    if n:
+        run = 1 + int(np.argmax(np.bincount(labels)[1:]))
+        ks = np.flatnonzero(labels == run)
+        for k in ks:
+            zones[k] = "thorax"
+        above = range(ks.max() + 1, len(zones)) if slice_axis_up else range(0, ks.min())
         for k in above:
             zones[k] = "neck"
     return zones
@@ -224,9 +233,12 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
                                     _WALL_MAX_MM / _STEP_MM), thickness)
     thickness = np.maximum(thickness, _WALL_MIN_MM / _STEP_MM)
     radius = rays.outer - (fascia + thickness) * _STEP_MM  # cavity boundary, mm from centre
-    # what lies beyond a bone seen from the centre (the back muscles behind the spine, the
-    # buttocks behind the pelvis, a shoulder beyond the ribs) is wall, never cavity
-    radius = np.fmin(radius, rays.first_bone(bone))
+    # what lies beyond a bone of the wall seen from the centre (the back muscles behind the
+    # spine's arches, the buttocks behind the pelvis, a shoulder beyond the ribs) is wall,
+    # never cavity; a bone deep in the trunk (the vertebral body) casts no such shadow, or
+    # the rays grazing it would make wedges of wall through the kidneys and the liver
+    wall_reach = rays.outer - (fascia + _BONE_REACH_MM / _STEP_MM) * _STEP_MM
+    radius = np.fmin(radius, rays.first_bone(bone, wall_reach))
     radius = _fill_circular(np.where(inward["cut"] & np.isnan(radius), np.nan, radius))
     radius = _circular_median(radius, _CAVITY_SMOOTH_DEG)
     fascia_r = _circular_median(_fill_circular(
@@ -239,10 +251,28 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
         span = lateral[lungs | cage]
         cavity &= (lateral >= span.min() - _STEP_MM * 3) & (lateral <= span.max() + _STEP_MM * 3)
         cavity |= convex_hull_image(lungs)
+    elif zone == "abdomen" and cage.any():
+        # under the costal margin the cavity still lies between the ribs of both sides (an
+        # arm against the flank is outside them)
+        lateral = rays.lateral(posterior_rc)
+        span = lateral[cage]
+        if span.min() < 0.0 < span.max():
+            cavity &= (lateral >= span.min() - _STEP_MM * 3) & \
+                (lateral <= span.max() + _STEP_MM * 3)
     elif zone == "neck":
+        # the neck's viscera (larynx, pharynx, thyroid) and the carotid sheaths beside them
+        # lie around the airway, under the strap muscles and the sternocleidomastoids
         airway = inner_air & trunk
-        cavity &= _near(airway, _NEAR_AIRWAY_MM, spacing) if airway.any() else \
-            (rays.pixel_radius < _NECK_CORE_MM)
+        if airway.any():
+            near = _near(airway, _NEAR_AIRWAY_MM, spacing)
+            under_muscle = rays.pixel_radius < rays.at_pixels(fascia_r) - _NECK_MUSCLE_MM
+            cavity = (cavity | under_muscle) & near
+        else:
+            cavity &= rays.pixel_radius < _NECK_CORE_MM
+    # the back muscles: what the spine shadows from the centre, behind the vertebral body
+    # and no further out than the back muscles reach
+    spine_shadow = rays.pixel_radius >= rays.at_pixels(rays.first_bone(bone))
+    cavity &= ~(spine_shadow & _behind_spine(trunk, bone, spacing, rays.centre, posterior_rc))
     cavity = (cavity | (inner_air & trunk)) & trunk & ~bone
     outer_band = rays.pixel_radius >= rays.at_pixels(fascia_r) - 2.0 * _STEP_MM
     out.skin[k] |= skin & trunk
@@ -253,6 +283,36 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
                            ndi.binary_dilation((skin | cut) & trunk))
     out.subcutaneous[k] |= subcut
     out.wall[k] |= body & ~subcut
+
+
+def _behind_spine(trunk: np.ndarray, bone: np.ndarray, spacing, centre: np.ndarray,
+                  posterior_rc: np.ndarray) -> np.ndarray:
+    """Where the back muscles can be: behind the middle of the vertebral body (whose front
+    is the first bone met going back from the centre, and which is ``_VERTEBRA_DEPTH_MM``
+    deep: its marrow is too faint to follow on every scan) and within
+    ``_BACK_HALF_WIDTH_MM`` of the line through it, measured across the body (the erector
+    spinae and the quadratus lumborum; the kidneys, the liver and the spleen lie further
+    out or further forward)."""
+    spacing = np.asarray(spacing, float)
+    back = np.asarray(posterior_rc, float)
+    step = back / spacing  # blocks per mm
+    front = None
+    for mm in np.arange(0.0, _CENTRE_SHIFT_MAX_MM + _CENTRE_CLEAR_MM, _STEP_MM):
+        r, c = np.round(centre + step * mm).astype(int)
+        if not (0 <= r < trunk.shape[0] and 0 <= c < trunk.shape[1]) or not trunk[r, c]:
+            break
+        if bone[r, c]:
+            front = mm
+            break
+    if front is None:
+        return np.zeros_like(trunk)
+    grid_r, grid_c = np.indices(trunk.shape)
+    rel_r = (grid_r - centre[0]) * spacing[0]
+    rel_c = (grid_c - centre[1]) * spacing[1]
+    along = rel_r * back[0] + rel_c * back[1]
+    across = rel_c * back[0] - rel_r * back[1]
+    return trunk & (along > front + _VERTEBRA_DEPTH_MM) & \
+        (np.abs(across) <= _BACK_HALF_WIDTH_MM)
 
 
 class _Rays:
@@ -306,10 +366,13 @@ class _Rays:
         out["cut"] = self.off_image | (out["cut"][:, 0] if "cut" in out else False)
         return out
 
-    def first_bone(self, bone: np.ndarray) -> np.ndarray:
+    def first_bone(self, bone: np.ndarray, from_mm: np.ndarray | None = None) -> np.ndarray:
         """Per ray, the radius (mm) where it first meets bone going out from the centre
-        (beyond ``_BONE_FROM_CENTRE_MM``); NaN where it meets none before the outline."""
-        hits = self._sample(bone) & (self.radii[None, :] >= _BONE_FROM_CENTRE_MM) & \
+        (beyond ``_BONE_FROM_CENTRE_MM`` and, when given, beyond ``from_mm`` of that ray);
+        NaN where it meets none before the outline."""
+        start = np.full(len(self.angles), _BONE_FROM_CENTRE_MM) if from_mm is None else \
+            np.maximum(np.asarray(from_mm, float), _BONE_FROM_CENTRE_MM)
+        hits = self._sample(bone) & (self.radii[None, :] >= start[:, None]) & \
             (np.arange(len(self.radii))[None, :] <= self.last[:, None])
         return np.where(hits.any(axis=1), self.radii[np.argmax(hits, axis=1)], np.nan)
 

@@ -6,7 +6,9 @@ rendered with sub-voxel partial volume (samples across the slice thickness and t
 blurred with the image's own sharpness (the edge spread measured at the body outline, see
 :func:`edge_sigma_mm`) and added to the real image, whose own noise stays. Where it goes is
 decided from the image alone by simple rules written here (an independent reading, not the
-detector's tissue model):
+detector's tissue model); the outline is where the body meets outside air (air connected to
+the image's border, whose median is below ``_OUTSIDE_AIR_HU``: not a lung cut by a cropped
+field of view):
 
 * **skin**: 1-2 mm below the outline where the outer millimetres are not fat;
 * **subcutaneous**: in the middle of the fat run that follows the skin, where it is at least
@@ -44,6 +46,7 @@ SCENARIOS = ("scattered", "symmetric", "localized", "mass")
 _MIN_FAT_MM = 8.0
 _MUSCLE_DEPTH_MM = (6.0, 14.0)
 _AIR_HU = -500.0
+_OUTSIDE_AIR_HU = -950.0
 _FAT_HU = (-190.0, -30.0)
 _MUSCLE_HU = (0.0, 110.0)
 
@@ -142,8 +145,13 @@ class _Reader:
             air = sl < _AIR_HU
             border = np.zeros_like(air)
             border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-            labels, _ = ndi.label(air)
-            outside = np.isin(labels, np.unique(labels[border & air]))
+            labels, n = ndi.label(air)
+            # outside air is air: lung that a cropped reconstruction cuts through the
+            # border is air-like too, but its vessels and septa lift its median
+            median = ndi.median(sl, labels, index=np.arange(1, n + 1)) if n else []
+            air_like = np.zeros(n + 1, bool)
+            air_like[1:] = np.asarray(median, float) < _OUTSIDE_AIR_HU
+            outside = np.isin(labels, np.unique(labels[border & air])) & air_like[labels]
             body = ~outside
             parts, n = ndi.label(ndi.binary_opening(body, iterations=2))
             sizes = np.bincount(parts.ravel(), minlength=n + 1)
