@@ -20,8 +20,14 @@ large-kernel dynamic-range compression like clinical chest processing, and a lin
 inverse).
 
 Per deposit the truth gives the (row, column) of its centre, whether it is seen tangentially at
-the body outline (the ray crosses no lung or bone and less than ``tangential_path_mm`` of
-body), and its contrast-to-noise ratio (CNR, peak contrast over the local noise).
+the outline of the trunk or an arm (the ray crosses no lung or bone and less than
+``tangential_path_mm`` of body, and the centre lies within ``tangential_outline_mm`` of the
+outline), and its contrast-to-noise ratio (CNR, peak contrast over the local noise).
+
+The arms (:mod:`._limbs`) are projected exactly on the detector grid rather than taken from
+the coarse rendering; the presentation blends into the direct exposure over the outline's own
+partial-volume edge (:func:`._xray_image.body_weight`), so outlines are as smooth as the
+detector blur makes them at any pixel size.
 """
 
 from __future__ import annotations
@@ -33,10 +39,19 @@ from scipy import ndimage
 
 from ._body import Z_OFFSET_MM, Tissue
 from ._lesions import Lookalike
+from ._limbs import limb_projection
+from ._parts import without_limbs
 from ._render import PhantomModel, render_clean
 from ._shapes import VoxelGrid
 from ._spec import PhantomCT
-from ._xray_image import add_objects, correlated_noise, hu_to_mu, noise_sigma, present
+from ._xray_image import (
+    add_objects,
+    body_weight,
+    correlated_noise,
+    hu_to_mu,
+    noise_sigma,
+    present,
+)
 
 _HOST_HU = {"skin": 45.0, "subcutaneous": -100.0, "muscle": 50.0, "cartilage": 110.0,
             "vessel": 40.0, "bone": 200.0, "visceral": -850.0}
@@ -58,6 +73,7 @@ class ProjectionParams:
     render_step_mm: float = 2.0
     magnification: float = 1.1
     tangential_path_mm: float = 100.0
+    tangential_outline_mm: float = 20.0
     seed: int | None = None
 
 
@@ -162,10 +178,14 @@ def _projection_grid(ct: PhantomCT, z_rows: np.ndarray, params: ProjectionParams
 def _projection_volume(ct: PhantomCT, grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray]:
     """Attenuation (1/mm) and labels of the body without the table and small calcifications."""
     model: PhantomModel = ct.model
-    without_calcs = replace(model, deposits=[])
+    without_calcs = replace(model, deposits=[], parts=without_limbs(model.parts))
     hu, labels, _, _ = render_clean(grid, without_calcs, seed=ct.spec.seed,
                                     calcified_lookalikes=False)
-    hu[labels == Tissue.TABLE] = -1000.0
+    table = labels == Tissue.TABLE
+    # the table's soft edge lies in voxels labelled air: they go with it (left in, they would
+    # draw the table's partial volume as faint stripes across the direct exposure)
+    near_table = ndimage.binary_dilation(table, iterations=2) & (labels == Tissue.AIR)
+    hu[table | near_table] = -1000.0
     return hu_to_mu(hu), labels
 
 
@@ -278,6 +298,11 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     path_mm = _resample(masks["body_mm"], grid, lat_axis, z_rows, cols, order=1)
     lung = _resample(masks["lung"], grid, lat_axis, z_rows, cols, order=0) > 0.5
     bone = _resample(masks["bone"], grid, lat_axis, z_rows, cols, order=0) > 0.5
+    arms_line, arms_mm, arms_bone = limb_projection(ct.model.parts.limbs, z_rows, cols,
+                                                    lat_axis, p, hu_to_mu)
+    line += arms_line
+    path_mm += arms_mm
+    bone |= arms_bone
     objects, lookalike_of = _calc_objects(ct)
     deposits_only = np.zeros_like(line)
     footprints = add_objects(deposits_only, [o for o in objects if o[0][0] == "lesion"],
@@ -290,8 +315,10 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     seed = ct.spec.seed if params.seed is None else params.seed
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4242, lat_axis]))
     noisy = line + sigma * correlated_noise(rng, line.shape)
+    weight = body_weight(line)
     stored, _ = present(noisy, path_mm > 0, equalization=params.equalization,
-                        detail_boost=params.detail_boost, bits_stored=params.bits_stored, p=p)
+                        detail_boost=params.detail_boost, bits_stored=params.bits_stored, p=p,
+                        weight=weight)
     top = 2 ** params.bits_stored - 1
     image = np.rint(stored).astype(np.uint16)
     body_vals = stored[path_mm > 0]
@@ -306,7 +333,7 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
                        (float((lo + hi) / 2), float(hi - lo)), [], [], geometry)
     xray.truth = _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                              params)
-    _visibility(xray.truth, footprints, line, deposits_only, path_mm > 0, params)
+    _visibility(xray.truth, footprints, line, deposits_only, path_mm > 0, weight, params)
     xray.lookalikes = [XrayLookalike(look.id, look.kind, *map(float, xray.lps_to_pixel(
         look.center_lps_mm)), look.side) for look in ct.lookalikes if look.id in lookalike_of
         and _inside(xray, look.center_lps_mm)]
@@ -333,6 +360,7 @@ def _geometry(ct: PhantomCT, view: str, z_rows: np.ndarray, cols: np.ndarray) ->
 
 def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                 params: ProjectionParams) -> list[XrayTruth]:
+    from_outline = ndimage.distance_transform_edt(path_mm > 0) * params.pixel_spacing_mm
     out = []
     for lesion in ct.truth:
         if ("lesion", lesion.id) not in footprints or not _inside(xray, lesion.center_lps_mm):
@@ -343,7 +371,10 @@ def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
         noise = float(_sample(sigma, row, col))
         path = float(_sample(path_mm, row, col))
         over_lung, over_bone = bool(_sample(lung, row, col)), bool(_sample(bone, row, col))
-        tangential = not over_lung and not over_bone and path <= params.tangential_path_mm
+        # tangential: the ray grazes the outline of the trunk or an arm (a short path through
+        # the body, and the outline near: over the middle of an arm the path is short too)
+        tangential = not over_lung and not over_bone and path <= params.tangential_path_mm \
+            and float(_sample(from_outline, row, col)) <= params.tangential_outline_mm
         out.append(XrayTruth(lesion.id, row, col, lesion.diameter_mm, lesion.layer, lesion.side,
                              lesion.region, lesion.morphology, tangential, over_lung, over_bone,
                              path, contrast, contrast / noise))
@@ -351,10 +382,11 @@ def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
 
 
 def _visibility(truth: list[XrayTruth], footprints, line: np.ndarray,
-                deposits_only: np.ndarray, body: np.ndarray, params: ProjectionParams) -> None:
+                deposits_only: np.ndarray, body: np.ndarray, weight: np.ndarray,
+                params: ProjectionParams) -> None:
     """Set each deposit's visible contrast and the structure of its spot (in place)."""
     kwargs = dict(equalization=params.equalization, detail_boost=params.detail_boost,
-                  bits_stored=params.bits_stored, p=params.pixel_spacing_mm)
+                  bits_stored=params.bits_stored, p=params.pixel_spacing_mm, weight=weight)
     shown, _ = present(line, body, **kwargs)
     without, _ = present(line - deposits_only, body, **kwargs)
     p = params.pixel_spacing_mm

@@ -210,11 +210,16 @@ def _edge_components(mask: np.ndarray, dead: np.ndarray, params: XrayParams) -> 
     return keep[labels]
 
 
+_LIMB_SHARE = 0.05
+
+
 def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.ndarray:
     """The body: what is neither background nor dead, holes filled, small bits dropped.
 
     Components thinner than 20 mm are not a body part, and thin (< 40 mm) strips lying along
-    a dead strip are collimator penumbra.
+    a dead strip are collimator penumbra. A part apart from the trunk is kept when it is at
+    least a fifth of the largest, or, running out of the field (an arm beside the trunk or
+    raised beside the head), at least ``_LIMB_SHARE`` of it.
     """
     body = ndi.binary_opening(~background & ~dead, structure=disk(2))
     body = ndi.binary_fill_holes(body)
@@ -229,7 +234,13 @@ def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.
     near_dead = binary_dilation(dead, 3)
     along_dead = np.asarray(ndi.mean(near_dead[rim], labels[rim], index)) if rim.any() else 0
     penumbra = (thick_mm < 40.0) & (np.nan_to_num(along_dead) > 0.3)
-    keep = (sizes >= 0.2 * sizes.max()) & (thick_mm >= 20.0) & ~penumbra
+    frame = np.zeros(body.shape, dtype=bool)
+    frame[:2, :] = frame[-2:, :] = frame[:, :2] = frame[:, -2:] = True
+    frame |= near_dead
+    leaves = np.zeros(count + 1, dtype=bool)
+    leaves[np.unique(labels[frame & body])] = True
+    large = (sizes >= 0.2 * sizes.max()) | ((sizes >= _LIMB_SHARE * sizes.max()) & leaves[1:])
+    keep = large & (thick_mm >= 20.0) & ~penumbra
     return np.concatenate([[False], keep])[labels]
 
 
