@@ -44,6 +44,7 @@ from ._parts import without_limbs
 from ._render import PhantomModel, render_clean
 from ._shapes import VoxelGrid
 from ._spec import PhantomCT
+from ._xray_marks import add_marks
 from ._xray_image import (
     add_objects,
     body_weight,
@@ -56,11 +57,19 @@ from ._xray_image import (
 _HOST_HU = {"skin": 45.0, "subcutaneous": -100.0, "muscle": 50.0, "cartilage": 110.0,
             "vessel": 40.0, "bone": 200.0, "visceral": -850.0}
 _VIEWS = {"frontal": ("PA", ("L", "F")), "lateral": ("LL", ("P", "F"))}
+_VIEW_INDEX = {"frontal": 0, "lateral": 1}
 
 
 @dataclass(frozen=True)
 class ProjectionParams:
-    """Parameters of a projected radiograph (all keyword, all with defaults)."""
+    """Parameters of a projected radiograph (all keyword, all with defaults).
+
+    ``equalization`` (large-kernel dynamic-range compression), ``detail_boost`` with
+    ``unsharp_mm`` (unsharp masking) and ``lut`` (``"linear"`` or a CR reader's
+    ``"sigmoid"`` tone scale) make the processing; :data:`CR_PROCESSING` is a CR-like set.
+    ``markers`` lead letters and ``clips`` surgical clips are put on the film
+    (:mod:`._xray_marks`; listed in ``PhantomXray.lookalikes`` from id 1000).
+    """
 
     pixel_spacing_mm: float = 0.5
     z_range_mm: tuple[float, float] = (255.0, 600.0)
@@ -74,7 +83,15 @@ class ProjectionParams:
     magnification: float = 1.1
     tangential_path_mm: float = 100.0
     tangential_outline_mm: float = 20.0
+    unsharp_mm: float = 3.0
+    lut: str = "linear"
+    markers: int = 0
+    clips: int = 0
     seed: int | None = None
+
+
+#: CR-style processing: strong equalization, unsharp masking over 8 mm, an S-shaped tone scale.
+CR_PROCESSING = dict(equalization=0.9, detail_boost=1.0, unsharp_mm=8.0, lut="sigmoid")
 
 
 @dataclass
@@ -308,6 +325,8 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     footprints = add_objects(deposits_only, [o for o in objects if o[0][0] == "lesion"],
                               z_rows, cols, lat_axis, p)
     add_objects(line, [o for o in objects if o[0][0] == "lookalike"], z_rows, cols, lat_axis, p)
+    geometry = _geometry(ct, view, z_rows, cols)
+    marks = _marks(ct, params, view, geometry, line, path_mm, lung, bone)
     blur = params.detector_blur_mm / p
     line = ndimage.gaussian_filter(line + deposits_only, blur)
     deposits_only = ndimage.gaussian_filter(deposits_only, blur)
@@ -316,9 +335,7 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4242, lat_axis]))
     noisy = line + sigma * correlated_noise(rng, line.shape)
     weight = body_weight(line)
-    stored, _ = present(noisy, path_mm > 0, equalization=params.equalization,
-                        detail_boost=params.detail_boost, bits_stored=params.bits_stored, p=p,
-                        weight=weight)
+    stored, _ = present(noisy, path_mm > 0, **_present_kwargs(params), weight=weight)
     top = 2 ** params.bits_stored - 1
     image = np.rint(stored).astype(np.uint16)
     body_vals = stored[path_mm > 0]
@@ -327,7 +344,6 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
         image = (top - image).astype(np.uint16)
         lo, hi = top - hi, top - lo
     position, orientation = _VIEWS[view]
-    geometry = _geometry(ct, view, z_rows, cols)
     xray = PhantomXray(image, view, position, orientation, params.photometric, (p, p),
                        (p * params.magnification,) * 2, params.bits_stored,
                        (float((lo + hi) / 2), float(hi - lo)), [], [], geometry)
@@ -337,7 +353,46 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     xray.lookalikes = [XrayLookalike(look.id, look.kind, *map(float, xray.lps_to_pixel(
         look.center_lps_mm)), look.side) for look in ct.lookalikes if look.id in lookalike_of
         and _inside(xray, look.center_lps_mm)]
+    xray.lookalikes += [XrayLookalike(MARK_ID_BASE + n, kind, row, col,
+                                      _side_of_column(xray, ct, col))
+                        for n, (kind, row, col) in enumerate(marks)]
     return xray
+
+
+MARK_ID_BASE = 1000  # lead markers and clips are numbered from here in ``lookalikes``
+
+
+def _present_kwargs(params: ProjectionParams) -> dict:
+    return dict(equalization=params.equalization, detail_boost=params.detail_boost,
+                bits_stored=params.bits_stored, p=params.pixel_spacing_mm,
+                unsharp_mm=params.unsharp_mm, lut=params.lut)
+
+
+def _pixel(geometry: dict, lps, p: float) -> tuple[float, float]:
+    rel = np.asarray(lps, float) - np.asarray(geometry["origin_lps_mm"])
+    return (float(rel @ np.asarray(geometry["row_direction_lps"]) / p),
+            float(rel @ np.asarray(geometry["column_direction_lps"]) / p))
+
+
+def _marks(ct: PhantomCT, params: ProjectionParams, view: str, geometry: dict,
+           line: np.ndarray, path_mm, lung, bone) -> list[tuple[str, float, float]]:
+    """Lead letters and clips added to ``line`` in place (:mod:`._xray_marks`)."""
+    if params.markers <= 0 and params.clips <= 0:
+        return []
+    seed = ct.spec.seed if params.seed is None else params.seed
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7331, _VIEW_INDEX[view]]))
+    avoid = [_pixel(geometry, t.center_lps_mm, params.pixel_spacing_mm) for t in ct.truth]
+    left = 1 if view == "frontal" else 0
+    return add_marks(line, path_mm=path_mm, lung=lung, bone=bone, p=params.pixel_spacing_mm,
+                     left_col_sign=left, markers=params.markers, clips=params.clips,
+                     rng=rng, avoid=avoid)
+
+
+def _side_of_column(xray: PhantomXray, ct: PhantomCT, col: float) -> str:
+    if xray.view != "frontal":
+        return "midline"
+    x = xray.geometry["origin_lps_mm"][0] + col * xray.pixel_spacing_mm[1]
+    return "left" if x > ct.midline_x_mm else "right"
 
 
 def _inside(xray: PhantomXray, lps) -> bool:
@@ -385,8 +440,7 @@ def _visibility(truth: list[XrayTruth], footprints, line: np.ndarray,
                 deposits_only: np.ndarray, body: np.ndarray, weight: np.ndarray,
                 params: ProjectionParams) -> None:
     """Set each deposit's visible contrast and the structure of its spot (in place)."""
-    kwargs = dict(equalization=params.equalization, detail_boost=params.detail_boost,
-                  bits_stored=params.bits_stored, p=params.pixel_spacing_mm, weight=weight)
+    kwargs = dict(_present_kwargs(params), weight=weight)
     shown, _ = present(line, body, **kwargs)
     without, _ = present(line - deposits_only, body, **kwargs)
     p = params.pixel_spacing_mm

@@ -96,12 +96,14 @@ def body_weight(line: np.ndarray) -> np.ndarray:
 
 def present(line: np.ndarray, body: np.ndarray, *, equalization: float, detail_boost: float,
             bits_stored: int, p: float, weight: np.ndarray | None = None,
-            unsharp_mm: float = 3.0):
+            unsharp_mm: float = 3.0, lut: str = "linear"):
     """Dynamic-range compression and the linear map to stored values (MONOCHROME2 sense).
 
     The processing applies inside the body, blended into the unprocessed direct exposure by
     ``weight`` (:func:`body_weight`; ``body`` as 0/1 when omitted). ``unsharp_mm`` is the
-    kernel of the detail boost (unsharp masking).
+    kernel of the detail boost (unsharp masking). ``lut`` ``"sigmoid"`` maps the body's range
+    through an S-shaped curve like a CR reader's film-emulating tone scale (contrast raised
+    1.7 times in the middle grey, compressed toward black and white); ``"linear"`` does not.
     """
     low = _smooth_large(line, 25.0 / p)
     mid = ndimage.gaussian_filter(line, unsharp_mm / p, mode="nearest")
@@ -114,6 +116,13 @@ def present(line: np.ndarray, body: np.ndarray, *, equalization: float, detail_b
     hi = float(np.percentile(vals, 99.9))
     top = 2 ** bits_stored - 1
     scale = 0.9 * top / max(hi - lo, 1e-6)
+    if lut == "sigmoid":
+        unit = (shown - lo) / max(hi - lo, 1e-6)
+        gain = 3.0
+        unit = 0.5 + 0.5 * np.tanh(gain * (unit - 0.5)) / np.tanh(0.5 * gain)
+        shown = lo + unit * (hi - lo)
+    elif lut != "linear":
+        raise ValueError(f"unknown tone scale {lut!r}; use 'linear' or 'sigmoid'")
     stored = np.clip((shown - lo) * scale + 0.05 * top, 0, top)
     return stored, scale
 

@@ -306,6 +306,11 @@ class XrayParams(Parameters):
     #: project's synthetic dots, sharper than its synthetic bones, stay below it). 0.1, 0.0
     #: and 0.2 gave the same hybrid sensitivity on the tune films; 0.1 one call fewer than 0.2.
     device_edge_min_contrast: float = 0.1
+    #: A thin elongated spot (``device_elongation`` or more: a clip's limbs, a wire's end)
+    #: is metal with edges this steep (same measure as ``device_edge_ratio``): calcium that
+    #: thin cannot be as dense as cortical bone seen edge-on.
+    device_edge_ratio_elongated: float = 1.0
+    device_elongation: float = 1.8
     #: A spot whose surrounding ring (1-3 mm out) is more than this share background is the
     #: tip of a corner or step of the body outline.
     max_background_share: float = 0.4

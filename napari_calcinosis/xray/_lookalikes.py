@@ -7,8 +7,10 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
 ``outline_corner``
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
-    denser than bone and very high contrast, or edges sharper than any bone's on the film:
-    buttons, ECG leads and electrodes, jewellery, lead markers, clips and wires;
+    denser than bone and very high contrast, or edges sharper than any bone's on the film
+    (or, for a thin elongated spot, as sharp as the bones' sharpest): buttons, ECG leads and
+    electrodes, jewellery, lead markers, clips and wires; it takes precedence over a reason
+    given by size or shape alone (too large, a line, an edge, an outline corner);
 ``texture``
     does not stand out against the texture around it (lung vessels, trabeculae, noise);
     a dot seen en face (not tangential at the outline) must clear a higher bar
@@ -130,14 +132,22 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
         cand.reason = cand.reason or _single_reason(cand, frame, params, device_level)
     edges = _MetalEdges(frame)
     for cand in candidates:
-        if not cand.reason and cand.contrast >= params.device_edge_min_contrast \
-                and edges.ratio(cand) >= params.device_edge_ratio:
-            cand.reason = "device"
+        if (not cand.reason or cand.reason in _METAL_FIRST) \
+                and cand.contrast >= params.device_edge_min_contrast:
+            ratio = edges.ratio(cand)
+            if ratio >= params.device_edge_ratio or (
+                    ratio >= params.device_edge_ratio_elongated
+                    and cand.elongation >= params.device_elongation):
+                cand.reason = "device"
     _mark_nipples(candidates, frame, params, cnr)
     if params.reject_over_lung:
         for cand in candidates:
             if not cand.reason and where_projected(cand, frame, params)[0] == "lung":
                 cand.reason = "over_lung"
+
+
+#: Reasons a metal object may get from its size or shape alone; being metal says more.
+_METAL_FIRST = ("too_large", "line", "edge", "outline_corner")
 
 
 class _MetalEdges:
