@@ -178,17 +178,29 @@ def _detector_axes(ct: PhantomCT, view: str, params: ProjectionParams):
     lat_axis = 0 if view == "frontal" else 1
     lo = ct.origin_lps_mm[lat_axis]
     hi = lo + ct.spacing_zyx_mm[2 - lat_axis] * (ct.shape[2 - lat_axis] - 1)
-    cols = lo + p * np.arange(int((hi - lo) / p) + 1)
+    cols = _aligned(lo, hi, p, _body_centre(ct)[lat_axis])
     return z_rows, cols, lat_axis
+
+
+def _body_centre(ct: PhantomCT) -> tuple[float, float]:
+    return float(ct.model.body.xc), float(ct.model.body.yc)
+
+
+def _aligned(lo: float, hi: float, step: float, centre: float) -> np.ndarray:
+    """Positions ``centre + k step`` within [lo, hi]: the same body is sampled at the same
+    places whatever the field of view (a wider field for the arms leaves the trunk as it
+    was, where a grid starting at the field's edge would alias its edges differently)."""
+    k0, k1 = int(np.ceil((lo - centre) / step - 1e-9)), int(np.floor((hi - centre) / step + 1e-9))
+    return centre + step * np.arange(k0, k1 + 1)
 
 
 def _projection_grid(ct: PhantomCT, z_rows: np.ndarray, params: ProjectionParams) -> VoxelGrid:
     step = params.render_step_mm
     z = np.arange(z_rows.min() - step, z_rows.max() + 2 * step, step)
-    x0 = ct.origin_lps_mm[0]
-    x = np.arange(x0, x0 + ct.spacing_zyx_mm[2] * ct.shape[2], step)
-    y0 = ct.origin_lps_mm[1]
-    y = np.arange(y0, y0 + ct.spacing_zyx_mm[1] * ct.shape[1], step)
+    xc, yc = _body_centre(ct)
+    x0, y0 = ct.origin_lps_mm[0], ct.origin_lps_mm[1]
+    x = _aligned(x0 - step, x0 + ct.spacing_zyx_mm[2] * ct.shape[2], step, xc)
+    y = _aligned(y0 - step, y0 + ct.spacing_zyx_mm[1] * ct.shape[1], step, yc)
     return VoxelGrid(z, y, x, step)
 
 

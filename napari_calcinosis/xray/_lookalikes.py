@@ -10,7 +10,8 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
     denser than bone and very high contrast, or edges sharper than any bone's on the film
     (or, for a thin elongated spot, as sharp as the bones' sharpest): buttons, ECG leads and
     electrodes, jewellery, lead markers, clips and wires; it takes precedence over a reason
-    given by size or shape alone (too large, a line, an edge, an outline corner);
+    given by size or shape alone (too large, a line, an edge, an outline corner); a spot
+    beside a device is part of it (a letter's other stroke, the processing's halo);
 ``texture``
     does not stand out against the texture around it (lung vessels, trabeculae, noise);
     a dot seen en face (not tangential at the outline) must clear a higher bar
@@ -139,6 +140,7 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
                     ratio >= params.device_edge_ratio_elongated
                     and cand.elongation >= params.device_elongation):
                 cand.reason = "device"
+    _mark_device_halos(candidates, frame, params)
     _mark_nipples(candidates, frame, params, cnr)
     if params.reject_over_lung:
         for cand in candidates:
@@ -228,6 +230,23 @@ def _linear_lookalike(cand: Candidate, frame: ThoraxFrame) -> str:
     if -0.05 <= level <= 0.45 and 0 < offset <= 0.35 * half:
         return "vessel"
     return ""
+
+
+def _mark_device_halos(candidates: list[Candidate], frame: ThoraxFrame,
+                       params: XrayParams) -> None:
+    """Kept spots within ``device_halo_mm`` of a device (beyond its radius) belong to it."""
+    devices = [c for c in candidates if c.reason == "device" and c.contrast > 0]
+    if not devices:
+        return
+    rows_mm, cols_mm = frame.work.spacing_mm
+    for cand in candidates:
+        if cand.reason:
+            continue
+        for dev in devices:
+            gap = np.hypot((cand.row - dev.row) * rows_mm, (cand.col - dev.col) * cols_mm)
+            if gap <= max(dev.diameter_mm / 2, dev.radius_mm) + params.device_halo_mm:
+                cand.reason = "device"
+                break
 
 
 def _mark_nipples(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams,
