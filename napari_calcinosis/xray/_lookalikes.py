@@ -4,6 +4,9 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
 
 ``outside_body``
     the spot is not on the body (labels, markers, background noise);
+``bone``
+    as dense as bone on bone (contrast ``dense_bone_min_contrast`` of the body's range or
+    more, without metal's edges): a clavicle's end at the acromion, a humeral head's rim;
 ``outline_corner``
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
@@ -149,7 +152,7 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
 
 
 #: Reasons a metal object may get from its size or shape alone; being metal says more.
-_METAL_FIRST = ("too_large", "line", "edge", "outline_corner")
+_METAL_FIRST = ("too_large", "line", "edge", "outline_corner", "bone")
 
 
 class _MetalEdges:
@@ -186,6 +189,8 @@ def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,
         return "outside_body"
     if cand.peak_value >= device_level and cand.contrast >= params.device_min_contrast:
         return "device"
+    if cand.contrast >= params.dense_bone_min_contrast:
+        return "bone"
     if _background_share(cand, frame) > params.max_background_share:
         return "outline_corner"
     if cand.hessian_ratio < params.ridge_ratio_max:
