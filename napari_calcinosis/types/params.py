@@ -317,6 +317,11 @@ class XrayParams(Parameters):
     #: a calcification of 10 mm or less in the soft tissue gives a fraction of it. On the
     #: tune films 0.5 changes nothing; 0.35 lost 3 of 57 hybrid deposits (8-bit films).
     dense_bone_min_contrast: float = 0.5
+    #: ... and over bone (a rib band, a clavicle), where two bones cross: this fraction.
+    dense_bone_min_contrast_over_bone: float = 0.35
+    #: A thin elongated spot (``device_elongation`` or more) with this contrast is metal:
+    #: a calcified band that thin gives a fraction of it.
+    device_elongated_min_contrast: float = 0.35
     #: A spot this close (mm, beyond the device's own radius) to a device is part of it: a
     #: letter's other stroke, the halo the film's unsharp masking draws around metal.
     device_halo_mm: float = 6.0

@@ -58,10 +58,15 @@ class FilmAnatomy:
     is_chest: bool
     rib_band: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Body parts apart from the trunk (the largest part), with a rim of a few mm outside
+    #: them: on a chest film, arms beside the trunk or raised beside the head.
+    apart: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.rib_band is None:
             self.rib_band = np.zeros_like(self.body)
+        if self.apart is None:
+            self.apart = np.zeros_like(self.body)
 
 
 def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
@@ -117,6 +122,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
     if midline is not None and is_chest:
         spine = spine_band(midline, lung_labels, body, coarse_mm, params)
     band = rib_band(lung_labels, body, coarse_mm, params)
+    apart = parts_apart(body, coarse_mm)
     shape = work.image.shape
     up = _Upsampler(step, shape)
     thorax = _row_extent(lung_labels > 0)
@@ -126,7 +132,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
         outline_depth_mm=up(depth),
         midline_col=None if midline is None else up.line(midline),
         thorax_rows=None if thorax is None else (thorax[0] * step, thorax[1] * step + step - 1),
-        is_chest=is_chest, rib_band=up(band), warnings=warnings)
+        is_chest=is_chest, rib_band=up(band), warnings=warnings, apart=up(apart))
 
 
 def find_background(smooth: np.ndarray, dead: np.ndarray, params: XrayParams) -> np.ndarray:
@@ -242,6 +248,16 @@ def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.
     large = (sizes >= 0.2 * sizes.max()) | ((sizes >= _LIMB_SHARE * sizes.max()) & leaves[1:])
     keep = large & (thick_mm >= 20.0) & ~penumbra
     return np.concatenate([[False], keep])[labels]
+
+
+def parts_apart(body: np.ndarray, coarse_mm: float) -> np.ndarray:
+    """Body parts other than the largest (the trunk), grown by 3 mm but not into it."""
+    labels, count = ndi.label(body)
+    if count < 2:
+        return np.zeros(body.shape, dtype=bool)
+    trunk = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    grown = binary_dilation(body & ~trunk, max(1, int(round(3.0 / coarse_mm))))
+    return grown & ~trunk
 
 
 def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_mm: float,

@@ -6,12 +6,14 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
     the spot is not on the body (labels, markers, background noise);
 ``bone``
     as dense as bone on bone (contrast ``dense_bone_min_contrast`` of the body's range or
-    more, without metal's edges): a clavicle's end at the acromion, a humeral head's rim;
+    more, ``dense_bone_min_contrast_over_bone`` over bone, without metal's edges): a
+    clavicle's end at the acromion, a humeral head's rim, a clavicle crossing a rib;
 ``outline_corner``
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
     denser than bone and very high contrast, or edges sharper than any bone's on the film
-    (or, for a thin elongated spot, as sharp as the bones' sharpest): buttons, ECG leads and
+    (or, for a thin elongated spot, as sharp as the bones' sharpest or with a third of the
+    body's range as contrast): buttons, ECG leads and
     electrodes, jewellery, lead markers, clips and wires; it takes precedence over a reason
     given by size or shape alone (too large, a line, an edge, an outline corner); a spot
     beside a device is part of it (a letter's other stroke, the processing's halo);
@@ -189,6 +191,9 @@ def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,
         return "outside_body"
     if cand.peak_value >= device_level and cand.contrast >= params.device_min_contrast:
         return "device"
+    if cand.elongation >= params.device_elongation \
+            and cand.contrast >= params.device_elongated_min_contrast:
+        return "device"
     if cand.contrast >= params.dense_bone_min_contrast:
         return "bone"
     if _background_share(cand, frame) > params.max_background_share:
@@ -207,6 +212,8 @@ def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,
     if cand.diameter_mm < params.min_diameter_mm:
         return "too_small"
     zone, _ = where_projected(cand, frame, params)
+    if zone == "bone" and cand.contrast >= params.dense_bone_min_contrast_over_bone:
+        return "bone"
     needed = {"outline": params.min_texture_cnr,
               "bone": params.min_texture_cnr_over_bone}.get(zone, params.min_texture_cnr_en_face)
     if zone == "soft_tissue" and anatomy.is_chest:
