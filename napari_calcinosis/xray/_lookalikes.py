@@ -12,7 +12,7 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
     denser than bone and very high contrast, or edges sharper than any bone's on the film
-    (or, for a thin elongated spot, as sharp as the bones' sharpest or with a third of the
+    (or, for a thin elongated spot, as sharp as the bones' sharpest or with 30 % of the
     body's range as contrast): buttons, ECG leads and
     electrodes, jewellery, lead markers, clips and wires; it takes precedence over a reason
     given by size or shape alone (too large, a line, an edge, an outline corner); a spot
