@@ -3,8 +3,8 @@
 Ribs sweep around the chest wall from the spine, descending toward the front, and continue as
 costal cartilage to the sternum (ribs 1-7) or toward the costal margin (8-10); ribs 11-12 float.
 Clavicles, scapular spines, humeral heads, the pelvis (iliac wings, sacrum, femoral heads and
-shafts, ischia, pubic rami), the arms (:mod:`._limbs`) and the aorta (ascending, arch, descending, abdominal, iliac
-arteries) complete the parts that are not rendered slice by slice.
+shafts, ischia, pubic rami), the arms (:mod:`._limbs`) and the aorta (ascending, arch,
+descending, abdominal, iliac arteries) complete the parts that are not rendered slice by slice.
 
 Positions on the body wall use ``phi``: the angle in degrees from the anterior midline (0)
 through the patient's side (90) to the posterior midline (180), with ``side`` +1 for the

@@ -9,8 +9,8 @@ it as a white letter with razor edges. One is placed on the outline of the patie
 A **surgical clip** is a haemostatic clip (two limbs 5-8 mm long, 0.8 mm wide, meeting at a
 hinge, 1.5-2.5 mm apart at their open ends) of stainless steel or tantalum: an attenuation
 of 0.6-1.5 (``CLIP_LINE``; 10-25 times a 3 mm calcium deposit's), placed where a node
-dissection or a chest wall operation leaves them: in soft tissue clear of the lungs and bones within 40 mm of the
-outline (the axillae and chest wall).
+dissection or a chest wall operation leaves them: in soft tissue clear of the lungs and
+bones within 40 mm of the outline (the axillae and chest wall).
 
 Each mark is drawn as strokes (capsules) 3 x 3 supersampled before the detector blur and
 listed as an :class:`~._xray.XrayLookalike` (``lead_marker`` or ``surgical_clip``).
