@@ -78,6 +78,7 @@ LANDMARKS = {
     "lung_apex": 585.0,
 }
 DOME_RIGHT_PEAK = 345.0
+ABDUCTION_DEG = 14.0  # arms ``beside`` the trunk lean out this far from the vertical
 DOME_LEFT_PEAK = 335.0
 
 
@@ -129,7 +130,7 @@ class BodyModel:
     skin_mm: float
     trabecular_hu: float
     fat_wobble: np.ndarray  # (n, 5): amplitude, angular order, phase, wavelength, phase
-    arms: bool = False  # arms down beside the body (else raised out of the field)
+    arm_pose: str = "raised"  # raised (out of the field), down, beside or up (:mod:`._limbs`)
 
     # --- outline and layers -------------------------------------------------------------
     def outline(self, theta: np.ndarray, s: float) -> np.ndarray:
@@ -216,21 +217,38 @@ class BodyModel:
         """Outer radius of the arm at height ``s`` (upper arm above the elbow at 330)."""
         return self.size * (44.0 if s > 330.0 else 36.0)
 
+    @property
+    def arms(self) -> bool:
+        """Whether the arms are in the field (any pose but ``raised``)."""
+        return self.arm_pose != "raised"
+
     def arm_axis_x(self, s: float) -> float:
-        """Distance of the arm's axis from the midline: beside the torso, 10 mm of air apart."""
+        """Distance of the arm's axis from the midline: beside the torso, 10 mm of air apart
+        (hanging down); abducted arms lean outward from there (:meth:`arm_offset`)."""
         return self.size * interp(s, KNOTS_S, _A) + 10.0 + self.arm_radius(s)
 
+    def arm_offset(self, s: float) -> float:
+        """Distance of the axis of an arm hanging down or abducted (``beside``) from the
+        midline at height ``s``."""
+        if self.arm_pose != "beside":
+            return self.arm_axis_x(s)
+        lean = np.tan(np.radians(ABDUCTION_DEG))
+        return self.arm_axis_x(s) + 12.0 + lean * (505.0 - s)
+
     def table_half_width(self) -> float:
-        return (self.arm_axis_x(420.0) + self.arm_radius(420.0) + 15.0) if self.arms else 215.0
+        if self.arm_pose not in ("down", "beside"):
+            return 215.0
+        return max(self.arm_offset(s) + self.arm_radius(s) for s in (420.0, 225.0, 120.0)) \
+            + 15.0
 
 
 def make_body_model(rng: np.random.Generator, *, xc: float, yc: float, size: float,
                     fat_mm: float, skin_mm: float, trabecular_hu: float,
-                    arms: bool = False) -> BodyModel:
+                    arm_pose: str = "raised") -> BodyModel:
     """Draw the seeded shape variations of one body."""
     n = 6
     wobble = np.column_stack([
         rng.uniform(0.04, 0.09, n), rng.integers(1, 5, n), rng.uniform(0, 2 * np.pi, n),
         rng.uniform(150, 450, n), rng.uniform(0, 2 * np.pi, n)])
     return BodyModel(xc=xc, yc=yc, size=size, fat_mm=fat_mm, skin_mm=skin_mm,
-                     trabecular_hu=trabecular_hu, fat_wobble=wobble, arms=arms)
+                     trabecular_hu=trabecular_hu, fat_wobble=wobble, arm_pose=arm_pose)

@@ -3,8 +3,8 @@
 Ribs sweep around the chest wall from the spine, descending toward the front, and continue as
 costal cartilage to the sternum (ribs 1-7) or toward the costal margin (8-10); ribs 11-12 float.
 Clavicles, scapular spines, humeral heads, the pelvis (iliac wings, sacrum, femoral heads and
-shafts, ischia, pubic rami) and the aorta (ascending, arch, descending, abdominal, iliac
-arteries) complete the parts that are not rendered slice by slice.
+shafts, ischia, pubic rami), the arms (:mod:`._limbs`) and the aorta (ascending, arch,
+descending, abdominal, iliac arteries) complete the parts that are not rendered slice by slice.
 
 Positions on the body wall use ``phi``: the angle in degrees from the anterior midline (0)
 through the patient's side (90) to the posterior midline (180), with ``side`` +1 for the
@@ -13,11 +13,12 @@ patient's left (+x) and -1 for the right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ._body import CAVITY_B_ANT, KNOTS_S, TISSUE_HU, Z_OFFSET_MM, BodyModel, Tissue, interp
+from ._limbs import Limb, limb_tubes, make_limb
 from ._shapes import Ellipsoid, Tube
 
 T = Tissue
@@ -52,6 +53,8 @@ class Parts:
     ellipsoids: list[Ellipsoid] = field(default_factory=list)
     cartilages: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (side, path)
     aorta: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (radius, path)
+    #: The arms in the field (:mod:`._limbs`); their tubes are the last of ``tubes``.
+    limbs: list[Limb] = field(default_factory=list)
     #: The :class:`._clearance.BoneClearance` of these parts, built once on first use.
     clearance_cache: object = field(default=None, repr=False, compare=False)
 
@@ -205,29 +208,6 @@ def _lung_vessels(body: BodyModel, rng: np.random.Generator, parts: Parts) -> No
                 stack.append((end, turn, max(radius * 0.72, 1.0), generation + 1))
 
 
-def _arm(body: BodyModel, side: float, parts: Parts) -> None:
-    """An arm down beside the body: skin, fat, muscle and bone as concentric tubes.
-
-    Each arm is its own body component, apart from the torso by a few mm of air; its top is a
-    rounded stump below the shoulder (a simplification: the shoulder itself is the torso's).
-    Layers are painted outside-in over both segments so the elbow stays one limb.
-    """
-    y = body.table_contact_y() - body.arm_radius(420.0)
-    segments = [np.array([[body.xc + side * body.arm_axis_x(s), y, s + Z_OFFSET_MM]
-                          for s in heights])
-                for heights in ((505.0, 420.0, 330.0), (330.0, 225.0, 120.0))]
-    outers = [body.arm_radius(420.0), body.arm_radius(225.0)]
-    fat = 0.8 * body.fat_mm
-    layers = [(0.0, TISSUE_HU[T.SKIN], T.SKIN),
-              (body.skin_mm, TISSUE_HU[T.SUBCUTANEOUS_FAT], T.SUBCUTANEOUS_FAT),
-              (body.skin_mm + fat, TISSUE_HU[T.MUSCLE], T.MUSCLE)]
-    for depth, hu, label in layers:
-        for path, outer in zip(segments, outers):
-            parts.tubes.append(Tube(path, outer - depth, hu, label))
-    for path, bone_r in zip(segments, (11.0, 8.0)):
-        parts.tubes.append(_bone_tube(path, bone_r * body.size, marrow_hu=40.0, cortex_mm=3.0))
-
-
 def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     """All tubes and ellipsoids of one body (deterministic given ``rng``)."""
     parts = Parts()
@@ -245,7 +225,20 @@ def build_parts(body: BodyModel, rng: np.random.Generator) -> Parts:
     _aorta(body, parts)
     _bowel_gas(body, rng, parts)
     _lung_vessels(body, rng, parts)
-    if body.arms:
-        for side in (-1.0, 1.0):
-            _arm(body, side, parts)
+    for side in (-1.0, 1.0):
+        limb = make_limb(body, side, body.arm_pose)
+        if limb is not None:  # its tubes are the CT's; a radiograph projects the limb itself
+            parts.limbs.append(limb)
+            parts.tubes.extend(limb_tubes(limb))
     return parts
+
+
+def without_limbs(parts: Parts) -> Parts:
+    """The same parts without the arms' tubes (a radiograph adds the arms exactly)."""
+    limb_ids = {id(t) for t in parts.tubes[len(parts.tubes) - _limb_tube_count(parts):]}
+    return replace(parts, tubes=[t for t in parts.tubes if id(t) not in limb_ids],
+                   clearance_cache=None)
+
+
+def _limb_tube_count(parts: Parts) -> int:
+    return sum(4 * len(limb.segments) for limb in parts.limbs)

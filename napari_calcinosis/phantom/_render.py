@@ -24,6 +24,7 @@ from ._lesions import (
     plan_localized,
     plan_lookalikes,
 )
+from ._limb_deposits import plan_limb_deposits
 from ._parts import Parts, build_parts
 from ._shapes import VoxelGrid, paint, render_ellipsoid, render_tube
 from ._slice import make_context, render_slice, vertebral_levels
@@ -31,6 +32,8 @@ from ._spec import AXIAL_DIRECTION_LPS, PhantomCT, PhantomSpec, TruthLesion, Tru
 
 _FOV_CENTER_Y_MM = 15.0
 _BODY_CENTER_Y_MM = -5.0
+#: Field of view that holds the arms in each pose (the arms raised are out of the field).
+_ARMS_FOV_MM = {"down": 600.0, "beside": 720.0, "up": 600.0}
 
 
 @dataclass
@@ -51,7 +54,7 @@ def make_grid(spec: PhantomSpec) -> VoxelGrid:
         nz, ny, nx = spec.shape_zyx
     else:
         nz = int(np.floor((s1 - s0) / spec.spacing_z_mm + 1e-6)) + 1
-        fov = max(spec.fov_mm, 600.0 * spec.body_size) if spec.arms == "down" else spec.fov_mm
+        fov = max(spec.fov_mm, _ARMS_FOV_MM.get(spec.arms, 0.0) * spec.body_size)
         ny = nx = int(round(fov / px))
     z = s0 + Z_OFFSET_MM + spec.spacing_z_mm * np.arange(nz)
     y = _FOV_CENTER_Y_MM + px * (np.arange(ny) - (ny - 1) / 2)
@@ -61,12 +64,13 @@ def make_grid(spec: PhantomSpec) -> VoxelGrid:
 
 def plan_model(spec: PhantomSpec) -> PhantomModel:
     """Draw the body, skeleton, deposits and look-alikes from the seed."""
-    seeds = np.random.SeedSequence(spec.seed).spawn(4)
-    rng_body, rng_parts, rng_dep, rng_look = (np.random.default_rng(s) for s in seeds)
+    seeds = np.random.SeedSequence(spec.seed).spawn(5)  # the fifth: the arms' deposits
+    rng_body, rng_parts, rng_dep, rng_look, rng_limb = (np.random.default_rng(s)
+                                                        for s in seeds)
     body = make_body_model(rng_body, xc=spec.body_offset_x_mm, yc=_BODY_CENTER_Y_MM,
                            size=spec.body_size, fat_mm=spec.fat_thickness_mm,
                            skin_mm=spec.skin_thickness_mm, trabecular_hu=spec.trabecular_hu,
-                           arms=spec.arms == "down")
+                           arm_pose=spec.arms)
     parts = build_parts(body, rng_parts)
     scale = spec.deposit_count_scale
     if spec.scenario == "generalized":
@@ -78,6 +82,8 @@ def plan_model(spec: PhantomSpec) -> PhantomModel:
         deposits = plan_deep(body, rng_dep, parts, scale)
     else:
         deposits = []
+    if spec.scenario in ("generalized", "deep"):  # symmetric disease reaches the arms too
+        plan_limb_deposits(body, rng_limb, parts, deposits, scale)
     lookalikes = plan_lookalikes(body, rng_look, parts, vertebral_levels(), Tissue.SKIN)
     return PhantomModel(body, parts, deposits, lookalikes)
 

@@ -33,6 +33,7 @@ from napari_calcinosis.types import SeriesInfo, Volume
 
 from ._body import LANDMARKS, TISSUE_HU, Z_OFFSET_MM, Tissue
 from ._lesions import REGION_BOXES
+from ._limbs import ARM_POSES
 
 __all__ = [
     "LANDMARKS", "REGION_BOXES", "TISSUE_HU", "Z_OFFSET_MM", "PhantomCT", "PhantomSpec",
@@ -77,8 +78,11 @@ class PhantomSpec:
     body_offset_x_mm : float
         x of the patient's mid-sagittal plane (the image centre is x = 0).
     arms : str
-        ``'raised'`` (out of the field, the default) or ``'down'`` (beside the body, each arm a
-        separate skin-fat-muscle-bone component; the field of view widens to at least 600 mm).
+        ``'raised'`` (out of the field, the default), ``'down'`` (hanging beside the body),
+        ``'beside'`` (abducted, the axillae open) or ``'up'`` (raised beside the head, the
+        upper arms in the field from the axillae up). Each arm in the field is a separate
+        skin-fat-muscle-bone component carrying deposits of its own (region ``upper_limb``);
+        the field of view widens to hold it (600 mm, 720 mm abducted). See :mod:`._limbs`.
     deposit_count_scale : float
         Multiplies the number of deposits of the scenario.
     localized_region, localized_side : str or None
@@ -113,8 +117,8 @@ class PhantomSpec:
         if self.localized_region is not None and self.localized_region not in REGION_BOXES:
             raise ValueError(f"unknown region {self.localized_region!r} for a localized "
                              f"phantom; use one of {', '.join(REGION_BOXES)}")
-        if self.arms not in ("raised", "down"):
-            raise ValueError(f"arms must be 'raised' or 'down', not {self.arms!r}")
+        if self.arms not in ARM_POSES:
+            raise ValueError(f"arms must be one of {', '.join(ARM_POSES)}, not {self.arms!r}")
         if self.slice_thickness_mm <= 0 or self.pixel_spacing_mm <= 0:
             raise ValueError("slice thickness and pixel spacing must be positive")
 

@@ -20,8 +20,14 @@ large-kernel dynamic-range compression like clinical chest processing, and a lin
 inverse).
 
 Per deposit the truth gives the (row, column) of its centre, whether it is seen tangentially at
-the body outline (the ray crosses no lung or bone and less than ``tangential_path_mm`` of
-body), and its contrast-to-noise ratio (CNR, peak contrast over the local noise).
+the outline of the trunk or an arm (the ray crosses no lung or bone and less than
+``tangential_path_mm`` of body, and the centre lies within ``tangential_outline_mm`` of the
+outline), and its contrast-to-noise ratio (CNR, peak contrast over the local noise).
+
+The arms (:mod:`._limbs`) are projected exactly on the detector grid rather than taken from
+the coarse rendering; the presentation blends into the direct exposure over the outline's own
+partial-volume edge (:func:`._xray_image.body_weight`), so outlines are as smooth as the
+detector blur makes them at any pixel size.
 """
 
 from __future__ import annotations
@@ -33,19 +39,37 @@ from scipy import ndimage
 
 from ._body import Z_OFFSET_MM, Tissue
 from ._lesions import Lookalike
+from ._limbs import limb_projection
+from ._parts import without_limbs
 from ._render import PhantomModel, render_clean
 from ._shapes import VoxelGrid
 from ._spec import PhantomCT
-from ._xray_image import add_objects, correlated_noise, hu_to_mu, noise_sigma, present
+from ._xray_marks import add_marks
+from ._xray_image import (
+    add_objects,
+    body_weight,
+    correlated_noise,
+    hu_to_mu,
+    noise_sigma,
+    present,
+)
 
 _HOST_HU = {"skin": 45.0, "subcutaneous": -100.0, "muscle": 50.0, "cartilage": 110.0,
             "vessel": 40.0, "bone": 200.0, "visceral": -850.0}
 _VIEWS = {"frontal": ("PA", ("L", "F")), "lateral": ("LL", ("P", "F"))}
+_VIEW_INDEX = {"frontal": 0, "lateral": 1}
 
 
 @dataclass(frozen=True)
 class ProjectionParams:
-    """Parameters of a projected radiograph (all keyword, all with defaults)."""
+    """Parameters of a projected radiograph (all keyword, all with defaults).
+
+    ``equalization`` (large-kernel dynamic-range compression), ``detail_boost`` with
+    ``unsharp_mm`` (unsharp masking) and ``lut`` (``"linear"`` or a CR reader's
+    ``"sigmoid"`` tone scale) make the processing; :data:`CR_PROCESSING` is a CR-like set.
+    ``markers`` lead letters and ``clips`` surgical clips are put on the film
+    (:mod:`._xray_marks`; listed in ``PhantomXray.lookalikes`` from id 1000).
+    """
 
     pixel_spacing_mm: float = 0.5
     z_range_mm: tuple[float, float] = (255.0, 600.0)
@@ -58,7 +82,16 @@ class ProjectionParams:
     render_step_mm: float = 2.0
     magnification: float = 1.1
     tangential_path_mm: float = 100.0
+    tangential_outline_mm: float = 20.0
+    unsharp_mm: float = 3.0
+    lut: str = "linear"
+    markers: int = 0
+    clips: int = 0
     seed: int | None = None
+
+
+#: CR-style processing: strong equalization, unsharp masking over 8 mm, an S-shaped tone scale.
+CR_PROCESSING = dict(equalization=0.9, detail_boost=1.0, unsharp_mm=8.0, lut="sigmoid")
 
 
 @dataclass
@@ -145,27 +178,43 @@ def _detector_axes(ct: PhantomCT, view: str, params: ProjectionParams):
     lat_axis = 0 if view == "frontal" else 1
     lo = ct.origin_lps_mm[lat_axis]
     hi = lo + ct.spacing_zyx_mm[2 - lat_axis] * (ct.shape[2 - lat_axis] - 1)
-    cols = lo + p * np.arange(int((hi - lo) / p) + 1)
+    cols = _aligned(lo, hi, p, _body_centre(ct)[lat_axis])
     return z_rows, cols, lat_axis
+
+
+def _body_centre(ct: PhantomCT) -> tuple[float, float]:
+    return float(ct.model.body.xc), float(ct.model.body.yc)
+
+
+def _aligned(lo: float, hi: float, step: float, centre: float) -> np.ndarray:
+    """Positions ``centre + k step`` within [lo, hi]: the same body is sampled at the same
+    places whatever the field of view (a wider field for the arms leaves the trunk as it
+    was, where a grid starting at the field's edge would alias its edges differently)."""
+    k0, k1 = int(np.ceil((lo - centre) / step - 1e-9)), int(np.floor((hi - centre) / step + 1e-9))
+    return centre + step * np.arange(k0, k1 + 1)
 
 
 def _projection_grid(ct: PhantomCT, z_rows: np.ndarray, params: ProjectionParams) -> VoxelGrid:
     step = params.render_step_mm
     z = np.arange(z_rows.min() - step, z_rows.max() + 2 * step, step)
-    x0 = ct.origin_lps_mm[0]
-    x = np.arange(x0, x0 + ct.spacing_zyx_mm[2] * ct.shape[2], step)
-    y0 = ct.origin_lps_mm[1]
-    y = np.arange(y0, y0 + ct.spacing_zyx_mm[1] * ct.shape[1], step)
+    xc, yc = _body_centre(ct)
+    x0, y0 = ct.origin_lps_mm[0], ct.origin_lps_mm[1]
+    x = _aligned(x0 - step, x0 + ct.spacing_zyx_mm[2] * ct.shape[2], step, xc)
+    y = _aligned(y0 - step, y0 + ct.spacing_zyx_mm[1] * ct.shape[1], step, yc)
     return VoxelGrid(z, y, x, step)
 
 
 def _projection_volume(ct: PhantomCT, grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray]:
     """Attenuation (1/mm) and labels of the body without the table and small calcifications."""
     model: PhantomModel = ct.model
-    without_calcs = replace(model, deposits=[])
+    without_calcs = replace(model, deposits=[], parts=without_limbs(model.parts))
     hu, labels, _, _ = render_clean(grid, without_calcs, seed=ct.spec.seed,
                                     calcified_lookalikes=False)
-    hu[labels == Tissue.TABLE] = -1000.0
+    table = labels == Tissue.TABLE
+    # the table's soft edge lies in voxels labelled air: they go with it (left in, they would
+    # draw the table's partial volume as faint stripes across the direct exposure)
+    near_table = ndimage.binary_dilation(table, iterations=2) & (labels == Tissue.AIR)
+    hu[table | near_table] = -1000.0
     return hu_to_mu(hu), labels
 
 
@@ -278,11 +327,18 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     path_mm = _resample(masks["body_mm"], grid, lat_axis, z_rows, cols, order=1)
     lung = _resample(masks["lung"], grid, lat_axis, z_rows, cols, order=0) > 0.5
     bone = _resample(masks["bone"], grid, lat_axis, z_rows, cols, order=0) > 0.5
+    arms_line, arms_mm, arms_bone = limb_projection(ct.model.parts.limbs, z_rows, cols,
+                                                    lat_axis, p, hu_to_mu)
+    line += arms_line
+    path_mm += arms_mm
+    bone |= arms_bone
     objects, lookalike_of = _calc_objects(ct)
     deposits_only = np.zeros_like(line)
     footprints = add_objects(deposits_only, [o for o in objects if o[0][0] == "lesion"],
                               z_rows, cols, lat_axis, p)
     add_objects(line, [o for o in objects if o[0][0] == "lookalike"], z_rows, cols, lat_axis, p)
+    geometry = _geometry(ct, view, z_rows, cols)
+    marks = _marks(ct, params, view, geometry, line, path_mm, lung, bone)
     blur = params.detector_blur_mm / p
     line = ndimage.gaussian_filter(line + deposits_only, blur)
     deposits_only = ndimage.gaussian_filter(deposits_only, blur)
@@ -290,8 +346,8 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
     seed = ct.spec.seed if params.seed is None else params.seed
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4242, lat_axis]))
     noisy = line + sigma * correlated_noise(rng, line.shape)
-    stored, _ = present(noisy, path_mm > 0, equalization=params.equalization,
-                        detail_boost=params.detail_boost, bits_stored=params.bits_stored, p=p)
+    weight = body_weight(line)
+    stored, _ = present(noisy, path_mm > 0, **_present_kwargs(params), weight=weight)
     top = 2 ** params.bits_stored - 1
     image = np.rint(stored).astype(np.uint16)
     body_vals = stored[path_mm > 0]
@@ -300,17 +356,55 @@ def _project(ct: PhantomCT, view: str, params: ProjectionParams, grid: VoxelGrid
         image = (top - image).astype(np.uint16)
         lo, hi = top - hi, top - lo
     position, orientation = _VIEWS[view]
-    geometry = _geometry(ct, view, z_rows, cols)
     xray = PhantomXray(image, view, position, orientation, params.photometric, (p, p),
                        (p * params.magnification,) * 2, params.bits_stored,
                        (float((lo + hi) / 2), float(hi - lo)), [], [], geometry)
     xray.truth = _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                              params)
-    _visibility(xray.truth, footprints, line, deposits_only, path_mm > 0, params)
+    _visibility(xray.truth, footprints, line, deposits_only, path_mm > 0, weight, params)
     xray.lookalikes = [XrayLookalike(look.id, look.kind, *map(float, xray.lps_to_pixel(
         look.center_lps_mm)), look.side) for look in ct.lookalikes if look.id in lookalike_of
         and _inside(xray, look.center_lps_mm)]
+    xray.lookalikes += [XrayLookalike(MARK_ID_BASE + n, kind, row, col,
+                                      _side_of_column(xray, ct, col))
+                        for n, (kind, row, col) in enumerate(marks)]
     return xray
+
+
+MARK_ID_BASE = 1000  # lead markers and clips are numbered from here in ``lookalikes``
+
+
+def _present_kwargs(params: ProjectionParams) -> dict:
+    return dict(equalization=params.equalization, detail_boost=params.detail_boost,
+                bits_stored=params.bits_stored, p=params.pixel_spacing_mm,
+                unsharp_mm=params.unsharp_mm, lut=params.lut)
+
+
+def _pixel(geometry: dict, lps, p: float) -> tuple[float, float]:
+    rel = np.asarray(lps, float) - np.asarray(geometry["origin_lps_mm"])
+    return (float(rel @ np.asarray(geometry["row_direction_lps"]) / p),
+            float(rel @ np.asarray(geometry["column_direction_lps"]) / p))
+
+
+def _marks(ct: PhantomCT, params: ProjectionParams, view: str, geometry: dict,
+           line: np.ndarray, path_mm, lung, bone) -> list[tuple[str, float, float]]:
+    """Lead letters and clips added to ``line`` in place (:mod:`._xray_marks`)."""
+    if params.markers <= 0 and params.clips <= 0:
+        return []
+    seed = ct.spec.seed if params.seed is None else params.seed
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7331, _VIEW_INDEX[view]]))
+    avoid = [_pixel(geometry, t.center_lps_mm, params.pixel_spacing_mm) for t in ct.truth]
+    left = 1 if view == "frontal" else 0
+    return add_marks(line, path_mm=path_mm, lung=lung, bone=bone, p=params.pixel_spacing_mm,
+                     left_col_sign=left, markers=params.markers, clips=params.clips,
+                     rng=rng, avoid=avoid)
+
+
+def _side_of_column(xray: PhantomXray, ct: PhantomCT, col: float) -> str:
+    if xray.view != "frontal":
+        return "midline"
+    x = xray.geometry["origin_lps_mm"][0] + col * xray.pixel_spacing_mm[1]
+    return "left" if x > ct.midline_x_mm else "right"
 
 
 def _inside(xray: PhantomXray, lps) -> bool:
@@ -333,6 +427,7 @@ def _geometry(ct: PhantomCT, view: str, z_rows: np.ndarray, cols: np.ndarray) ->
 
 def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
                 params: ProjectionParams) -> list[XrayTruth]:
+    from_outline = ndimage.distance_transform_edt(path_mm > 0) * params.pixel_spacing_mm
     out = []
     for lesion in ct.truth:
         if ("lesion", lesion.id) not in footprints or not _inside(xray, lesion.center_lps_mm):
@@ -343,7 +438,10 @@ def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
         noise = float(_sample(sigma, row, col))
         path = float(_sample(path_mm, row, col))
         over_lung, over_bone = bool(_sample(lung, row, col)), bool(_sample(bone, row, col))
-        tangential = not over_lung and not over_bone and path <= params.tangential_path_mm
+        # tangential: the ray grazes the outline of the trunk or an arm (a short path through
+        # the body, and the outline near: over the middle of an arm the path is short too)
+        tangential = not over_lung and not over_bone and path <= params.tangential_path_mm \
+            and float(_sample(from_outline, row, col)) <= params.tangential_outline_mm
         out.append(XrayTruth(lesion.id, row, col, lesion.diameter_mm, lesion.layer, lesion.side,
                              lesion.region, lesion.morphology, tangential, over_lung, over_bone,
                              path, contrast, contrast / noise))
@@ -351,10 +449,10 @@ def _xray_truth(ct, xray, footprints, deposits_only, sigma, path_mm, lung, bone,
 
 
 def _visibility(truth: list[XrayTruth], footprints, line: np.ndarray,
-                deposits_only: np.ndarray, body: np.ndarray, params: ProjectionParams) -> None:
+                deposits_only: np.ndarray, body: np.ndarray, weight: np.ndarray,
+                params: ProjectionParams) -> None:
     """Set each deposit's visible contrast and the structure of its spot (in place)."""
-    kwargs = dict(equalization=params.equalization, detail_boost=params.detail_boost,
-                  bits_stored=params.bits_stored, p=params.pixel_spacing_mm)
+    kwargs = dict(_present_kwargs(params), weight=weight)
     shown, _ = present(line, body, **kwargs)
     without, _ = present(line - deposits_only, body, **kwargs)
     p = params.pixel_spacing_mm

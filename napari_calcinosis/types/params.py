@@ -306,6 +306,26 @@ class XrayParams(Parameters):
     #: project's synthetic dots, sharper than its synthetic bones, stay below it). 0.1, 0.0
     #: and 0.2 gave the same hybrid sensitivity on the tune films; 0.1 one call fewer than 0.2.
     device_edge_min_contrast: float = 0.1
+    #: A thin elongated spot (``device_elongation`` or more: a clip's limbs, a wire's end)
+    #: is metal with edges this steep (same measure as ``device_edge_ratio``): calcium that
+    #: thin is hardly as dense as cortical bone seen edge-on. Chosen on the tune films: 1.2
+    #: takes one real call away and keeps every hybrid deposit; 1.1 and 1.0 lose one.
+    device_edge_ratio_elongated: float = 1.2
+    device_elongation: float = 1.8
+    #: A spot whose contrast reaches this fraction of the body's intensity range is as dense
+    #: as bone on bone (a clavicle's end seen end-on at the acromion, a humeral head's rim):
+    #: a calcification of 10 mm or less in the soft tissue gives a fraction of it. On the
+    #: tune films 0.5 changes nothing; 0.35 lost 3 of 57 hybrid deposits (8-bit films).
+    dense_bone_min_contrast: float = 0.5
+    #: ... and over bone (a rib band, a clavicle), where two bones cross: this fraction.
+    dense_bone_min_contrast_over_bone: float = 0.35
+    #: A thin elongated spot (``device_elongation`` or more) with this contrast is metal:
+    #: a calcified band that thin gives a fraction of it. 0.3 and 0.35 give the same calls
+    #: and hybrid sensitivity on the tune films; the phantom's steel clips need 0.3.
+    device_elongated_min_contrast: float = 0.3
+    #: A spot this close (mm, beyond the device's own radius) to a device is part of it: a
+    #: letter's other stroke, the halo the film's unsharp masking draws around metal.
+    device_halo_mm: float = 6.0
     #: A spot whose surrounding ring (1-3 mm out) is more than this share background is the
     #: tip of a corner or step of the body outline.
     max_background_share: float = 0.4

@@ -58,10 +58,15 @@ class FilmAnatomy:
     is_chest: bool
     rib_band: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Body parts apart from the trunk (the largest part), with a rim of a few mm outside
+    #: them: on a chest film, arms beside the trunk or raised beside the head.
+    apart: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.rib_band is None:
             self.rib_band = np.zeros_like(self.body)
+        if self.apart is None:
+            self.apart = np.zeros_like(self.body)
 
 
 def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
@@ -117,6 +122,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
     if midline is not None and is_chest:
         spine = spine_band(midline, lung_labels, body, coarse_mm, params)
     band = rib_band(lung_labels, body, coarse_mm, params)
+    apart = parts_apart(body, coarse_mm)
     shape = work.image.shape
     up = _Upsampler(step, shape)
     thorax = _row_extent(lung_labels > 0)
@@ -126,7 +132,7 @@ def segment_anatomy(work: WorkImage, *, params: XrayParams, view: str | None,
         outline_depth_mm=up(depth),
         midline_col=None if midline is None else up.line(midline),
         thorax_rows=None if thorax is None else (thorax[0] * step, thorax[1] * step + step - 1),
-        is_chest=is_chest, rib_band=up(band), warnings=warnings)
+        is_chest=is_chest, rib_band=up(band), warnings=warnings, apart=up(apart))
 
 
 def find_background(smooth: np.ndarray, dead: np.ndarray, params: XrayParams) -> np.ndarray:
@@ -210,11 +216,16 @@ def _edge_components(mask: np.ndarray, dead: np.ndarray, params: XrayParams) -> 
     return keep[labels]
 
 
+_LIMB_SHARE = 0.05
+
+
 def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.ndarray:
     """The body: what is neither background nor dead, holes filled, small bits dropped.
 
     Components thinner than 20 mm are not a body part, and thin (< 40 mm) strips lying along
-    a dead strip are collimator penumbra.
+    a dead strip are collimator penumbra. A part apart from the trunk is kept when it is at
+    least a fifth of the largest, or, running out of the field (an arm beside the trunk or
+    raised beside the head), at least ``_LIMB_SHARE`` of it.
     """
     body = ndi.binary_opening(~background & ~dead, structure=disk(2))
     body = ndi.binary_fill_holes(body)
@@ -229,8 +240,24 @@ def find_body(background: np.ndarray, dead: np.ndarray, coarse_mm: float) -> np.
     near_dead = binary_dilation(dead, 3)
     along_dead = np.asarray(ndi.mean(near_dead[rim], labels[rim], index)) if rim.any() else 0
     penumbra = (thick_mm < 40.0) & (np.nan_to_num(along_dead) > 0.3)
-    keep = (sizes >= 0.2 * sizes.max()) & (thick_mm >= 20.0) & ~penumbra
+    frame = np.zeros(body.shape, dtype=bool)
+    frame[:2, :] = frame[-2:, :] = frame[:, :2] = frame[:, -2:] = True
+    frame |= near_dead
+    leaves = np.zeros(count + 1, dtype=bool)
+    leaves[np.unique(labels[frame & body])] = True
+    large = (sizes >= 0.2 * sizes.max()) | ((sizes >= _LIMB_SHARE * sizes.max()) & leaves[1:])
+    keep = large & (thick_mm >= 20.0) & ~penumbra
     return np.concatenate([[False], keep])[labels]
+
+
+def parts_apart(body: np.ndarray, coarse_mm: float) -> np.ndarray:
+    """Body parts other than the largest (the trunk), grown by 3 mm but not into it."""
+    labels, count = ndi.label(body)
+    if count < 2:
+        return np.zeros(body.shape, dtype=bool)
+    trunk = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    grown = binary_dilation(body & ~trunk, max(1, int(round(3.0 / coarse_mm))))
+    return grown & ~trunk
 
 
 def find_lungs(coarse: np.ndarray, body: np.ndarray, depth: np.ndarray, coarse_mm: float,

@@ -114,6 +114,9 @@ def region_of(cand: Candidate, frame: ThoraxFrame, zone: str, view: str | None,
         frame.hemithorax_mm()
     if offset is None or level is None or half is None or not frame.anatomy.is_chest:
         return "unknown"
+    r, c = int(round(cand.row)), int(round(cand.col))
+    if frame.anatomy.apart[r, c]:
+        return "upper_limb"  # a part apart from the trunk on a chest film is an arm
     lateral = abs(offset) / half
     if level < -0.03:
         return "head_neck" if lateral < 0.35 else "shoulder_girdle"

@@ -4,11 +4,19 @@ Each rule sets ``Candidate.reason`` (empty = kept) to a short code a person can 
 
 ``outside_body``
     the spot is not on the body (labels, markers, background noise);
+``bone``
+    as dense as bone on bone (contrast ``dense_bone_min_contrast`` of the body's range or
+    more, ``dense_bone_min_contrast_over_bone`` over bone, without metal's edges): a
+    clavicle's end at the acromion, a humeral head's rim, a clavicle crossing a rib;
 ``outline_corner``
     mostly surrounded by background: the tip of a corner or step of the body outline;
 ``device``
-    denser than bone and very high contrast, or edges sharper than any bone's on the film:
-    buttons, ECG leads and electrodes, jewellery, lead markers, clips and wires;
+    denser than bone and very high contrast, or edges sharper than any bone's on the film
+    (or, for a thin elongated spot, as sharp as the bones' sharpest or with 30 % of the
+    body's range as contrast): buttons, ECG leads and
+    electrodes, jewellery, lead markers, clips and wires; it takes precedence over a reason
+    given by size or shape alone (too large, a line, an edge, an outline corner); a spot
+    beside a device is part of it (a letter's other stroke, the processing's halo);
 ``texture``
     does not stand out against the texture around it (lung vessels, trabeculae, noise);
     a dot seen en face (not tangential at the outline) must clear a higher bar
@@ -130,14 +138,23 @@ def judge(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams, *
         cand.reason = cand.reason or _single_reason(cand, frame, params, device_level)
     edges = _MetalEdges(frame)
     for cand in candidates:
-        if not cand.reason and cand.contrast >= params.device_edge_min_contrast \
-                and edges.ratio(cand) >= params.device_edge_ratio:
-            cand.reason = "device"
+        if (not cand.reason or cand.reason in _METAL_FIRST) \
+                and cand.contrast >= params.device_edge_min_contrast:
+            ratio = edges.ratio(cand)
+            if ratio >= params.device_edge_ratio or (
+                    ratio >= params.device_edge_ratio_elongated
+                    and cand.elongation >= params.device_elongation):
+                cand.reason = "device"
+    _mark_device_halos(candidates, frame, params)
     _mark_nipples(candidates, frame, params, cnr)
     if params.reject_over_lung:
         for cand in candidates:
             if not cand.reason and where_projected(cand, frame, params)[0] == "lung":
                 cand.reason = "over_lung"
+
+
+#: Reasons a metal object may get from its size or shape alone; being metal says more.
+_METAL_FIRST = ("too_large", "line", "edge", "outline_corner", "bone")
 
 
 class _MetalEdges:
@@ -174,6 +191,11 @@ def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,
         return "outside_body"
     if cand.peak_value >= device_level and cand.contrast >= params.device_min_contrast:
         return "device"
+    if cand.elongation >= params.device_elongation \
+            and cand.contrast >= params.device_elongated_min_contrast:
+        return "device"
+    if cand.contrast >= params.dense_bone_min_contrast:
+        return "bone"
     if _background_share(cand, frame) > params.max_background_share:
         return "outline_corner"
     if cand.hessian_ratio < params.ridge_ratio_max:
@@ -190,6 +212,8 @@ def _single_reason(cand: Candidate, frame: ThoraxFrame, params: XrayParams,
     if cand.diameter_mm < params.min_diameter_mm:
         return "too_small"
     zone, _ = where_projected(cand, frame, params)
+    if zone == "bone" and cand.contrast >= params.dense_bone_min_contrast_over_bone:
+        return "bone"
     needed = {"outline": params.min_texture_cnr,
               "bone": params.min_texture_cnr_over_bone}.get(zone, params.min_texture_cnr_en_face)
     if zone == "soft_tissue" and anatomy.is_chest:
@@ -218,6 +242,23 @@ def _linear_lookalike(cand: Candidate, frame: ThoraxFrame) -> str:
     if -0.05 <= level <= 0.45 and 0 < offset <= 0.35 * half:
         return "vessel"
     return ""
+
+
+def _mark_device_halos(candidates: list[Candidate], frame: ThoraxFrame,
+                       params: XrayParams) -> None:
+    """Kept spots within ``device_halo_mm`` of a device (beyond its radius) belong to it."""
+    devices = [c for c in candidates if c.reason == "device" and c.contrast > 0]
+    if not devices:
+        return
+    rows_mm, cols_mm = frame.work.spacing_mm
+    for cand in candidates:
+        if cand.reason:
+            continue
+        for dev in devices:
+            gap = np.hypot((cand.row - dev.row) * rows_mm, (cand.col - dev.col) * cols_mm)
+            if gap <= max(dev.diameter_mm / 2, dev.radius_mm) + params.device_halo_mm:
+                cand.reason = "device"
+                break
 
 
 def _mark_nipples(candidates: list[Candidate], frame: ThoraxFrame, params: XrayParams,
