@@ -26,6 +26,7 @@ from ._distribution_table import (
     region_call,
     region_rows,
 )
+from ._ruler import MM, RulerUnit, length_text, path_length, radiograph_ruler_unit
 from ._study import SeriesRun, StudyReview
 from ._windows import (
     DEFAULT_WINDOW,
@@ -37,7 +38,8 @@ from ._windows import (
     window_level,
 )
 
-__all__ = ["DEFAULT_WINDOW", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
+__all__ = ["DEFAULT_WINDOW", "MM", "RulerUnit", "length_text", "path_length",
+           "radiograph_ruler_unit", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
            "LabFields", "OverallRow", "RegionRow", "SeriesRun", "StudyReview", "WindowPreset",
            "convert_typed",
            "contrast_limits", "display_units", "document_from_fields", "fields_from_clinical",
