@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ ReaderFunction = Callable[[PathOrPaths], list[Any]]
 #: File-name patterns of the manifest (kept equal by tests/test_manifest.py).
 DICOM_SUFFIXES = (".dcm", ".dicom")
 DICOMDIR_NAME = "DICOMDIR"
+#: Shortest time (s) between two redraws of the reading progress bar.
+REDRAW_S = 0.1
 #: npe2's answer for "read fine, but nothing to show".
 NO_LAYERS: list[tuple[None]] = [(None,)]
 
@@ -68,8 +71,15 @@ def napari_get_reader(path: PathOrPaths) -> ReaderFunction | None:
 def _load_all(paths: list[str | os.PathLike]) -> Study:
     """Load all paths as one study (files selected together group into series together)."""
     with napari_progress(total=100, desc="Reading DICOM") as bar:
+        last = [-1.0]
 
         def report(fraction: float, message: str) -> None:
+            # at most every REDRAW_S: the loader reports every file, and each redraw of
+            # napari's bar costs (in a viewer it also runs Qt's event loop)
+            now = time.monotonic()
+            if now - last[0] < REDRAW_S and fraction < 1.0:
+                return
+            last[0] = now
             bar.n = percent(fraction)
             bar.set_description(message or "Reading DICOM")
             bar.refresh()

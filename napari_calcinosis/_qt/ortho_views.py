@@ -118,6 +118,8 @@ class OrthoViews(QWidget):
         self._ct: Any = None
         self._cross: dict[str, Shapes] = {}
         self._closed = False
+        self._pending = False  # a sync is scheduled
+        self._stale = True  # the study changed while the views were hidden
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.status = QLabel("")
@@ -148,7 +150,22 @@ class OrthoViews(QWidget):
 
     # -- layers ------------------------------------------------------------------------------
     def _later(self, *_: Any) -> None:
-        QTimer.singleShot(0, self._sync_if_alive)
+        """Sync once after a burst of events (opening a study sends dozens)."""
+        if not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self._sync_if_alive)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._stale:  # hidden (another tab in front) while the study changed
+            self._later()
+
+    def _hidden(self) -> bool:
+        """True while no view can be seen: the work waits for :meth:`showEvent`."""
+        if self.isVisible():
+            return False
+        self._stale = True
+        return True
 
     def _alive(self) -> bool:
         """False once napari's window (and with it this widget) has gone."""
@@ -159,11 +176,16 @@ class OrthoViews(QWidget):
         return not self._closed
 
     def _sync_if_alive(self) -> None:
+        self._pending = False
         if self._alive():
             self.sync_layers()
 
     def sync_layers(self) -> None:
-        """Show the current CT and its lesion labels in both views (arrays shared)."""
+        """Show the current CT and its lesion labels in both views (arrays shared); while
+        the views are hidden this waits until they are shown."""
+        if self._hidden():
+            return
+        self._stale = False
         try:
             ct = current_ct(self._viewer)
         except RuntimeError:  # the viewer is closing
@@ -211,9 +233,11 @@ class OrthoViews(QWidget):
                 layers.remove(old)
             layers.insert(1, Labels(labels.data, name="lesions", colormap=labels.colormap,
                                     opacity=labels.opacity, blending=BLENDING,
+                                    metadata={"colormap_of": labels.colormap},
                                     **_placement(labels)))
-        else:
+        elif old.metadata.get("colormap_of") is not labels.colormap:  # recoloured lesions
             old.colormap = labels.colormap
+            old.metadata["colormap_of"] = labels.colormap
         self._follow_window()
 
     def fit(self) -> None:
@@ -234,8 +258,9 @@ class OrthoViews(QWidget):
         for model in self.models.values():
             if "ct" in model.layers and ct is not None:
                 image = model.layers["ct"]
-                image.contrast_limits_range = ct.contrast_limits_range
-                image.contrast_limits = ct.contrast_limits
+                if list(image.contrast_limits) != list(ct.contrast_limits):  # else no redraw
+                    image.contrast_limits_range = ct.contrast_limits_range
+                    image.contrast_limits = ct.contrast_limits
 
     # -- the current point -------------------------------------------------------------------
     def current_point(self) -> np.ndarray:
@@ -244,7 +269,7 @@ class OrthoViews(QWidget):
 
     def follow_point(self, *_: Any) -> None:
         """Slice both views at the current point and draw the cross-hairs there."""
-        if self._ct is None:
+        if self._ct is None or self._hidden():
             return
         point = self.current_point()
         voxel = np.round(self._ct.world_to_data(point))  # the voxel the views show
@@ -253,8 +278,10 @@ class OrthoViews(QWidget):
             model = self.models[name]
             model.dims.set_point(axis, float(point[axis]))
             cross = self._cross.get(name)
-            if cross is not None:
-                cross.data = cross_lines(voxel, axis, low, high)
+            lines = cross_lines(voxel, axis, low, high)
+            if cross is not None and not (len(cross.data) == len(lines) and all(
+                    np.array_equal(a, b) for a, b in zip(cross.data, lines))):
+                cross.data = lines
                 cross.shape_type = "line"
 
     def _from_view(self, event: Any) -> None:
