@@ -11,6 +11,10 @@ on the same series, in the same process, warm (modules imported, files in the pa
 interleaved, best of ``--repeat``. The plugin's loader alone (``dicom.load_study``) is
 timed beside them, so the cost of the path from loaded volume to layer data shows.
 Issue 16's target: reader <= 0.6x SimpleITK.
+
+``--viewer`` shows a napari viewer first (run it under a display or ``xvfb-run``): the
+reader's progress bar is then napari's Qt one in the activity panel, as in the application,
+where every redraw also runs Qt's event loop.
 """
 
 from __future__ import annotations
@@ -61,12 +65,21 @@ RUNS = {"npe2 reader": read_npe2, "plugin loader": load_plugin, "SimpleITK": loa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--viewer", action="store_true",
+                        help="read with a napari viewer shown (its Qt progress bar)")
     args = parser.parse_args()
     import npe2
 
+    if args.viewer:
+        import napari
+
+        viewer = napari.Viewer(show=True)  # noqa: F841 - kept open while measuring
+
     npe2.PluginManager.instance().discover()
     plain, _ = make_series()
-    print(f"series: {plain}, 300 x 512 x 512 int16; best of {args.repeat}, warm, interleaved")
+    where = "a napari viewer shown" if args.viewer else "no viewer"
+    print(f"series: {plain}, 300 x 512 x 512 int16; best of {args.repeat}, warm, "
+          f"interleaved; {where}")
     arrays = {name: run(plain) for name, run in RUNS.items()}  # warm-up, and the check
     for name, array in arrays.items():
         if not np.array_equal(array, arrays["SimpleITK"]):

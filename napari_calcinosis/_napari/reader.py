@@ -32,7 +32,9 @@ ReaderFunction = Callable[[PathOrPaths], list[Any]]
 #: File-name patterns of the manifest (kept equal by tests/test_manifest.py).
 DICOM_SUFFIXES = (".dcm", ".dicom")
 DICOMDIR_NAME = "DICOMDIR"
-#: Shortest time (s) between two redraws of the reading progress bar.
+#: A read shows napari's progress bar once it has lasted this long (s) ...
+SHOW_AFTER_S = 0.5
+#: ... and redraws it at most this often (s).
 REDRAW_S = 0.1
 #: npe2's answer for "read fine, but nothing to show".
 NO_LAYERS: list[tuple[None]] = [(None,)]
@@ -68,23 +70,41 @@ def napari_get_reader(path: PathOrPaths) -> ReaderFunction | None:
     return read_dicom
 
 
+class _ReadProgress:
+    """``progress(fraction, message)`` for the loader that shows napari's progress bar only
+    for a read that lasts (after :data:`SHOW_AFTER_S`), redrawn at most every
+    :data:`REDRAW_S`: the loader reports every file, and in a viewer each redraw of napari's
+    bar also runs Qt's event loop (once per file it doubled the time of a 300-slice read)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.bar: Any = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.start < SHOW_AFTER_S or (self.bar is not None
+                                               and now - self.last < REDRAW_S):
+            return
+        self.last = now
+        if self.bar is None:
+            self.bar = napari_progress(total=100, desc="Reading DICOM")
+        self.bar.n = percent(fraction)
+        self.bar.set_description(message or "Reading DICOM")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _load_all(paths: list[str | os.PathLike]) -> Study:
     """Load all paths as one study (files selected together group into series together)."""
-    with napari_progress(total=100, desc="Reading DICOM") as bar:
-        last = [-1.0]
-
-        def report(fraction: float, message: str) -> None:
-            # at most every REDRAW_S: the loader reports every file, and each redraw of
-            # napari's bar costs (in a viewer it also runs Qt's event loop)
-            now = time.monotonic()
-            if now - last[0] < REDRAW_S and fraction < 1.0:
-                return
-            last[0] = now
-            bar.n = percent(fraction)
-            bar.set_description(message or "Reading DICOM")
-            bar.refresh()
-
+    report = _ReadProgress()
+    try:
         return load_study(paths, progress=report)
+    finally:
+        report.close()
 
 
 def read_dicom(path: PathOrPaths) -> list[Any]:

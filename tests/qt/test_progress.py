@@ -8,7 +8,7 @@ import pytest
 from napari.utils import progress as napari_progress
 from review_helpers import dock
 
-from napari_calcinosis._napari import sample_data
+from napari_calcinosis._napari import reader, sample_data
 from napari_calcinosis._qt import detection_widget, preferences
 from napari_calcinosis._qt.result_layers import is_radiograph_layer
 from napari_calcinosis.annotations import DATA_DIR_ENV
@@ -18,6 +18,24 @@ pytestmark = pytest.mark.qt
 PLUGIN = "napari-calcinosis"
 SPEC = PhantomSpec(scenario="generalized", seed=3, pixel_spacing_mm=2.0, fov_mm=460.0,
                    slice_thickness_mm=5.0, z_range_mm=(300.0, 500.0))
+
+
+def _record_bars(monkeypatch, module) -> list[list[tuple[int, str]]]:
+    """napari's own progress bar in ``module``, each bar's redraws noted (value, text)."""
+    bars: list[list[tuple[int, str]]] = []
+
+    class Recorded(napari_progress):
+        def __init__(self, *args, **kwargs):
+            self.seen: list[tuple[int, str]] = []
+            bars.append(self.seen)
+            super().__init__(*args, **kwargs)
+
+        def refresh(self, *args, **kwargs):
+            self.seen.append((int(self.n), str(self.desc)))
+            return super().refresh(*args, **kwargs)
+
+    monkeypatch.setattr(module, "napari_progress", Recorded)
+    return bars
 
 
 @pytest.fixture(autouse=True)
@@ -30,19 +48,7 @@ def test_building_a_sample_on_first_use_shows_napari_progress(
         make_napari_viewer, monkeypatch, tmp_path):
     monkeypatch.setitem(preferences._state, "enabled", False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing built yet
-    bars: list[list[tuple[int, str]]] = []
-
-    class Recorded(napari_progress):  # napari's own bar, its updates noted
-        def __init__(self, *args, **kwargs):
-            self.seen: list[tuple[int, str]] = []
-            bars.append(self.seen)
-            super().__init__(*args, **kwargs)
-
-        def refresh(self, *args, **kwargs):
-            self.seen.append((int(self.n), str(self.desc)))
-            return super().refresh(*args, **kwargs)
-
-    monkeypatch.setattr(sample_data, "napari_progress", Recorded)
+    bars = _record_bars(monkeypatch, sample_data)
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "localized")
     assert len(viewer.layers) == 3
@@ -55,6 +61,25 @@ def test_building_a_sample_on_first_use_shows_napari_progress(
     viewer.layers.clear()
     viewer.open_sample(PLUGIN, "localized")  # cached now: opens without a bar
     assert len(bars) == 1 and len(viewer.layers) == 3
+
+
+def test_reading_shows_a_bar_only_when_it_lasts_and_redraws_it_sparingly(
+        make_napari_viewer, monkeypatch, ct_and_radiograph):
+    monkeypatch.setitem(preferences._state, "enabled", False)
+    bars = _record_bars(monkeypatch, reader)
+    viewer = make_napari_viewer(show=True)
+    viewer.open(ct_and_radiograph, plugin=PLUGIN)  # a small study: read in well under 0.5 s
+    assert len(viewer.layers) == 2 and bars == []
+    viewer.layers.clear()
+    monkeypatch.setattr(reader, "SHOW_AFTER_S", 0.0)  # as if the read lasted
+    monkeypatch.setattr(reader, "REDRAW_S", 3600.0)
+    viewer.open(ct_and_radiograph, plugin=PLUGIN)
+    (seen,) = bars
+    assert len(viewer.layers) == 2
+    # the first report opens and draws the bar (napari redraws on opening and on a new
+    # text); none of the loader's other reports (one per file) redraws it
+    assert seen and len({n for n, _ in seen[1:]}) == 1, seen
+    assert {text for _, text in seen[1:]} == {"read 1 of 42 headers: "}, seen
 
 
 @pytest.fixture(scope="module")
