@@ -14,8 +14,13 @@ import pandas as pd
 from napari.layers import Shapes
 
 from napari_calcinosis._napari.layer_data import RADIOGRAPH_KEY
-from napari_calcinosis.review import MM, RulerUnit, length_text, path_length, \
-    radiograph_ruler_unit
+from napari_calcinosis.review import (
+    MM,
+    RulerUnit,
+    length_text,
+    path_length,
+    radiograph_ruler_unit,
+)
 
 from .result_layers import SOURCE_KEY, is_radiograph_layer, series_of
 
