@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ ReaderFunction = Callable[[PathOrPaths], list[Any]]
 #: File-name patterns of the manifest (kept equal by tests/test_manifest.py).
 DICOM_SUFFIXES = (".dcm", ".dicom")
 DICOMDIR_NAME = "DICOMDIR"
+#: A read shows napari's progress bar once it has lasted this long (s) ...
+SHOW_AFTER_S = 0.5
+#: ... and redraws it at most this often (s).
+REDRAW_S = 0.1
 #: npe2's answer for "read fine, but nothing to show".
 NO_LAYERS: list[tuple[None]] = [(None,)]
 
@@ -65,16 +70,41 @@ def napari_get_reader(path: PathOrPaths) -> ReaderFunction | None:
     return read_dicom
 
 
+class _ReadProgress:
+    """``progress(fraction, message)`` for the loader that shows napari's progress bar only
+    for a read that lasts (after :data:`SHOW_AFTER_S`), redrawn at most every
+    :data:`REDRAW_S`: the loader reports every file, and in a viewer each redraw of napari's
+    bar also runs Qt's event loop (once per file it doubled the time of a 300-slice read)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.bar: Any = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.start < SHOW_AFTER_S or (self.bar is not None
+                                               and now - self.last < REDRAW_S):
+            return
+        self.last = now
+        if self.bar is None:
+            self.bar = napari_progress(total=100, desc="Reading DICOM")
+        self.bar.n = percent(fraction)
+        self.bar.set_description(message or "Reading DICOM")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _load_all(paths: list[str | os.PathLike]) -> Study:
     """Load all paths as one study (files selected together group into series together)."""
-    with napari_progress(total=100, desc="Reading DICOM") as bar:
-
-        def report(fraction: float, message: str) -> None:
-            bar.n = percent(fraction)
-            bar.set_description(message or "Reading DICOM")
-            bar.refresh()
-
+    report = _ReadProgress()
+    try:
         return load_study(paths, progress=report)
+    finally:
+        report.close()
 
 
 def read_dicom(path: PathOrPaths) -> list[Any]:

@@ -2,7 +2,7 @@
 the results (lesion labels and centroid points on the image, the study's summary)."""
 
 import queue
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +61,10 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
     study's other analysed series (``SeriesResult``): when the new result completes a CT and
     a radiograph, the CT is registered to the radiograph here, in the worker, so that the
     assembly on the main thread finds the registration done (:func:`_prepare_ct_link`).
+    The registration reports no fractions: it yields ``(None, message)`` (a busy bar) every
+    half second while it runs. Runs go one at a time, the CT's first (detection on open
+    queues the volumes before the radiographs), so the CT's lesions are on screen before
+    the registration starts (``tests/qt/test_progress.py``).
     """
     detector = detector_for(image)
     messages: queue.Queue = queue.Queue()
@@ -73,11 +77,18 @@ def _detect_steps(image: Any, params: Any, others: list | None = None):
             except queue.Empty:
                 continue
         result = future.result()
-    if any(item.result is not None and detector_for(item.image) is not detector
-           for item in others or []):
-        yield (1.0, "Registering the CT to the radiograph ...")
-        _prepare_ct_link(image, result, others)
+        if any(item.result is not None and detector_for(item.image) is not detector
+               for item in others or []):
+            linking = pool.submit(_prepare_ct_link, image, result, others)
+            yield (None, REGISTERING)
+            while wait([linking], timeout=0.5).not_done:
+                yield (None, REGISTERING)
+            linking.result()
     return result
+
+
+#: The status line while the CT is registered to a radiograph (a busy bar: no fraction).
+REGISTERING = "Registering the CT to the radiograph (a few seconds) ..."
 
 
 def _units(image: Layer) -> tuple[str, ...]:
@@ -213,14 +224,18 @@ class DetectionWidget(Container):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.run_button.enabled = False
-        self.progress.value, self.progress.visible = 0, True
+        self.progress.max, self.progress.value, self.progress.visible = 100, 0, True
         self.status.value = f"Detecting on {layer.name} ..."
         worker.start()
 
     # -- worker callbacks (main thread) -------------------------------------------------------
-    def _on_progress(self, step: tuple[float, str]) -> None:
+    def _on_progress(self, step: tuple[float | None, str]) -> None:
         fraction, message = step
-        self.progress.value = percent(fraction)
+        if fraction is None:  # a step without fractions: a busy bar
+            self.progress.max = 0
+        else:
+            self.progress.max = 100
+            self.progress.value = percent(fraction)
         self.status.value = message
 
     def _on_error(self, exc: BaseException) -> None:

@@ -1,6 +1,7 @@
 """The reading room: every panel of the plugin in one dock, as tabs in reading order.
 
-Findings (window, cursor value, detection), Review (lesions, distribution and symmetry),
+Findings (window, cursor value, ruler, detection), Views (the CT's coronal and sagittal
+planes linked to the axial view, :mod:`.ortho_views`), Review (lesions, distribution and symmetry),
 Clinical, Differential, Report, and PACS (find and open a study on the hospital's
 archive). Each tab scrolls on its own, so the dock asks for the width of its widest panel
 and little height: on a 1600 x 1000 screen the canvas keeps more than half the width and
@@ -19,6 +20,7 @@ from .classification_panel import ClassificationPanel
 from .clinical_widget import ClinicalWidget
 from .detection_widget import DetectionWidget
 from .distribution_widget import DistributionWidget
+from .ortho_views import OrthoViews
 from .pacs_widget import PacsWidget
 from .report_widget import ReportWidget
 from .window_widget import WindowPresetWidget
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 TABS = (
     ("Findings", (("CT window presets", WindowPresetWidget),
                   ("Calcinosis detection", DetectionWidget))),
+    ("Views", (("Orthogonal views", OrthoViews),)),
     ("Review", (("Lesion review", LesionReviewWidget),
                 ("Distribution and symmetry", DistributionWidget))),
     ("Clinical", (("Clinical input", ClinicalWidget),)),
@@ -38,7 +41,7 @@ TABS = (
     ("PACS", (("PACS", PacsWidget),)),
 )
 #: Tabs whose panel scrolls its own list (it takes the whole page, not a scrolled page).
-OWN_SCROLL = ("Differential", "Report")
+OWN_SCROLL = ("Views", "Differential", "Report")
 #: Width of the dock's content: the widest panel fits, the canvas keeps the rest.
 ROOM_WIDTH = 440
 

@@ -22,7 +22,7 @@ from napari_calcinosis._napari.layer_data import (
 )
 from napari_calcinosis.annotations import lesion_origin
 from napari_calcinosis.types import Lesion, Radiograph, Summary, Volume
-from napari_calcinosis.types.findings import LAYER_COLORS
+from napari_calcinosis.types.findings import LAYER_COLORS, SIDES
 
 if TYPE_CHECKING:
     import napari
@@ -251,6 +251,12 @@ def _counts(counts: dict[str, int]) -> str:
         or "none"
 
 
+def _by_side(counts: dict[str, int]) -> str:
+    """Counts per side in the one order of every panel and the report (left, right,
+    midline), not by count."""
+    return ", ".join(f"{side} {counts[side]}" for side in SIDES if counts.get(side)) or "none"
+
+
 def summary_text(summary: Summary) -> str:
     """The study summary in plain lines: counts, extent, symmetry, deep and incidental."""
     sym = summary.symmetry
@@ -262,7 +268,7 @@ def summary_text(summary: Summary) -> str:
         f"Soft-tissue lesions: {summary.lesion_count}{volume}",
         f"By layer: {_counts(summary.by_layer)}",
         f"By region: {_counts(summary.by_region)}",
-        f"By side: {_counts(summary.by_side)}",
+        f"By side: {_by_side(summary.by_side)}",
         f"Extent: {summary.extent}; form: {summary.form}",
         f"Symmetry: index {index}, {sym.call}",
         f"Deep involvement: {', '.join(deep) if deep else 'none'}",

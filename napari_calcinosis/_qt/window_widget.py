@@ -1,11 +1,12 @@
 """CT window presets in the viewer: a combo box and Alt-1..Alt-4 shortcuts; window/level by
-right-drag on the image with a W/L readout, the value under the cursor in HU, and the scale
-bar in mm (:mod:`.viewing`)."""
+right-drag on the image with a W/L readout, the value under the cursor in HU, the scale
+bar in mm (:mod:`.viewing`), and the ruler (:mod:`.ruler`)."""
 
 import weakref
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+from napari.utils.notifications import show_info
 
 from napari_calcinosis.review import (
     DEFAULT_WINDOW,
@@ -15,6 +16,7 @@ from napari_calcinosis.review import (
 )
 
 from .result_layers import is_ct_layer, is_radiograph_layer
+from .ruler import is_ruler, lengths_text, ruler_layer, ruler_of
 from .viewing import WindowLevelDrag, image_under, show_scale_bar, value_text, window_text
 
 if TYPE_CHECKING:
@@ -75,10 +77,16 @@ class WindowPresetWidget(Container):
         self.help.native.setWordWrap(True)  # keep the dock narrow
         self.readout = Label(label="Window", value="")
         self.cursor = Label(label="Cursor", value="")
-        self.extend([self.preset, self.help, self.readout, self.cursor])
+        self.ruler_button = PushButton(text="Ruler: drag on the image to measure")
+        self.lengths = Label(value="")  # no label: a wrapped line needs the full width
+        self.lengths.native.setWordWrap(True)
+        self.extend([self.preset, self.help, self.readout, self.cursor, self.ruler_button,
+                     self.lengths])
         self.max_width = 400
         self.preset.changed.connect(self._on_preset)
+        self.ruler_button.changed.connect(self.start_ruler)
         viewer.layers.selection.events.active.connect(self._sync_to_active)
+        viewer.layers.selection.events.active.connect(self._show_lengths)
         self._bind_keys()
         self._connect_viewing(viewer)
 
@@ -98,6 +106,7 @@ class WindowPresetWidget(Container):
             if widget is not None and widget._on_move in viewer.mouse_move_callbacks:
                 viewer.mouse_move_callbacks.remove(widget._on_move)
             viewer.layers.events.inserted.disconnect(self._watch_layers)
+            viewer.layers.selection.events.active.disconnect(self._show_lengths)
 
         self.native.destroyed.connect(_disconnect)
 
@@ -115,6 +124,32 @@ class WindowPresetWidget(Container):
 
     def _on_move(self, viewer: "napari.viewer.Viewer", event: object) -> None:
         self.cursor.value = value_text(viewer, getattr(event, "position", ()))
+
+    # -- the ruler ----------------------------------------------------------------------------
+    def start_ruler(self, *_: object) -> object:
+        """Select the ruler of the image being read (made on first use) in line mode: the
+        next drag on the image draws a line and shows its length. Returns the ruler layer."""
+        image = image_under(self._viewer)
+        if image is None:
+            show_info("Open a CT or a radiograph with napari-calcinosis to measure on it.")
+            return None
+        layer = ruler_layer(self._viewer, image)
+        layer.events.data.connect(self._show_lengths)  # once: napari ignores repeats
+        layer.visible = True
+        self._viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        self._show_lengths()
+        return layer
+
+    def _show_lengths(self, *_: object) -> None:
+        """The lengths of the active ruler, else of the ruler of the image being read."""
+        active = self._viewer.layers.selection.active
+        if is_ruler(active):
+            layer = active
+        else:
+            image = image_under(self._viewer)
+            layer = None if image is None else ruler_of(self._viewer, image)
+        self.lengths.value = lengths_text(layer)
 
     def _on_preset(self, name: str) -> None:
         apply_window(self._viewer, name)

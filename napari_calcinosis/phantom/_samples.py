@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from napari_calcinosis.types import CalcinosisError
+from napari_calcinosis.types.progress import sub_progress
 
 from ._render import make_ct_phantom
 from ._spec import PhantomSpec
@@ -79,8 +80,10 @@ def default_cache_dir() -> Path:
 def write_sample(name: str, folder: str | Path, *, progress=None) -> Path:
     """Generate sample ``name`` into ``folder`` (no caching)."""
     _, spec, views = _entry(name)
-    ct = make_ct_phantom(spec, progress=progress)
-    return write_study(ct, folder, xray_views=views, progress=progress)
+    # one 0..1 over both steps (each reports its own 0..1): rendering is most of the time
+    ct = make_ct_phantom(spec, progress=sub_progress(progress, 0.0, 0.75))
+    return write_study(ct, folder, xray_views=views,
+                       progress=sub_progress(progress, 0.75, 1.0))
 
 
 def _entry(name: str):

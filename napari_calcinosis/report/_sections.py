@@ -225,10 +225,11 @@ def symmetry_blocks(findings: Findings) -> list[Block]:
     regions = [r for r in REGIONS if r in sym.by_region] + \
         [r for r in sym.by_region if r not in REGIONS]
     if regions:
-        rows = [[words(r), str(sym.by_region[r].get("right_count", 0)),
-                 str(sym.by_region[r].get("left_count", 0)),
+        # left before right, as in every other table of the report and in the panels
+        rows = [[words(r), str(sym.by_region[r].get("left_count", 0)),
+                 str(sym.by_region[r].get("right_count", 0)),
                  fmt(sym.by_region[r].get("index"), 2)] for r in regions]
-        block.tables.append(Table(["Region", "Right", "Left", "Symmetry index"], rows,
+        block.tables.append(Table(["Region", "Left", "Right", "Symmetry index"], rows,
                                   key="symmetry"))
         block.figures.append(Figure("Left/right distribution", "Deposits per region on the "
                                     "patient's right and left (midline deposits left out).",

@@ -3,8 +3,9 @@
 :class:`StudyReview` (:mod:`._study`) holds the automatic runs of a study and the reader's
 record, and derives from both the effective findings and the differential after every edit.
 The panels' plain-data models live beside it: the clinical form (:mod:`._clinical_form`),
-the distribution-and-symmetry table (:mod:`._distribution_table`) and the CT display windows
-(:mod:`._windows`). The napari widgets in ``_qt`` only show these and call them.
+the distribution-and-symmetry table (:mod:`._distribution_table`), the CT display windows
+(:mod:`._windows`) and the ruler's lengths and units (:mod:`._ruler`). The napari widgets
+in ``_qt`` only show these and call them.
 """
 
 from ._clinical_form import (
@@ -26,6 +27,7 @@ from ._distribution_table import (
     region_call,
     region_rows,
 )
+from ._ruler import MM, RulerUnit, length_text, path_length, radiograph_ruler_unit
 from ._study import SeriesRun, StudyReview
 from ._windows import (
     DEFAULT_WINDOW,
@@ -37,9 +39,9 @@ from ._windows import (
     window_level,
 )
 
-__all__ = ["DEFAULT_WINDOW", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS", "FormFields",
-           "LabFields", "OverallRow", "RegionRow", "SeriesRun", "StudyReview", "WindowPreset",
-           "convert_typed",
-           "contrast_limits", "display_units", "document_from_fields", "fields_from_clinical",
-           "lab_flag", "limits_of", "matching_window", "overall_rows", "parse_number",
-           "region_call", "region_rows", "window_level"]
+__all__ = ["DEFAULT_WINDOW", "MM", "REGION_MIN_DEPOSITS", "TRI_STATE", "WINDOW_PRESETS",
+           "FormFields", "LabFields", "OverallRow", "RegionRow", "RulerUnit", "SeriesRun",
+           "StudyReview", "WindowPreset", "contrast_limits", "convert_typed", "display_units",
+           "document_from_fields", "fields_from_clinical", "lab_flag", "length_text",
+           "limits_of", "matching_window", "overall_rows", "parse_number", "path_length",
+           "radiograph_ruler_unit", "region_call", "region_rows", "window_level"]

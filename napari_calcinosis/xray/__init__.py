@@ -11,7 +11,7 @@ with OpenCV.
 from ._anatomy import FilmAnatomy, segment_anatomy
 from ._detect import XrayResult, analyze_radiograph
 from ._part import stated_part
-from ._prep import WorkImage, prepare
+from ._prep import WorkImage, prepare, stored_spacing
 
 __all__ = ["FilmAnatomy", "WorkImage", "XrayResult", "analyze_radiograph", "prepare",
-           "segment_anatomy", "stated_part"]
+           "segment_anatomy", "stated_part", "stored_spacing"]

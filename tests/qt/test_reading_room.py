@@ -68,7 +68,7 @@ def test_the_reading_room_fits_a_1600_by_1000_screen(study, qtbot, monkeypatch, 
         room = _room(viewer)
         # reading order, and detection on open ran in the room's own detection panel
         assert [room.tabs.tabText(i) for i in range(room.tabs.count())] == \
-            ["Findings", "Review", "Clinical", "Differential", "Report", "PACS"] \
+            ["Findings", "Views", "Review", "Clinical", "Differential", "Report", "PACS"] \
             == [t for t, _ in TABS]
         assert " calcifications on " in room.panels["Calcinosis detection"].status.value
         window = viewer.window._qt_window
