@@ -39,6 +39,7 @@ TRUNK, LIMB = 1, 2
 _PADDING_HU = -1200.0
 _AIR_HU = -500.0
 _LUNG_LIKE_SHARE = 0.6
+_OUTSIDE_MEDIAN_HU = -930.0
 _LUNG_MAX_HU = -950.0  # mean density below this is gas, not lung parenchyma
 _LUNG_MIN_ML = 30.0
 _TRUNK_MIN_GAS_ML = 2.0
@@ -116,7 +117,8 @@ def find_body(hu_c: np.ndarray, max_c: np.ndarray, grid: CoarseGrid, *, params: 
 
 def _outside_air(hu_c: np.ndarray, padding: np.ndarray) -> np.ndarray:
     """Air and padding connected to the border of their slice, except pieces that look
-    like lung (mostly -900..-600 HU blocks: parenchyma that a cropped image cuts)."""
+    like lung (mostly -900..-600 HU blocks, or a median block above ``_OUTSIDE_MEDIAN_HU``:
+    parenchyma that a cropped image cuts)."""
     plane = np.zeros((3, 3, 3), bool)
     plane[1, 1, :] = plane[1, :, 1] = True
     labels, n = ndi.label((hu_c < _AIR_HU) | padding, structure=plane)
@@ -128,7 +130,14 @@ def _outside_air(hu_c: np.ndarray, padding: np.ndarray) -> np.ndarray:
     count = np.bincount(labels.ravel(), minlength=n + 1)
     lung_like = np.bincount(labels.ravel(), weights=((hu_c > -900) & (hu_c < -600)).ravel(),
                             minlength=n + 1) / np.maximum(count, 1)
-    hit &= lung_like < _LUNG_LIKE_SHARE
+    # outside air is air (its median block about -1000 HU) or the foam of a couch or a
+    # cushion (about -960); the median of lung parenchyma, with its vessels and septa,
+    # lies above ``_OUTSIDE_MEDIAN_HU``
+    median = np.full(n + 1, -1000.0)
+    candidates = np.flatnonzero(hit[1:]) + 1
+    if len(candidates):
+        median[candidates] = ndi.median(hu_c, labels, index=candidates)
+    hit &= (lung_like < _LUNG_LIKE_SHARE) & (median <= _OUTSIDE_MEDIAN_HU)
     hit[0] = False
     return hit[labels]
 

@@ -162,3 +162,25 @@ def test_small_piece_beside_a_bone_is_released_and_thin_bones_stay():
         fz, fy, fx = grid.factors
         assert tm.bone[:, int(c - 21) // fy, int(c) // fx].all()
         assert tm.bone[22 // fz, int(c + 12) // fy, int(c) // fx]  # the vertebra
+
+
+def test_dark_lung_cut_by_a_crop_is_not_outside_air():
+    """A cropped reconstruction that cuts through a dark (emphysematous, textured) lung:
+    its block means fall on both sides of -900 HU, but its median lies well above outside
+    air's (-1000) and a couch's foam (-960): it is lung, and the tissue beside it is not
+    skin."""
+    hu = cylinder_body(nz=20, n=120, noise=5.0).astype(float)
+    yy, xx = np.mgrid[:120, :120]
+    lung = np.hypot(yy - 44, xx - 60) <= 16
+    rng = np.random.default_rng(1)
+    hu[:, lung] = -915.0 + rng.normal(0.0, 60.0, (hu.shape[0], int(lung.sum())))
+    crop = np.clip(np.rint(hu[:, 40:, :]), -1024, 3071).astype(np.int16)  # cuts the lung
+    grid, tm = model(crop)
+    fz, fy, fx = grid.factors
+    lung_c = np.zeros(tm.labels.shape, bool)
+    rows, cols = np.nonzero(lung[40:, :])
+    lung_c[:, rows // fy, cols // fx] = True
+    inner = ndi.binary_erosion(lung_c, structure=np.ones((1, 3, 3), bool))
+    assert not np.any(tm.labels[inner] == Compartment.OUTSIDE)
+    beside = ndi.binary_dilation(lung_c, structure=np.ones((1, 3, 3), bool)) & ~lung_c
+    assert not np.any(tm.labels[beside] == Compartment.SKIN)
