@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.types import CTParams
 
@@ -40,6 +41,7 @@ _PADDING_HU = -1200.0
 _AIR_HU = -500.0
 _LUNG_LIKE_SHARE = 0.6
 _OUTSIDE_MEDIAN_HU = -930.0
+_LUNG_IN_HULL = 0.9
 _LUNG_MAX_HU = -950.0  # mean density below this is gas, not lung parenchyma
 _LUNG_MIN_ML = 30.0
 _TRUNK_MIN_GAS_ML = 2.0
@@ -117,8 +119,9 @@ def find_body(hu_c: np.ndarray, max_c: np.ndarray, grid: CoarseGrid, *, params: 
 
 def _outside_air(hu_c: np.ndarray, padding: np.ndarray) -> np.ndarray:
     """Air and padding connected to the border of their slice, except pieces that look
-    like lung (mostly -900..-600 HU blocks, or a median block above ``_OUTSIDE_MEDIAN_HU``:
-    parenchyma that a cropped image cuts)."""
+    like lung (mostly -900..-600 HU blocks, or a median block above ``_OUTSIDE_MEDIAN_HU``
+    and ``_LUNG_IN_HULL`` of it inside the body's convex outline: parenchyma that a
+    cropped image cuts)."""
     plane = np.zeros((3, 3, 3), bool)
     plane[1, 1, :] = plane[1, :, 1] = True
     labels, n = ndi.label((hu_c < _AIR_HU) | padding, structure=plane)
@@ -130,16 +133,31 @@ def _outside_air(hu_c: np.ndarray, padding: np.ndarray) -> np.ndarray:
     count = np.bincount(labels.ravel(), minlength=n + 1)
     lung_like = np.bincount(labels.ravel(), weights=((hu_c > -900) & (hu_c < -600)).ravel(),
                             minlength=n + 1) / np.maximum(count, 1)
-    # outside air is air (its median block about -1000 HU) or the foam of a couch or a
-    # cushion (about -960); the median of lung parenchyma, with its vessels and septa,
-    # lies above ``_OUTSIDE_MEDIAN_HU``
+    # the median of lung parenchyma, with its vessels and septa, lies above
+    # ``_OUTSIDE_MEDIAN_HU`` (outside air about -1000 HU, a couch's foam about -960); a pad
+    # or blanket under the patient can too, but lies outside the body's convex outline,
+    # where a lung that the crop cuts does not
     median = np.full(n + 1, -1000.0)
     candidates = np.flatnonzero(hit[1:]) + 1
     if len(candidates):
         median[candidates] = ndi.median(hu_c, labels, index=candidates)
-    hit &= (lung_like < _LUNG_LIKE_SHARE) & (median <= _OUTSIDE_MEDIAN_HU)
+    dark_lung = (median > _OUTSIDE_MEDIAN_HU) & \
+        (_share_inside_body_hull(labels, n, hu_c >= _AIR_HU) >= _LUNG_IN_HULL)
+    hit &= (lung_like < _LUNG_LIKE_SHARE) & ~dark_lung
     hit[0] = False
     return hit[labels]
+
+
+def _share_inside_body_hull(labels: np.ndarray, n: int, matter: np.ndarray) -> np.ndarray:
+    """Per label, the share of its blocks inside the convex hull of the matter of their
+    slice."""
+    inside = np.zeros(labels.shape, bool)
+    for k in range(labels.shape[0]):
+        if matter[k].any():
+            inside[k] = convex_hull_image(matter[k])
+    count = np.bincount(labels.ravel(), minlength=n + 1)
+    return np.bincount(labels.ravel(), weights=inside.ravel(), minlength=n + 1) / \
+        np.maximum(count, 1)
 
 
 def _border_connected(mask: np.ndarray) -> np.ndarray:
