@@ -254,8 +254,11 @@ def _pieces(mask: np.ndarray, spacing) -> np.ndarray:
     pieces[with_core] = nearest[with_core]
     alone = mask & ~with_core
     pieces[alone] = comps[alone] + int(cores.max())
-    _, pieces = np.unique(pieces, return_inverse=True)
-    return pieces.reshape(mask.shape).astype(np.int32)
+    # numbered 0..m-1 in the order of their values (numpy.unique's inverse, without a sort:
+    # the values are small non-negative integers)
+    present = np.zeros(int(pieces.max()) + 1, bool)
+    present[pieces] = True
+    return (np.cumsum(present, dtype=np.int32) - 1)[pieces]
 
 
 def _trunk_piece(pieces: np.ndarray, spacing, centre: np.ndarray) -> int:
