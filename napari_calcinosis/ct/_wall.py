@@ -347,6 +347,7 @@ class _Rays:
         rel_c = (grid_c - self.centre[1]) * self.spacing[1]
         self.pixel_radius = np.hypot(rel_r, rel_c)
         self.pixel_angle = np.mod(np.arctan2(rel_c, rel_r), 2 * np.pi)
+        self._interp: tuple[np.ndarray, ...] | None = None
 
     def _sample(self, image: np.ndarray, order: int = 0) -> np.ndarray:
         return image[self.ir, self.ic]
@@ -385,12 +386,14 @@ class _Rays:
 
     def at_pixels(self, per_ray: np.ndarray) -> np.ndarray:
         """A per-ray value at every pixel, interpolated over the pixel's angle."""
-        step = 2 * np.pi / _N_RAYS
-        pos = self.pixel_angle / step
-        i0 = np.floor(pos).astype(int) % _N_RAYS
-        i1 = (i0 + 1) % _N_RAYS
-        w = pos - np.floor(pos)
-        return per_ray[i0] * (1 - w) + per_ray[i1] * w
+        if self._interp is None:  # the same for every per-ray value: worked out once
+            step = 2 * np.pi / _N_RAYS
+            pos = self.pixel_angle / step
+            i0 = np.floor(pos).astype(int) % _N_RAYS
+            w = pos - np.floor(pos)
+            self._interp = (i0, (i0 + 1) % _N_RAYS, 1 - w, w)
+        i0, i1, w0, w1 = self._interp
+        return per_ray[i0] * w0 + per_ray[i1] * w1
 
 
 def _first_false_from(mask: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -456,11 +459,15 @@ def _circular_median(values: np.ndarray, width_deg: float) -> np.ndarray:
     """Median over a window of neighbouring rays (NaN ignored; all NaN stays NaN)."""
     half = max(1, int(round(width_deg / 2 / (360.0 / _N_RAYS))))
     idx = (np.arange(len(values))[:, None] + np.arange(-half, half + 1)[None, :]) % len(values)
-    window = values[idx]
-    out = np.full(len(values), np.nan)
-    good = ~np.isnan(window).all(axis=1)
-    if good.any():
-        out[good] = np.nanmedian(window[good], axis=1)
+    # numpy.nanmedian's arithmetic (the mean of the two middle values, a value with itself
+    # for an odd count) on rows sorted once, NaN last: nanmedian goes through masked arrays
+    window = np.sort(values[idx], axis=1)
+    count = np.count_nonzero(~np.isnan(window), axis=1)
+    high = count // 2
+    low = np.where(count % 2 == 1, high, high - 1)
+    rows = np.arange(len(values))
+    out = (window[rows, np.maximum(low, 0)] + window[rows, high]) / 2.0
+    out[count == 0] = np.nan
     return out
 
 
