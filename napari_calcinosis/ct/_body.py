@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 
 from napari_calcinosis.types import CTParams
 
-from ._grid import CoarseGrid
+from ._grid import CoarseGrid, run_parallel
 from ._morphology import dilate_inplane, edt_mm, erode_inplane, fill_holes_2d
 
 __all__ = ["TRUNK", "LIMB", "Body", "find_body"]
@@ -187,7 +187,8 @@ def _parts(body: np.ndarray, hu_c: np.ndarray, max_c: np.ndarray, spacing,
     centre = _axis(kept)
     fat = (hu_c >= lo) & (hu_c <= hi)
     dense = max_c >= params.bone_hu
-    for k in range(body.shape[0]):
+
+    def one(k: int) -> None:  # writes slice k of ``out`` and ``pieces`` only: in threads
         if kept[k].any():
             pieces[k] = _pieces(kept[k], spacing[1:])
             trunk = _trunk_piece(pieces[k], spacing[1:], centre)
@@ -195,6 +196,8 @@ def _parts(body: np.ndarray, hu_c: np.ndarray, max_c: np.ndarray, spacing,
             out[k][pieces[k] == trunk] = TRUNK
             _drop_objects(out[k], fat[k], dense[k])
             pieces[k][out[k] == 0] = 0
+
+    run_parallel(one, range(body.shape[0]), max(1, int(params.workers)))
     return out, pieces
 
 

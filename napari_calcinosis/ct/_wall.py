@@ -37,6 +37,7 @@ from skimage.morphology import convex_hull_image
 from napari_calcinosis.types import CTParams
 
 from ._body import LIMB, TRUNK, Body
+from ._grid import run_parallel
 from ._morphology import edt_mm
 
 __all__ = ["WallModel", "wall_model"]
@@ -117,9 +118,10 @@ def wall_model(hu_c: np.ndarray, body: Body, bone: np.ndarray, spacing_zyx, *,
     # subcutaneous fat is what follows it
     skin_mm = max(params.skin_thickness_mm, 1.01 * max(spacing_yx))
     cage = _cage_bones(bone, body.lungs, (slice_mm, *spacing_yx))
-    for k in range(shape[0]):
+
+    def one(k: int) -> None:  # writes slice k of ``out`` only: slices run in threads
         if not body.body[k].any():
-            continue
+            return
         depth = edt_mm(~body.outside[k], spacing_yx)
         depth[~body.body[k]] = 0.0
         out.depth_mm[k] = depth
@@ -133,6 +135,8 @@ def wall_model(hu_c: np.ndarray, body: Body, bone: np.ndarray, spacing_zyx, *,
             _trunk_layers(out, k, trunk, skin, skin_mm, smooth[k], fat[k], bone[k], inner_air,
                           body.lungs[k], body.cut[k], spacing_yx, posterior_rc, params,
                           zones[k], cage[k])
+
+    run_parallel(one, range(shape[0]), max(1, int(params.workers)))
     return out
 
 
