@@ -338,6 +338,7 @@ class _Rays:
         # nearest-block sampling: the blocks are means of a few millimetres already
         self.ir = np.clip(np.round(fr).astype(np.intp), 0, trunk.shape[0] - 1)
         self.ic = np.clip(np.round(fc).astype(np.intp), 0, trunk.shape[1] - 1)
+        self._flat = self.ir * trunk.shape[1] + self.ic
         on = trunk[self.ir, self.ic] & inside
         # the outline: the last sample of the trunk along each ray
         last = np.where(on.any(axis=1), on.shape[1] - 1 - np.argmax(on[:, ::-1], axis=1), 0)
@@ -354,7 +355,7 @@ class _Rays:
         self._interp: tuple[np.ndarray, ...] | None = None
 
     def _sample(self, image: np.ndarray, order: int = 0) -> np.ndarray:
-        return image[self.ir, self.ic]
+        return np.take(image, self._flat)  # image[self.ir, self.ic], one gather
 
     def inward_profiles(self, **images: np.ndarray) -> dict[str, np.ndarray]:
         """Each image sampled from the outline inward (column 0 = the outline's sample)."""
