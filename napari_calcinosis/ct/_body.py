@@ -247,9 +247,12 @@ def _pieces(mask: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
     if len(big) == 0:
         return comps, depth
     seeds = np.where(np.isin(cores, big), cores, 0)
-    _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, sampling=spacing,
-                                             return_indices=True)
-    nearest = seeds[iy, ix]
+    if len(big) == 1:  # one core: it is every pixel's nearest (no transform needed)
+        nearest = np.full(mask.shape, big[0], seeds.dtype)
+    else:
+        _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, sampling=spacing,
+                                                 return_indices=True)
+        nearest = seeds[iy, ix]
     # a pixel belongs to its nearest core only within its own connected piece
     has_core = np.zeros(n_comps + 1, bool)
     has_core[comps[seeds > 0]] = True
