@@ -205,15 +205,47 @@ def _ray_centre(trunk: np.ndarray, bone: np.ndarray, spacing, posterior_rc: np.n
     if not bone.any():
         return centre
     solid = ndi.binary_fill_holes(ndi.binary_closing(bone, iterations=2)) | bone
-    clearance = edt_mm(~solid, spacing)
+    clearance = _Clearance(solid, spacing)
     forward = -np.asarray(posterior_rc, float) / np.asarray(spacing, float)  # blocks per mm
     for mm in np.arange(0.0, _CENTRE_SHIFT_MAX_MM, _STEP_MM):
         r, c = np.round(centre + forward * mm).astype(int)
         if not (0 <= r < trunk.shape[0] and 0 <= c < trunk.shape[1]) or not trunk[r, c]:
             break
-        if clearance[r, c] >= _CENTRE_CLEAR_MM:
+        if clearance.at_least(r, c, _CENTRE_CLEAR_MM):
             return centre + forward * mm
     return centre
+
+
+class _Clearance:
+    """``edt_mm(~solid, spacing)[r, c] >= mm``, asked at a few pixels.
+
+    The distance to the nearest solid pixel is worked out directly at the pixel asked; only
+    when it lies within ``_TIE_MM`` of ``mm`` (where the transform's float32 rounding could
+    decide) is the whole transform computed and read, so the answer is always the
+    transform's.
+    """
+
+    _TIE_MM = 1e-3
+
+    def __init__(self, solid: np.ndarray, spacing) -> None:
+        self.solid, self.spacing = solid, spacing
+        rows, cols = np.nonzero(solid)
+        self.rows_mm = rows * float(spacing[0])
+        self.cols_mm = cols * float(spacing[1])
+        self.full: np.ndarray | None = None
+
+    def at_least(self, r: int, c: int, mm: float) -> bool:
+        if self.full is None:
+            if len(self.rows_mm) == 0:
+                nearest = np.inf
+            else:
+                nearest = float(np.sqrt(np.min((self.rows_mm - r * float(self.spacing[0])) ** 2
+                                               + (self.cols_mm - c * float(self.spacing[1]))
+                                               ** 2)))
+            if abs(nearest - mm) > self._TIE_MM:
+                return nearest > mm
+            self.full = edt_mm(~self.solid, self.spacing)
+        return bool(self.full[r, c] >= mm)
 
 
 def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs, cut,
