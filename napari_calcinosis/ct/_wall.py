@@ -342,9 +342,8 @@ def _behind_spine(trunk: np.ndarray, bone: np.ndarray, spacing, centre: np.ndarr
             break
     if front is None:
         return np.zeros_like(trunk)
-    grid_r, grid_c = np.indices(trunk.shape)
-    rel_r = (grid_r - centre[0]) * spacing[0]
-    rel_c = (grid_c - centre[1]) * spacing[1]
+    rel_r = (np.arange(trunk.shape[0])[:, None] - centre[0]) * spacing[0]
+    rel_c = (np.arange(trunk.shape[1])[None, :] - centre[1]) * spacing[1]
     along = rel_r * back[0] + rel_c * back[1]
     across = rel_c * back[0] - rel_r * back[1]
     return trunk & (along > front + _VERTEBRA_DEPTH_MM) & \
@@ -379,9 +378,11 @@ class _Rays:
         beyond = np.minimum(last + 1, on.shape[1] - 1)
         self.off_image = ~inside[np.arange(len(last)), beyond]
         self.trunk = trunk
-        grid_r, grid_c = np.indices(trunk.shape)
-        rel_r = (grid_r - self.centre[0]) * self.spacing[0]
-        rel_c = (grid_c - self.centre[1]) * self.spacing[1]
+        # a column of row offsets and a row of column offsets (the same numbers as on a
+        # full grid of indices; broadcasting makes the full-size results)
+        rel_r = (np.arange(trunk.shape[0])[:, None] - self.centre[0]) * self.spacing[0]
+        rel_c = (np.arange(trunk.shape[1])[None, :] - self.centre[1]) * self.spacing[1]
+        self._rel = (rel_r, rel_c)
         self.pixel_radius = np.hypot(rel_r, rel_c)
         self.pixel_angle = np.mod(np.arctan2(rel_c, rel_r), 2 * np.pi)
         self._interp: tuple[np.ndarray, ...] | None = None
@@ -416,9 +417,7 @@ class _Rays:
 
     def lateral(self, posterior_rc: np.ndarray) -> np.ndarray:
         """Every pixel's signed distance (mm) from the centre across the body (left-right)."""
-        grid_r, grid_c = np.indices(self.trunk.shape)
-        rel_r = (grid_r - self.centre[0]) * self.spacing[0]
-        rel_c = (grid_c - self.centre[1]) * self.spacing[1]
+        rel_r, rel_c = self._rel
         return rel_c * posterior_rc[0] - rel_r * posterior_rc[1]
 
     def at_pixels(self, per_ray: np.ndarray) -> np.ndarray:
