@@ -117,7 +117,8 @@ def wall_model(hu_c: np.ndarray, body: Body, bone: np.ndarray, spacing_zyx, *,
     # the outer ring of blocks is skin even when a block is thicker than the skin: the
     # subcutaneous fat is what follows it
     skin_mm = max(params.skin_thickness_mm, 1.01 * max(spacing_yx))
-    cage = _cage_bones(bone, body.lungs, (slice_mm, *spacing_yx))
+    cage = _cage_bones(bone, body.lungs, (slice_mm, *spacing_yx),
+                       workers=max(1, int(params.workers)))
 
     def one(k: int) -> None:  # writes slice k of ``out`` only: slices run in threads
         if not body.body[k].any():
@@ -140,7 +141,8 @@ def wall_model(hu_c: np.ndarray, body: Body, bone: np.ndarray, spacing_zyx, *,
     return out
 
 
-def _cage_bones(bone: np.ndarray, lungs: np.ndarray, spacing) -> np.ndarray:
+def _cage_bones(bone: np.ndarray, lungs: np.ndarray, spacing, workers: int = 1
+                ) -> np.ndarray:
     """Bone within ``_CAGE_REACH_MM`` in-plane of a lung in this slice or one within
     ``_CAGE_REACH_Z_MM``: ribs, sternum, spine, the costal margin below the lung bases; not
     the humerus of an arm beside the chest."""
@@ -149,8 +151,11 @@ def _cage_bones(bone: np.ndarray, lungs: np.ndarray, spacing) -> np.ndarray:
     reach = max(1, int(round(_CAGE_REACH_Z_MM / spacing[0])))
     near = ndi.maximum_filter1d(lungs, size=2 * reach + 1, axis=0)
     out = np.zeros_like(bone)
-    for k in np.flatnonzero(near.any(axis=(1, 2)) & bone.any(axis=(1, 2))):
+
+    def one(k: int) -> None:  # slice k of ``out`` only: slices run in threads
         out[k] = bone[k] & (edt_mm(~near[k], spacing[1:]) <= _CAGE_REACH_MM)
+
+    run_parallel(one, np.flatnonzero(near.any(axis=(1, 2)) & bone.any(axis=(1, 2))), workers)
     return out
 
 
