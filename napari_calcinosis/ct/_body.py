@@ -31,7 +31,7 @@ from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.types import CTParams
 
-from ._grid import CoarseGrid
+from ._grid import CoarseGrid, run_parallel
 from ._morphology import dilate_inplane, edt_mm, erode_inplane, fill_holes_2d
 
 __all__ = ["TRUNK", "LIMB", "Body", "find_body"]
@@ -214,14 +214,17 @@ def _parts(body: np.ndarray, hu_c: np.ndarray, max_c: np.ndarray, spacing,
     centre = _axis(kept)
     fat = (hu_c >= lo) & (hu_c <= hi)
     dense = max_c >= params.bone_hu
-    for k in range(body.shape[0]):
+
+    def one(k: int) -> None:  # writes slice k of ``out`` and ``pieces`` only: in threads
         if kept[k].any():
-            pieces[k] = _pieces(kept[k], spacing[1:])
-            trunk = _trunk_piece(pieces[k], spacing[1:], centre)
+            pieces[k], depth = _pieces(kept[k], spacing[1:])
+            trunk = _trunk_piece(pieces[k], spacing[1:], centre, whole=(kept[k], depth))
             out[k][kept[k]] = LIMB
             out[k][pieces[k] == trunk] = TRUNK
             _drop_objects(out[k], fat[k], dense[k])
             pieces[k][out[k] == 0] = 0
+
+    run_parallel(one, range(body.shape[0]), max(1, int(params.workers)))
     return out, pieces
 
 
@@ -256,11 +259,12 @@ def _axis(body: np.ndarray) -> np.ndarray:
         np.array(body.shape[1:], float) / 2
 
 
-def _pieces(mask: np.ndarray, spacing) -> np.ndarray:
+def _pieces(mask: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
     """The body parts of one slice, labelled 1..n: pieces joined by bridges narrower than
     about ``2 * _BRIDGE_MM`` (an arm lying against the flank, thighs that touch) are told
     apart, every pixel going to its nearest core (a Voronoi split along the bridges);
-    separate pieces too thin to hold a core (a forearm, a hand) are pieces of their own."""
+    separate pieces too thin to hold a core (a forearm, a hand) are pieces of their own.
+    Also returns the mask's depth (:func:`edt_mm`)."""
     depth = edt_mm(mask, spacing)
     cores, n = ndi.label(depth > _BRIDGE_MM)
     area = np.bincount(cores.ravel(), minlength=n + 1) * float(np.prod(spacing)) / 100.0
@@ -268,11 +272,14 @@ def _pieces(mask: np.ndarray, spacing) -> np.ndarray:
     big = big[big > 0]
     comps, n_comps = ndi.label(mask, structure=np.ones((3, 3), bool))
     if len(big) == 0:
-        return comps
+        return comps, depth
     seeds = np.where(np.isin(cores, big), cores, 0)
-    _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, sampling=spacing,
-                                             return_indices=True)
-    nearest = seeds[iy, ix]
+    if len(big) == 1:  # one core: it is every pixel's nearest (no transform needed)
+        nearest = np.full(mask.shape, big[0], seeds.dtype)
+    else:
+        _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, sampling=spacing,
+                                                 return_indices=True)
+        nearest = seeds[iy, ix]
     # a pixel belongs to its nearest core only within its own connected piece
     has_core = np.zeros(n_comps + 1, bool)
     has_core[comps[seeds > 0]] = True
@@ -281,15 +288,25 @@ def _pieces(mask: np.ndarray, spacing) -> np.ndarray:
     pieces[with_core] = nearest[with_core]
     alone = mask & ~with_core
     pieces[alone] = comps[alone] + int(cores.max())
-    _, pieces = np.unique(pieces, return_inverse=True)
-    return pieces.reshape(mask.shape).astype(np.int32)
+    # numbered 0..m-1 in the order of their values (numpy.unique's inverse, without a sort:
+    # the values are small non-negative integers)
+    present = np.zeros(int(pieces.max()) + 1, bool)
+    present[pieces] = True
+    return (np.cumsum(present, dtype=np.int32) - 1)[pieces], depth
 
 
-def _trunk_piece(pieces: np.ndarray, spacing, centre: np.ndarray) -> int:
-    """The piece whose deepest point is nearest the body's axis."""
+def _trunk_piece(pieces: np.ndarray, spacing, centre: np.ndarray,
+                 whole: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+    """The piece whose deepest point is nearest the body's axis. ``whole``: the mask the
+    pieces divide and its depth, used as the depth of a piece that is the whole mask."""
     best, best_d = 0, np.inf
-    for i in range(1, int(pieces.max()) + 1):
-        depth = edt_mm(pieces == i, spacing)
+    n = int(pieces.max())
+    for i in range(1, n + 1):
+        piece = pieces == i
+        if n == 1 and whole is not None and np.array_equal(piece, whole[0]):
+            depth = whole[1]  # the same array's distance transform, computed once
+        else:
+            depth = edt_mm(piece, spacing)
         r, c = np.unravel_index(np.argmax(depth), depth.shape)
         if depth[r, c] <= 0:
             continue
