@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _make_series import make_series  # noqa: E402
+from bench_load import load_plugin, load_simpleitk  # noqa: E402
 
 TARGET = 0.6
 # the benchmark must not write napari's reader preferences into the user's settings
@@ -42,21 +43,6 @@ def read_npe2(folder: Path) -> np.ndarray:
     (data, _kwargs, kind), = layers
     assert kind == "image"
     return np.asarray(data)
-
-
-def load_plugin(folder: Path) -> np.ndarray:
-    from napari_calcinosis.dicom import load_study
-
-    (volume,) = load_study(folder).volumes
-    return volume.hu
-
-
-def load_simpleitk(folder: Path) -> np.ndarray:
-    import SimpleITK as sitk
-
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    return sitk.GetArrayFromImage(reader.Execute())
 
 
 RUNS = {"npe2 reader": read_npe2, "plugin loader": load_plugin, "SimpleITK": load_simpleitk}

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.types import CTParams
 
 from ._grid import CoarseGrid, run_parallel
-from ._morphology import dilate_inplane, edt_mm, erode_inplane, fill_holes_2d
+from ._morphology import convex_hull, dilate_inplane, edt_mm, erode_inplane, fill_holes_2d
 
 __all__ = ["TRUNK", "LIMB", "Body", "find_body"]
 
@@ -137,27 +136,24 @@ def _outside_air(hu_c: np.ndarray, padding: np.ndarray) -> np.ndarray:
     # ``_OUTSIDE_MEDIAN_HU`` (outside air about -1000 HU, a couch's foam about -960); a pad
     # or blanket under the patient can too, but lies outside the body's convex outline,
     # where a lung that the crop cuts does not
-    median = np.full(n + 1, -1000.0)
-    candidates = np.flatnonzero(hit[1:]) + 1
-    if len(candidates):
-        median[candidates] = ndi.median(hu_c, labels, index=candidates)
-    dark_lung = (median > _OUTSIDE_MEDIAN_HU) & \
-        (_share_inside_body_hull(labels, n, hu_c >= _AIR_HU) >= _LUNG_IN_HULL)
-    hit &= (lung_like < _LUNG_LIKE_SHARE) & ~dark_lung
+    hit &= lung_like < _LUNG_LIKE_SHARE
     hit[0] = False
+    candidates = np.flatnonzero(hit)
+    if len(candidates):
+        dark = candidates[np.asarray(ndi.median(hu_c, labels, index=candidates))
+                          > _OUTSIDE_MEDIAN_HU]
+        if len(dark):
+            boxes = ndi.find_objects(labels)
+            matter = hu_c >= _AIR_HU
+            hulls: dict[int, np.ndarray] = {}
+            for i in dark:
+                k = boxes[i - 1][0].start  # pieces are in-plane: one slice each
+                if not matter[k].any():
+                    continue
+                if k not in hulls:
+                    hulls[k] = convex_hull(matter[k])
+                hit[i] = np.mean(hulls[k][labels[k] == i]) < _LUNG_IN_HULL
     return hit[labels]
-
-
-def _share_inside_body_hull(labels: np.ndarray, n: int, matter: np.ndarray) -> np.ndarray:
-    """Per label, the share of its blocks inside the convex hull of the matter of their
-    slice."""
-    inside = np.zeros(labels.shape, bool)
-    for k in range(labels.shape[0]):
-        if matter[k].any():
-            inside[k] = convex_hull_image(matter[k])
-    count = np.bincount(labels.ravel(), minlength=n + 1)
-    return np.bincount(labels.ravel(), weights=inside.ravel(), minlength=n + 1) / \
-        np.maximum(count, 1)
 
 
 def _border_connected(mask: np.ndarray) -> np.ndarray:

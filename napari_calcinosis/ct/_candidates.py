@@ -133,38 +133,3 @@ def touching_flags(hu: np.ndarray, query_flat: np.ndarray, threshold_hu: float,
         dense = hu[nb] >= threshold_hu
         flags[idx[dense]] |= forbidden(tuple(c[dense] for c in nb))
     return flags
-
-
-def noise_chain_voxels(flat: np.ndarray, values: np.ndarray, comp: np.ndarray, n: int,
-                       shape: tuple[int, int, int], spacing, *, level_hu: float,
-                       min_extent_mm: float) -> np.ndarray:
-    """Voxels of noise chains that are below ``level_hu``.
-
-    On a noisy (low-dose) series, or along the bright rim a sharp kernel draws at the skin,
-    voxels just above the calcium threshold join into long chains that run through many
-    slices. A deposit that touches such a chain becomes part of it, and is lost with it
-    (cut by the end of the series, or judged as the chain). A chain is a component at least
-    ``min_extent_mm`` long whose median lies below ``level_hu``: most of it is no brighter
-    than the noise. Its voxels below ``level_hu`` are returned (True) so that the caller
-    drops them: what stands above the noise in it (a deposit) is then a component of its
-    own. A calcification's own voxels lie mostly well above ``level_hu``, so it is never a
-    chain.
-    """
-    if n == 0:
-        return np.zeros(len(flat), bool)
-    zyx = np.stack(unravel(flat, shape), axis=1)
-    lo = np.full((n, 3), np.iinfo(np.int64).max)
-    hi = np.full((n, 3), -1)
-    np.minimum.at(lo, comp, zyx)
-    np.maximum.at(hi, comp, zyx)
-    extent = ((hi - lo + 1) * np.asarray(spacing, float)).max(axis=1)
-    long = extent >= min_extent_mm
-    if not long.any():
-        return np.zeros(len(flat), bool)
-    order = np.lexsort((values, comp))
-    counts = np.bincount(comp, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    median = values[order][starts + counts // 2]
-    chain = long & (median < level_hu)
-    return chain[comp] & (values < level_hu)
-

@@ -39,11 +39,11 @@ from ._anatomy import angle_from_anterior_deg, find_anatomy
 from ._body import find_body
 from ._bone import bone_mask, bone_min_volume_mm3, thin_stack
 from ._candidates import sparse_components as _components
-from ._candidates import noise_chain_voxels, threshold_indices, touching_flags, unravel
+from ._candidates import threshold_indices, touching_flags, unravel
 from ._grid import CoarseGrid, coarse_sample, upsample_slab
 from ._lesions import LesionContext, build_lesions
 from ._lookalikes import REASONS, judge
-from ._measure import ComponentStats, component_stats
+from ._measure import ComponentStats, component_stats, noise_chain_voxels
 from ._morphology import dilate_inplane
 from ._noise import SoftTissue, cnr_bars, local_background, soft_tissue_stats
 from ._phase import ContrastPhase, contrast_phase
@@ -51,7 +51,7 @@ from ._tissue import TRUNK, Compartment, TissueModel, build_tissue_model
 
 __all__ = ["CTResult", "analyze_volume", "build_context"]
 
-#: Noise chains (:func:`._candidates.noise_chain_voxels`): components this long whose
+#: Noise chains (:func:`._measure.noise_chain_voxels`): components this long whose
 #: median is under the threshold plus this many noise SDs.
 _CHAIN_MM = 40.0
 _CHAIN_SD = 2.0
@@ -307,7 +307,8 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
                 ) -> tuple[Kept, ComponentStats]:
     """Voxels at/above the threshold in the body and outside bone, grouped into components.
 
-    Long chains of noise-level voxels are broken up first (:func:`noise_chain_voxels`,
+    Long chains of noise-level voxels are broken up first
+    (:func:`._measure.noise_chain_voxels`,
     what stands ``_CHAIN_SD`` noise SDs above the threshold kept): a deposit touching one
     would otherwise be lost with it.
 
@@ -334,17 +335,18 @@ def _candidates(hu: np.ndarray, tm: TissueModel, volume: Volume, params: CTParam
 
     touch[at_border] = touching_flags(hu, flat[at_border], threshold, forbidden)
     comp, n = _components(flat, hu.shape)
+    stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
     # a chain joined to bone or to matter outside the body goes with it, whole
     joined = np.zeros(n, bool)
     joined[comp[touch]] = True
-    chain = noise_chain_voxels(flat, values, comp, n, hu.shape, volume.spacing_zyx_mm,
+    chain = noise_chain_voxels(values, comp, stats, volume.spacing_zyx_mm,
                                level_hu=threshold + _CHAIN_SD * noise_sd,
                                min_extent_mm=_CHAIN_MM) & ~joined[comp]
     if chain.any():
         flat, values, at_border, touch = (a[~chain] for a in (flat, values, at_border, touch))
         zyx = unravel(flat, hu.shape)
         comp, n = _components(flat, hu.shape)
-    stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
+        stats = component_stats(flat, comp, values, n, hu.shape, volume.spacing_zyx_mm)
     near_bone_c = dilate_inplane(_skeleton_zone(tm, params), 1, depth=1)
     near_bone = near_bone_c[tuple(c // f for c, f in zip(zyx, grid.factors))]
     touches = _fused_with_bone(flat, values, comp, n, touch, stats, hu.shape,

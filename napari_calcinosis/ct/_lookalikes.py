@@ -181,8 +181,8 @@ def judge(hu: np.ndarray, volume: Volume, tm: TissueModel, stats: ComponentStats
         elif soft and where.near_cut(block) and not np.isfinite(tm.depth_mm[block]):
             reason[m] = "field_of_view"
         elif local[m] < _LOCAL_CNR or (
-                float(stats.max_area_mm2[i]) < _SPECK_MM2 and window.air_within(_SPECK_AIR_MM)
-                and peak < _FAINT_HU) or (
+                peak < _FAINT_HU and float(stats.max_area_mm2[i]) < _SPECK_MM2
+                and window.air_within(_SPECK_AIR_MM)) or (
                 (local[m] < _FAINT_CNR or peak < _FAINT_HU) and (
                 (peak - window.brightest(window.voxels_in(clear_zyx) | window.blocks_in(
                     where.bone_reach, tm.grid.factors))) / sd[m] < _ABOVE_BRIGHTEST
@@ -299,11 +299,11 @@ class _Window:
         """Whether air (below ``_AIR_HU``) lies within ``mm`` of the candidate's peak in its
         slice: the candidate sits on the body's surface, not under the skin."""
         k, r, c = self.peak_at
-        air = self.sub[k] < _AIR_HU
-        if not air.any():
+        rows, cols = np.nonzero(self.sub[k] < _AIR_HU)
+        if len(rows) == 0:
             return False
-        dist = ndi.distance_transform_edt(~air, sampling=self.spacing[1:])
-        return bool(dist[r, c] <= mm)
+        dist = np.hypot((rows - r) * self.spacing[1], (cols - c) * self.spacing[2])
+        return bool(dist.min() <= mm)
 
     def on_thin_sheet(self, body_threshold_hu: float) -> bool:
         """Whether the candidate's peak lies on a thin sheet of matter (under

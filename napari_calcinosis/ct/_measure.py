@@ -166,3 +166,24 @@ def morphology_of(extents_mm: np.ndarray, fill: np.ndarray, *,
         else:
             out.append("nodular")
     return out
+
+
+def noise_chain_voxels(values: np.ndarray, comp: np.ndarray, stats: ComponentStats, spacing,
+                       *, level_hu: float, min_extent_mm: float) -> np.ndarray:
+    """Voxels of noise chains that are below ``level_hu``.
+
+    On a noisy (low-dose) series, or along the bright rim a sharp kernel draws at the skin,
+    voxels just above the calcium threshold join into long chains that run through many
+    slices. A deposit that touches such a chain becomes part of it, and is lost with it
+    (cut by the end of the series, or judged as the chain). A chain is a component at least
+    ``min_extent_mm`` long whose median lies below ``level_hu``: most of it is no brighter
+    than the noise. Its voxels below ``level_hu`` are returned (True, per voxel of
+    ``values``) so that the caller drops them: what stands above the noise in it (a
+    deposit) is then a component of its own. A calcification's own voxels lie mostly well
+    above ``level_hu``, so it is never a chain.
+    """
+    extent = ((stats.bbox_hi - stats.bbox_lo + 1) * np.asarray(spacing, float)).max(axis=1)
+    chain = np.zeros(stats.n, bool)
+    for i in np.flatnonzero(extent >= min_extent_mm):
+        chain[i] = np.median(values[stats.voxels_of(i)]) < level_hu
+    return chain[comp] & (values < level_hu)

@@ -32,13 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.types import CTParams
 
 from ._body import LIMB, TRUNK, Body
 from ._grid import run_parallel
-from ._morphology import edt_mm
+from ._morphology import convex_hull, edt_mm
 
 __all__ = ["WallModel", "wall_model"]
 
@@ -291,7 +290,7 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
         lateral = rays.lateral(posterior_rc)
         span = lateral[lungs | cage]
         cavity &= (lateral >= span.min() - _STEP_MM * 3) & (lateral <= span.max() + _STEP_MM * 3)
-        cavity |= _convex_hull(lungs)
+        cavity |= convex_hull(lungs)
     elif zone == "abdomen" and cage.any():
         # under the costal margin the cavity still lies between the ribs of both sides (an
         # arm against the flank is outside them)
@@ -312,8 +311,9 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
             cavity &= rays.pixel_radius < _NECK_CORE_MM
     # the back muscles: what the spine shadows from the centre, behind the vertebral body
     # and no further out than the back muscles reach
-    spine_shadow = rays.pixel_radius >= rays.at_pixels(rays.first_bone(bone))
-    cavity &= ~(spine_shadow & _behind_spine(trunk, bone, spacing, rays.centre, posterior_rc))
+    first_bone = rays.first_bone(bone)
+    spine_shadow = rays.pixel_radius >= rays.at_pixels(first_bone)
+    cavity &= ~(spine_shadow & _behind_spine(rays, first_bone, posterior_rc))
     cavity = (cavity | (inner_air & trunk)) & trunk & ~bone
     outer_band = rays.pixel_radius >= rays.at_pixels(fascia_r) - 2.0 * _STEP_MM
     out.skin[k] |= skin & trunk
@@ -326,46 +326,24 @@ def _trunk_layers(out, k, trunk, skin, skin_mm, hu, fat, bone, inner_air, lungs,
     out.wall[k] |= body & ~subcut
 
 
-def _convex_hull(mask: np.ndarray) -> np.ndarray:
-    """``skimage.morphology.convex_hull_image`` of a non-empty mask, computed on the mask's
-    bounding box (the hull lies inside it) and placed back: the point-in-polygon test runs
-    over the box only (the same pixels as on the whole slice on 2480 random
-    masks and every lung slice of the test volumes)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    out = np.zeros(mask.shape, bool)
-    out[box] = convex_hull_image(mask[box])
-    return out
-
-
-def _behind_spine(trunk: np.ndarray, bone: np.ndarray, spacing, centre: np.ndarray,
-                  posterior_rc: np.ndarray) -> np.ndarray:
+def _behind_spine(rays: _Rays, first_bone_mm: np.ndarray, posterior_rc: np.ndarray
+                  ) -> np.ndarray:
     """Where the back muscles can be: behind the middle of the vertebral body (whose front
-    is the first bone met going back from the centre, and which is ``_VERTEBRA_DEPTH_MM``
+    is the first bone on the ray toward the back, and which is ``_VERTEBRA_DEPTH_MM``
     deep: its marrow is too faint to follow on every scan) and within
     ``_BACK_HALF_WIDTH_MM`` of the line through it, measured across the body (the erector
     spinae and the quadratus lumborum; the kidneys, the liver and the spleen lie further
     out or further forward)."""
-    spacing = np.asarray(spacing, float)
     back = np.asarray(posterior_rc, float)
-    step = back / spacing  # blocks per mm
-    front = None
-    for mm in np.arange(0.0, _CENTRE_SHIFT_MAX_MM + _CENTRE_CLEAR_MM, _STEP_MM):
-        r, c = np.round(centre + step * mm).astype(int)
-        if not (0 <= r < trunk.shape[0] and 0 <= c < trunk.shape[1]) or not trunk[r, c]:
-            break
-        if bone[r, c]:
-            front = mm
-            break
-    if front is None:
-        return np.zeros_like(trunk)
-    rel_r = (np.arange(trunk.shape[0])[:, None] - centre[0]) * spacing[0]
-    rel_c = (np.arange(trunk.shape[1])[None, :] - centre[1]) * spacing[1]
+    ray = int(round(np.mod(np.arctan2(back[1], back[0]), 2 * np.pi)
+                    / (2 * np.pi / _N_RAYS))) % _N_RAYS
+    front = first_bone_mm[ray]
+    if np.isnan(front):
+        return np.zeros_like(rays.trunk)
+    rel_r, rel_c = rays._rel
     along = rel_r * back[0] + rel_c * back[1]
-    across = rel_c * back[0] - rel_r * back[1]
-    return trunk & (along > front + _VERTEBRA_DEPTH_MM) & \
-        (np.abs(across) <= _BACK_HALF_WIDTH_MM)
+    return rays.trunk & (along > front + _VERTEBRA_DEPTH_MM) & \
+        (np.abs(rays.lateral(back)) <= _BACK_HALF_WIDTH_MM)
 
 
 class _Rays:

@@ -10,7 +10,8 @@ from skimage.morphology import convex_hull_image
 
 from napari_calcinosis.ct._body import _pieces
 from napari_calcinosis.ct._morphology import edt_mm
-from napari_calcinosis.ct._wall import _circular_median, _Clearance, _convex_hull
+from napari_calcinosis.ct._morphology import convex_hull
+from napari_calcinosis.ct._wall import _circular_median, _Clearance
 
 
 def _nanmedian_reference(values: np.ndarray, width_deg: float) -> np.ndarray:
@@ -55,7 +56,7 @@ def test_convex_hull_on_the_bounding_box_is_skimage_s():
         if trial % 5 == 0:
             mask = rng.random(shape) < rng.uniform(0.001, 0.05)  # scattered pixels
         if mask.any():
-            assert np.array_equal(_convex_hull(mask), convex_hull_image(mask))
+            assert np.array_equal(convex_hull(mask), convex_hull_image(mask))
 
 
 def test_pieces_numbered_as_numpy_unique_would():

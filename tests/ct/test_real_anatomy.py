@@ -23,7 +23,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_calcinosis.ct import analyze_volume
-from napari_calcinosis.ct._candidates import noise_chain_voxels, sparse_components
+from napari_calcinosis.ct._candidates import sparse_components
+from napari_calcinosis.ct._measure import component_stats, noise_chain_voxels
 from napari_calcinosis.ct._tissue import Compartment
 from napari_calcinosis.dicom import load_study
 
@@ -146,7 +147,8 @@ def test_noise_chain_is_broken_and_the_deposit_on_it_kept():
     values = hu.ravel()[flat]
     comp, n = sparse_components(flat, shape)
     assert n == 2
-    drop = noise_chain_voxels(flat, values, comp, n, shape, (1.0, 1.0, 1.0),
+    stats = component_stats(flat, comp, values, n, shape, (1.0, 1.0, 1.0))
+    drop = noise_chain_voxels(values, comp, stats, (1.0, 1.0, 1.0),
                               level_hu=170.0, min_extent_mm=40.0)
     dropped = np.zeros(shape, bool)
     dropped.ravel()[flat[drop]] = True
@@ -159,5 +161,7 @@ def test_noise_chain_is_broken_and_the_deposit_on_it_kept():
     hu2[5:75, 7, 10] = 140.0
     flat2 = np.flatnonzero(hu2 >= 130.0)
     comp2, n2 = sparse_components(flat2, shape)
-    assert not noise_chain_voxels(flat2, hu2.ravel()[flat2], comp2, n2, shape,
-                                  (1.0, 1.0, 1.0), level_hu=170.0, min_extent_mm=40.0).any()
+    values2 = hu2.ravel()[flat2]
+    stats2 = component_stats(flat2, comp2, values2, n2, shape, (1.0, 1.0, 1.0))
+    assert not noise_chain_voxels(values2, comp2, stats2, (1.0, 1.0, 1.0),
+                                  level_hu=170.0, min_extent_mm=40.0).any()
